@@ -1,0 +1,138 @@
+"""``%chat_history``: show, export, save, load, undo, retry, clear, list and keep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.display import display
+
+from .conversation import Conversation
+from .errors import HistoryError
+from .render.markdown import safe_markdown
+
+if TYPE_CHECKING:
+    from .magics import ChatMagics
+
+__all__ = ["run", "transcript", "formatted"]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") if p.get("type") == "text" else "[image]" for p in content]
+        return " ".join(parts)
+    return ""
+
+
+def transcript(conv: Conversation) -> str:
+    """A readable Markdown transcript, with each reply's facts under it."""
+    lines = [f"**Conversation `{safe_markdown(conv.name)}`** · {len(conv.turns)} exchange(s)"]
+    if conv.system:
+        lines.append(f"**system:** {safe_markdown(conv.system)}")
+    for i, turn in enumerate(conv.turns, 1):
+        lines.append(f"**user [{i}]:** {safe_markdown(_text(turn.user.get('content')))}")
+        if turn.assistant is not None:
+            lines.append(f"**assistant [{i}]:** {safe_markdown(_text(turn.assistant['content']))}")
+        meta = turn.meta
+        facts = [str(meta.get("label") or meta.get("model") or "")]
+        usage = meta.get("usage") or {}
+        if usage:
+            facts.append(f"{usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)}"
+                         f" tokens{' (estimated)' if usage.get('estimated') else ''}")
+        if turn.incomplete:
+            facts.append(f"⚠ incomplete: {meta.get('error', '')}")
+        lines.append(f"<sub>{safe_markdown(' · '.join(f for f in facts if f))}</sub>")
+    return "\n\n".join(lines)
+
+
+def formatted(conv: Conversation, fmt: str) -> str:
+    messages = conv.messages()
+    if fmt == "jsonl":
+        return "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
+    if fmt == "markdown":
+        return "\n\n".join(f"**{m['role']}:** {_text(m.get('content'))}" for m in messages) + "\n"
+    return json.dumps(messages, ensure_ascii=False, indent=2)
+
+
+def _read(source: str, magics: "ChatMagics", fmt: str) -> Conversation:
+    ns = magics.shell.user_ns
+    if source.isidentifier() and source in ns and not Path(source).exists():
+        return Conversation.from_messages(ns[source])
+    path = Path(source).expanduser()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HistoryError(f"load: no file {path} (nor a variable named {source!r})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryError(f"load: cannot read {path}: {exc}") from None
+    try:
+        if path.suffix == ".jsonl" or fmt == "jsonl":
+            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            data = json.loads(raw)
+    except ValueError as exc:
+        raise HistoryError(f"load: {path} is not valid JSON ({exc}); the history is unchanged")\
+            from None
+    return Conversation.from_messages(data)
+
+
+def run(magics: "ChatMagics", args: Any) -> Any:
+    """Carry out one %chat_history command."""
+    notebook = magics.session.notebook
+    name, action = args.conversation, args.action
+    if action == "list":
+        rows = [(n, len(c.turns)) for n, c in notebook.conversations.items()]
+        md = "\n".join(f"- `{safe_markdown(n)}`: {t} exchange(s)" for n, t in rows) \
+            or "_No conversations yet._"
+        display({"text/markdown": md, "text/plain": "\n".join(f"{n}: {t}" for n, t in rows)},
+                raw=True)
+        return None
+    if action == "keep":
+        if not args.target:
+            raise HistoryError("keep takes a reply number (1, 2, ...) or a model id")
+        print(magics.session.keep(name, args.target))
+        return None
+    if action == "load":
+        if not args.target:
+            raise HistoryError("load takes a PATH (JSON messages list) or a variable name")
+        conv = _read(args.target, magics, args.format)
+        notebook.replace(name, conv)
+        print(f"Loaded {len(conv.turns)} exchange(s) into conversation '{name}'.")
+        return None
+    if action == "clear":
+        notebook.clear(name)
+        magics.session.pending.pop(name, None)
+        print(f"Cleared conversation '{name}'.")
+        return None
+    if action == "undo":
+        turn = notebook.undo(name)
+        print(f"Removed the last exchange ({_text(turn.user.get('content'))[:60]!r}).")
+        return None
+    if action == "retry":
+        magics.retry(name)
+        return None
+    conv = notebook.get(name, create=False) if name in notebook.conversations or \
+        action != "show" else notebook.get(name)
+    if args.out:
+        magics.shell.user_ns[args.out] = conv.messages()
+    if action == "show":
+        display({"text/markdown": transcript(conv), "text/plain": formatted(conv, "markdown")},
+                 raw=True)
+    elif action == "export":
+        text = formatted(conv, args.format)
+        if not args.out:
+            display({"text/plain": text}, raw=True)
+    elif action == "save":
+        if not args.target:
+            raise HistoryError("save takes a PATH")
+        path = Path(args.target).expanduser()
+        fmt = "jsonl" if path.suffix == ".jsonl" else args.format
+        path.write_text(formatted(conv, fmt), encoding="utf-8")
+        print(f"Saved {len(conv.messages())} messages of '{name}' to {path}.")
+    else:
+        raise HistoryError(f"unknown action '{action}': use show, export, save, load, undo, "
+                           "retry, clear, list or keep")
+    return None

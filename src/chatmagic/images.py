@@ -1,0 +1,78 @@
+"""Images for ``-i/--image``: a file, an http(s) URL, or a variable → an image URL.
+
+Files and in-memory images become base64 ``data:`` URLs; URLs are sent as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import OptionError
+
+__all__ = ["image_url", "MAX_IMAGE_BYTES"]
+
+#: The largest image accepted (OpenAI's limit is 20 MB per image).
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+_MAGIC = [(b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+          (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif")]
+
+
+def _mime(data: bytes) -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _data_url(data: bytes, source: str) -> str:
+    if len(data) > MAX_IMAGE_BYTES:
+        raise OptionError(f"-i {source}: the image is {len(data) / 1e6:.1f} MB; the limit is "
+                          f"{MAX_IMAGE_BYTES / 1e6:.0f} MB. Resize it first.")
+    mime = _mime(data)
+    if mime is None:
+        raise OptionError(f"-i {source}: not a PNG, JPEG, GIF or WebP image")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _object_bytes(value: Any) -> bytes | None:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    buffer = io.BytesIO()
+    if hasattr(value, "savefig"):  # a matplotlib Figure
+        value.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+    if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # PIL Image
+        value.save(buffer, format="PNG")
+        return buffer.getvalue()
+    return None
+
+
+def image_url(source: str, namespace: Mapping[str, Any] | None = None) -> str:
+    """The ``image_url.url`` for one ``-i`` value, or an OptionError naming it."""
+    if namespace is not None and source.isidentifier() and source in namespace:
+        value = namespace[source]
+        if isinstance(value, (str, Path)):
+            return image_url(str(value))
+        data = _object_bytes(value)
+        if data is None:
+            raise OptionError(f"-i {source}: the variable holds a {type(value).__name__}, not an "
+                              "image (bytes, a PIL image, a matplotlib figure, a path or a URL)")
+        return _data_url(data, source)
+    if source.startswith(("http://", "https://")):
+        return source
+    if source.startswith("data:image/"):
+        return source
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise OptionError(f"-i {source}: no such file, URL or variable")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OptionError(f"-i {source}: cannot read the file: {exc.strerror}") from None
+    return _data_url(data, source)

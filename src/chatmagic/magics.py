@@ -1,0 +1,376 @@
+"""The IPython magics: each body parses, calls the core, and renders.
+
+In a Jupyter kernel a cell that is only ``%%chat`` (or only ``%chat``) is run
+as an awaited coroutine on the kernel's own event loop (see `_await_chat`):
+the streams are tasks on that loop, every display update comes from the cell's
+own thread, the Stop button's click is handled while the reply streams, and a
+kernel interrupt cancels the cell, which closes the HTTP streams. Elsewhere
+(terminal IPython, ``run_cell_magic`` from code) the blocking path runs the
+streams on a worker thread's loop and draws from the caller's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Int, TraitError, Unicode, validate
+
+from . import history_view
+from .conversation import Notebook
+from .errors import ChatError, HistoryError
+from .interpolate import interpolate
+from .options import CHAT_PARSER, ChatOptions, parse_chat_line
+from .render import CellRenderer, ColumnsRenderer, TextRenderer
+from .render.markdown import first_code_block
+from .runner import Run
+from .session import Plan, Session
+
+__all__ = ["ChatMagics", "await_chat_transform", "show_error"]
+
+_AWAITABLE = re.compile(r"^get_ipython\(\)\.run_(cell|line)_magic\('chat', (.*)\)\s*$")
+_RUNNER = "__chatmagic_run__"
+
+
+def _chat_doc() -> str:
+    return CHAT_PARSER.format_help()
+
+
+@magics_class
+class ChatMagics(Magics):
+    """Talk to OpenAI-compatible models from the notebook."""
+
+    profile = Unicode("", help="The current profile (default: CHATMAGIC_PROFILE, "
+                               "chatmagic.toml's default_profile, else openai).").tag(config=True)
+    model = Unicode("", help="Default model id for the current profile.").tag(config=True)
+    throttle = Float(0.08, help="Seconds between screen updates while a reply streams.").tag(
+        config=True)
+    widgets = Unicode("auto", help="auto: widgets when a notebook frontend is attached; "
+                                   "on; off (static Markdown only).").tag(config=True)
+    persist = Bool(True, help="Keep each notebook's conversations on disk across kernel "
+                              "restarts.").tag(config=True)
+    notebook = Unicode("", help="Name this notebook for history when the kernel cannot tell "
+                                "(nbclient, papermill, terminal).").tag(config=True)
+    debug = Bool(False, help="Show tracebacks of failures.").tag(config=True)
+    max_compare = Int(8, help="Most models one --compare may name.").tag(config=True)
+    timeout = Float(0.0, help="Default per-request timeout in seconds (0: the SDK's).").tag(
+        config=True)
+
+    @validate("throttle")
+    def _check_throttle(self, proposal: Any) -> float:
+        if not 0.01 <= proposal["value"] <= 5:
+            raise TraitError("throttle must be between 0.01 and 5 seconds")
+        return float(proposal["value"])
+
+    @validate("widgets")
+    def _check_widgets(self, proposal: Any) -> str:
+        if proposal["value"] not in ("auto", "on", "off"):
+            raise TraitError("widgets must be auto, on or off")
+        return str(proposal["value"])
+
+    @validate("max_compare")
+    def _check_max_compare(self, proposal: Any) -> int:
+        if proposal["value"] < 2:
+            raise TraitError("max_compare must be at least 2")
+        return int(proposal["value"])
+
+    def __init__(self, shell: Any, session: Session | None = None) -> None:
+        super().__init__(shell)
+        if shell is not None and shell.config:
+            self.update_config(shell.config)  # %config ChatMagics.* set before loading
+        self.session = session or Session()
+        self.session.notebook = self._open_notebook()
+        self.models_cache: dict[str, list[dict[str, Any]]] = {}
+        self.observe(self._on_change)
+        self._apply_settings()
+
+    # -- settings ----------------------------------------------------------------
+    def _on_change(self, change: Any) -> None:
+        if change["name"] in ("notebook", "persist"):
+            self.session.notebook = self._open_notebook()
+        self._apply_settings()
+
+    def _apply_settings(self) -> None:
+        session = self.session
+        if self.profile:
+            session.profiles.get(self.profile)
+            session.profiles.default = self.profile
+        if self.model:
+            session.profiles.update(session.profiles.default, model=self.model)
+        session.max_compare = self.max_compare
+
+    def notebook_name(self) -> str | None:
+        """Which notebook this kernel serves, if it can tell."""
+        ns = self.shell.user_ns if self.shell is not None else {}
+        return (self.notebook or ns.get("__vsc_ipynb_file__") or ns.get("__session__")
+                or os.environ.get("JPY_SESSION_NAME") or None)
+
+    def _open_notebook(self) -> Notebook:
+        name = self.notebook_name()
+        directory = os.environ.get("CHATMAGIC_HISTORY_DIR")
+        if not self.persist or not name:
+            return Notebook()
+        try:
+            return Notebook(name, Path(directory) if directory else None)
+        except OSError as exc:
+            print(f"chatmagic: history not restored ({exc}); keeping it in memory")
+            return Notebook()
+
+    def frontend(self) -> str:
+        """widgets, static (a kernel with no known frontend: nbclient) or text (terminal)."""
+        if self.shell is None or type(self.shell).__name__ != "ZMQInteractiveShell":
+            return "text"
+        if self.widgets == "on":
+            return "widgets"
+        if self.widgets == "off":
+            return "static"
+        ns = self.shell.user_ns
+        attached = (ns.get("__session__") or ns.get("__vsc_ipynb_file__")
+                    or os.environ.get("JPY_SESSION_NAME"))
+        return "widgets" if attached else "static"
+
+    # -- %%chat ------------------------------------------------------------------
+    def _prepare(self, line: str, cell: str | None) -> tuple[Plan, Run]:
+        options = parse_chat_line(line, cell)
+        if options.timeout is None and self.timeout:
+            options.timeout = self.timeout
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if not options.no_interpolate:
+            options.prompt = interpolate(options.prompt, ns)
+        return self._plan(options, ns)
+
+    def _plan(self, options: ChatOptions, ns: dict[str, Any],
+              user: dict[str, Any] | None = None) -> tuple[Plan, Run]:
+        plan = self.session.plan(options, ns, user)
+        frontend = self.frontend()
+        renderer: Any
+        if frontend == "text":
+            renderer = TextRenderer(plan.labels)
+        elif plan.side_by_side:
+            name = options.conversation
+            keep = (lambda i: self.session.keep(name, i + 1)) if not options.no_history else None
+            renderer = ColumnsRenderer(plan.labels, widgets=frontend == "widgets",
+                                       choices=len(plan.jobs) == 1, keep=keep)
+        else:
+            renderer = CellRenderer(plan.labels[0], widgets=frontend == "widgets",
+                                    plain=options.format == "text")
+        return plan, Run(plan.jobs, self.session.clients, renderer, self.throttle)
+
+    @no_var_expand
+    @line_cell_magic
+    def chat(self, line: str, cell: str | None = None) -> None:
+        try:
+            plan, run = self._prepare(line, cell)
+        except ChatError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(run.arun())
+            else:
+                run.run()  # a loop runs in this thread (a kernel): stream on a worker thread
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            self._finish(plan, run, interrupted=True)
+            raise KeyboardInterrupt from None
+        self._finish(plan, run)
+
+    chat.__doc__ = _chat_doc()
+
+    async def achat(self, line: str, cell: str | None = None) -> None:
+        """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
+        try:
+            plan, run = self._prepare(line, cell)
+        except ChatError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            await run.arun()
+        except asyncio.CancelledError:
+            # The kernel's interrupt cancels an awaited cell: keep what came, end as interrupted.
+            self._finish(plan, run, interrupted=True)
+            raise KeyboardInterrupt from None
+        self._finish(plan, run)
+
+    def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
+        replies = run.replies
+        self.session.record(plan, replies)
+        options = plan.options
+        if options.out:
+            self.shell.user_ns[options.out] = self._out_value(plan, run)
+        if interrupted:
+            return
+        if options.format == "code" and not plan.side_by_side and replies[0].text():
+            code = first_code_block(replies[0].text())
+            if code is not None:
+                self.shell.set_next_input(code, replace=False)
+        failed = [(label, r) for label, r in zip(plan.labels, replies) if r.error]
+        if failed and len(failed) == len(replies):
+            label, reply = failed[0]
+            kept = " The text that arrived is kept, marked incomplete." if reply.text() else ""
+            raise _RequestFailed(f"{label}: {reply.error}{kept}")
+
+    def _out_value(self, plan: Plan, run: Run) -> Any:
+        if (plan.options.n or 1) > 1:
+            return [run.replies[0].text(i) for i in range(len(run.replies[0].choices))]
+        if len(run.replies) > 1:
+            return {label: r.text() for label, r in zip(plan.labels, run.replies)}
+        return run.replies[0].text()
+
+    # -- %models -----------------------------------------------------------------
+    @magic_arguments()
+    @argument("pattern", nargs="?", help="substring or glob that ids must match")
+    @argument("-p", "--profile", help="the profile to list (default: the current one)")
+    @argument("--all", action="store_true", help="every profile that has a key or needs none")
+    @argument("--refresh", action="store_true", help="ask again instead of using the cache")
+    @argument("-o", "--out", help="store the rows (list of dicts) in this variable")
+    @line_magic
+    def models(self, line: str) -> None:
+        """List the models an endpoint serves: GET {base_url}/models."""
+        args = _parse(self.models, line)
+        from .models import list_models, models_table
+
+        profiles = ([p for p in self.session.profiles] if args.all
+                    else [self.session.profiles.get(args.profile)])
+        rows, notes = list_models(self.session, profiles, self.models_cache, args.refresh,
+                                  args.pattern, skip_keyless=args.all)
+        if args.out:
+            self.shell.user_ns[args.out] = rows
+        from IPython.display import display
+
+        display(models_table(rows, notes), raw=True)
+
+    # -- %chat_history -------------------------------------------------------------
+    @magic_arguments()
+    @argument("action", nargs="?", default="show",
+              help="show | export | save PATH | load PATH | undo | retry | clear | list | keep N")
+    @argument("target", nargs="?", help="PATH for save/load (or a variable for load); N or a "
+                                        "model id for keep")
+    @argument("-c", "--conversation", default="default", help="conversation name")
+    @argument("--format", choices=["json", "jsonl", "markdown"], default="json",
+              help="export/save format")
+    @argument("-o", "--out", help="store the messages list in this variable")
+    @line_magic
+    def chat_history(self, line: str) -> Any:
+        """The conversation as data: an OpenAI messages list, and what to do with it."""
+        args = _parse(self.chat_history, line)
+        try:
+            return history_view.run(self, args)
+        except ChatError as exc:
+            raise UsageError(str(exc)) from None
+
+    def retry(self, name: str) -> None:
+        """Resend the last prompt of a conversation, replacing its reply."""
+        conv = self.session.notebook.get(name, create=False)
+        if not conv.turns:
+            raise HistoryError(f"conversation '{name}' has no prompt to retry")
+        last = conv.turns[-1]
+        meta = last.meta
+        options = ChatOptions(conversation=name, profile=meta.get("profile"),
+                              model=meta.get("model"))
+        plan, run = self._plan(options, self.shell.user_ns, user=last.user)
+        self.session.notebook.undo(name)
+        try:
+            run.run() if _loop_running() else asyncio.run(run.arun())
+        except KeyboardInterrupt:
+            self._finish(plan, run, interrupted=True)
+            raise
+        self._finish(plan, run)
+
+    # -- %chat_usage ---------------------------------------------------------------
+    @magic_arguments()
+    @argument("--by", choices=["model", "profile", "conversation"], help="group the totals")
+    @argument("--reset", action="store_true", help="forget the usage so far")
+    @argument("-o", "--out", help="store the rows (list of dicts) in this variable")
+    @line_magic
+    def chat_usage(self, line: str) -> None:
+        """Requests and tokens so far, from the usage the endpoints reported."""
+        args = _parse(self.chat_usage, line)
+        ledger = self.session.usage
+        rows = ledger.totals(args.by)
+        if args.out:
+            self.shell.user_ns[args.out] = rows
+        if args.reset:
+            ledger.rows.clear()
+        from .models import usage_table
+        from IPython.display import display
+
+        display(usage_table(rows, args.by), raw=True)
+
+    # -- %chat_config ----------------------------------------------------------------
+    @line_magic
+    def chat_config(self, line: str) -> None:
+        """%chat_config [show | set KEY=VALUE ... | use PROFILE | profiles | key PROFILE]
+
+        show      the current profile, model, endpoint, masked key and settings
+        set       change settings: profile, model, throttle, widgets (auto|on|off), persist,
+                  notebook, debug, max_compare, timeout
+        use       make PROFILE the current profile
+        profiles  every profile: endpoint, where its key comes from, default model
+        key       type PROFILE's key without echo; kept for this session only
+        """
+        from . import config_view
+
+        try:
+            config_view.run(self, line)
+        except (ChatError, TraitError) as exc:
+            raise UsageError(str(exc)) from None
+
+
+class _RequestFailed(ChatError):
+    """A cell whose every request failed (shown as one message)."""
+
+
+def _parse(magic: Any, line: str) -> Any:
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        raise
+    except SystemExit:  # argparse inside magic_arguments exits on -h
+        raise UsageError(magic.__doc__ or "") from None
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def await_chat_transform(lines: list[str]) -> list[str]:
+    """Run a cell that is only ``%%chat``/``%chat`` as an awaited coroutine.
+
+    IPython turns such a cell into one ``get_ipython().run_cell_magic('chat', ...)``
+    line; awaiting our coroutine instead lets the kernel's loop keep serving
+    widget clicks (the Stop button) and cancel the cell on interrupt.
+    """
+    code = [ln for ln in lines if ln.strip()]
+    if len(code) != 1:
+        return lines
+    match = _AWAITABLE.match(code[0])
+    if not match:
+        return lines
+    return [f"await {_RUNNER}('{match.group(1)}', {match.group(2)})\n"]
+
+
+def _runner(magics: ChatMagics) -> Any:
+    async def run(kind: str, line: str, cell: str | None = None) -> None:
+        await magics.achat(line, cell if kind == "cell" else None)
+    return run
+
+
+def show_error(magics: ChatMagics) -> Any:
+    """IPython custom-exception handler: a ChatError is one message, no traceback."""
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> Any:
+        if magics.debug:
+            return shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset)
+        return [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    return handler
+

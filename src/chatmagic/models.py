@@ -1,0 +1,105 @@
+"""``GET {base_url}/models`` for one or more profiles, cached, and the tables shown for it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+from typing import TYPE_CHECKING, Any, Iterable
+
+import openai
+
+from .errors import EndpointError, ProfileError
+from .profiles import Profile
+from .render.markdown import safe_markdown
+from .stream import describe_exception
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["list_models", "fetch_models", "models_table", "usage_table", "model_ids"]
+
+
+def _created(value: Any) -> str:
+    if isinstance(value, (int, float)) and value > 0:
+        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc).date().isoformat()
+    if isinstance(value, str):  # Claude's endpoint: created_at as an ISO string
+        return value[:10]
+    return ""
+
+
+def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
+    """The endpoint's models as rows (id, owned_by, created, profile), or a clear error."""
+    client = session.clients.sync(profile)
+    try:
+        page = client.models.list()
+        items = list(page)
+    except openai.OpenAIError as exc:
+        raise EndpointError(describe_exception(exc, profile, "(models)")) from None
+    rows = []
+    for item in items:
+        extra = getattr(item, "model_extra", None) or {}
+        rows.append({"id": item.id, "owned_by": getattr(item, "owned_by", None)
+                     or extra.get("display_name", ""),
+                     "created": _created(getattr(item, "created", None)
+                                         or extra.get("created_at")),
+                     "profile": profile.name})
+    return rows
+
+
+def list_models(session: "Session", profiles: Iterable[Profile],
+                cache: dict[str, list[dict[str, Any]]], refresh: bool, pattern: str | None,
+                skip_keyless: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of every profile (cached per profile) matching ``pattern``, and notes on skips."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for profile in profiles:
+        if skip_keyless and profile.needs_key and not profile.resolve_key(session.clients.environ):
+            notes.append(f"{profile.name}: skipped, no key ({profile.api_key_env or 'api_key'})")
+            continue
+        if refresh or profile.name not in cache:
+            try:
+                cache[profile.name] = fetch_models(session, profile)
+            except (EndpointError, ProfileError) as exc:
+                if not skip_keyless:
+                    raise
+                notes.append(f"{profile.name}: {exc}")
+                continue
+        rows += cache[profile.name]
+    if pattern:
+        glob = any(ch in pattern for ch in "*?[")
+        rows = [r for r in rows if (fnmatch.fnmatchcase(r["id"], pattern) if glob
+                                    else pattern.lower() in r["id"].lower())]
+    return rows, notes
+
+
+def model_ids(cache: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return [row["id"] for rows in cache.values() for row in rows]
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
+    def cell(value: Any) -> str:
+        return safe_markdown(str(value)).replace("|", "\\|")
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else []
+    plain = [" ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in [header, *rows]]
+    return "\n".join(md), "\n".join(plain)
+
+
+def models_table(rows: list[dict[str, Any]], notes: list[str]) -> dict[str, str]:
+    md, plain = _table(["id", "owned_by", "created", "profile"],
+                       [[r["id"], r["owned_by"], r["created"], r["profile"]] for r in rows])
+    tail = "".join(f"\n\n_{safe_markdown(n)}_" for n in notes)
+    count = f"\n\n{len(rows)} model{'s' if len(rows) != 1 else ''}"
+    return {"text/markdown": md + count + tail,
+            "text/plain": plain + count + "".join(f"\n{n}" for n in notes)}
+
+
+def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
+    key = by or "scope"
+    names = ["requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens"]
+    body = [[r[key], *(r[n] for n in names), "estimated" if r["estimated"] else ""] for r in rows]
+    md, plain = _table([key, *names, ""], body)
+    if not rows:
+        return {"text/markdown": "_No requests yet._", "text/plain": "No requests yet."}
+    return {"text/markdown": md, "text/plain": plain}

@@ -1,0 +1,155 @@
+"""Model Markdown made safe to show, and cut into blocks that can be frozen.
+
+JupyterLab trusts a cell's outputs, so raw HTML inside a ``text/markdown``
+output runs (``<img onerror>``, ``<script>``). `safe_markdown` escapes ``<``
+outside code (inside code it would show as ``&lt;``) and blanks links whose
+scheme could run script. `markdown_html` renders Markdown to HTML with raw HTML
+disabled, for widgets and the compare grid. `Blocks` cuts a growing reply at
+block boundaries so that only a small live tail is ever re-sent.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["safe_markdown", "markdown_html", "escape_html", "Blocks", "first_code_block"]
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+_LINK_DEST = re.compile(r"(\]\(\s*<?)([^)\s>]*)")
+_REF_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*<?)(\S*)")
+_SAFE_SCHEMES = ("http", "https", "mailto")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def escape_html(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _safe_url(url: str) -> str:
+    plain = _CONTROL.sub("", html.unescape(url)).lower()
+    scheme = re.match(r"([a-z][a-z0-9+.-]*):", plain)
+    if scheme and scheme.group(1) not in _SAFE_SCHEMES:
+        return "#blocked-link"
+    return url
+
+
+def _math_fixes(text: str) -> str:
+    # "$5 and $6" would be typeset as math; LLMs write \( \) and \[ \], which JupyterLab ignores.
+    text = re.sub(r"\$(?=\d)", r"\\$", text)
+    text = re.sub(r"\\\((.+?)\\\)", r"$\1$", text)
+    return re.sub(r"\\\[(.+?)\\\]", r"$$\1$$", text)
+
+
+def _escape_prose(text: str) -> str:
+    """Escape what could become HTML in a stretch of prose (no code in it)."""
+    text = text.replace("<", "&lt;")
+    text = _LINK_DEST.sub(lambda m: m.group(1) + _safe_url(m.group(2)), text)
+    text = _REF_DEF.sub(lambda m: m.group(1) + _safe_url(m.group(2)), text)
+    return _math_fixes(text)
+
+
+def _escape_line(line: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for span in _CODE_SPAN.finditer(line):
+        out.append(_escape_prose(line[pos:span.start()]))
+        out.append(span.group())
+        pos = span.end()
+    out.append(_escape_prose(line[pos:]))
+    return "".join(out)
+
+
+def safe_markdown(text: str, in_fence: str | None = None) -> str:
+    """Markdown whose raw HTML and script links are neutralised; code left as written."""
+    out: list[str] = []
+    fence = in_fence
+    for line in text.splitlines(keepends=True):
+        opener = _FENCE.match(line)
+        if fence is not None:
+            out.append(line)
+            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
+                    and not line[opener.end():].strip():
+                fence = None
+        elif opener:
+            fence = opener.group(1)
+            out.append(line)
+        else:
+            out.append(_escape_line(line))
+    return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> Any:
+    from markdown_it import MarkdownIt
+
+    # html=False escapes raw HTML; markdown-it's validateLink drops javascript:, vbscript:,
+    # file: and non-image data: links.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def markdown_html(text: str) -> str:
+    """Markdown rendered to HTML that cannot run script."""
+    return str(_renderer().render(_math_fixes(text)))
+
+
+def _fence_after(text: str, fence: str | None) -> str | None:
+    for line in text.splitlines():
+        opener = _FENCE.match(line)
+        if fence is not None:
+            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
+                    and not line[opener.end():].strip():
+                fence = None
+        elif opener:
+            fence = opener.group(1)
+    return fence
+
+
+class Blocks:
+    """A growing Markdown text, cut at blank lines outside code fences.
+
+    `add` returns the text that became frozen (None if nothing did); `tail`
+    is the live part still growing. Freezing waits until the tail holds
+    ``freeze_at`` characters, so short replies stay one output.
+    """
+
+    def __init__(self, freeze_at: int = 1200) -> None:
+        self.freeze_at = freeze_at
+        self.tail = ""
+        self.fence: str | None = None  # the fence open at the start of the tail
+
+    def add(self, text: str) -> str | None:
+        self.tail += text
+        if len(self.tail) < self.freeze_at:
+            return None
+        cut = self._last_boundary()
+        if cut <= 0:
+            return None
+        frozen, self.tail = self.tail[:cut], self.tail[cut:]
+        self.fence = _fence_after(frozen, self.fence)
+        return frozen
+
+    def _last_boundary(self) -> int:
+        fence, pos, best = self.fence, 0, -1
+        for line in self.tail.splitlines(keepends=True):
+            end = pos + len(line)
+            opener = _FENCE.match(line)
+            if fence is not None:
+                if opener and opener.group(1)[0] == fence[0] \
+                        and len(opener.group(1)) >= len(fence) and not line[opener.end():].strip():
+                    fence = None
+            elif opener:
+                fence = opener.group(1)
+            elif not line.strip() and line.endswith("\n") and end < len(self.tail):
+                best = end
+            pos = end
+        return best
+
+
+def first_code_block(text: str) -> str | None:
+    """The body of the reply's first fenced code block (for ``-f code``)."""
+    match = re.search(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1\s*$", text, re.S | re.M)
+    return match.group(2) if match else None

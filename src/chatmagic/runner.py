@@ -1,0 +1,223 @@
+"""Run one or several requests at once and feed their events to a renderer.
+
+Every stream is a task on one event loop; their events meet in one queue as
+``(column, event)`` pairs. A `Run` folds them into `Reply` values and calls
+its `Sink` at most once per ``throttle`` seconds (the first token at once, the
+end always), so drawing costs O(time), not O(tokens). The sink is always
+called from the thread that called `Run.arun` or `Run.run`: the cell's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Protocol
+
+from .client import ClientPool
+from .profiles import Profile
+from .stream import Reply, StreamError, StreamEvent, TextDelta, astream_chat
+
+__all__ = ["Job", "Sink", "Run", "NullSink"]
+
+
+@dataclass
+class Job:
+    """One request of a run: which model, at which endpoint, with what body."""
+
+    label: str
+    profile: Profile
+    request: dict[str, Any]
+
+
+class Sink(Protocol):
+    """What draws a run: told when it starts, as it goes (throttled) and when it ends."""
+
+    def begin(self, run: "Run") -> None: ...
+    def refresh(self, run: "Run") -> None: ...
+    def end(self, run: "Run") -> None: ...
+
+
+class NullSink:
+    """A sink that draws nothing (the Python API, benchmarks)."""
+
+    def begin(self, run: "Run") -> None: pass
+    def refresh(self, run: "Run") -> None: pass
+    def end(self, run: "Run") -> None: pass
+
+
+_END = None  # what a column's task puts in the queue when its stream is over
+
+
+class Run:
+    """Several requests streamed at once into one sink."""
+
+    def __init__(self, jobs: list[Job], clients: ClientPool, sink: Sink | None = None,
+                 throttle: float = 0.08) -> None:
+        self.jobs = jobs
+        self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url)
+                        for j in jobs]
+        self.clients = clients
+        self.sink: Sink = sink or NullSink()
+        self.throttle = throttle
+        self.stopped = False
+        self.refreshes = 0
+        self._last_refresh = 0.0
+        self._dirty = False
+        self._stop_hook: Any = None
+
+    # -- folding and throttling (always on the caller's thread) ---------------
+    def _feed(self, column: int, event: StreamEvent) -> None:
+        reply = self.replies[column]
+        first = reply.first_token is None and isinstance(event, TextDelta)
+        reply.feed(event)
+        self._dirty = True
+        if first or isinstance(event, StreamError):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self._dirty = False
+        self._last_refresh = time.perf_counter()
+        self.refreshes += 1
+        self.sink.refresh(self)
+
+    def _tick(self) -> None:
+        if self._dirty and time.perf_counter() - self._last_refresh >= self.throttle:
+            self._refresh()
+
+    def _due_in(self) -> float:
+        return max(0.0, self._last_refresh + self.throttle - time.perf_counter())
+
+    def _close(self, interrupted: bool) -> None:
+        for reply in self.replies:
+            if reply.ended is None:
+                reply.close(interrupted=interrupted or self.stopped)
+        self._refresh()
+        self.sink.end(self)
+
+    # -- the streams -----------------------------------------------------------
+    async def _events(self) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+        events: asyncio.Queue[tuple[int, StreamEvent | None]] = asyncio.Queue()
+
+        async def pump(column: int, job: Job) -> None:
+            try:
+                client = self.clients.async_(job.profile)
+                async for event in astream_chat(client, job.request, job.profile):
+                    events.put_nowait((column, event))
+            except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
+                events.put_nowait((column, StreamError(str(exc))))
+            finally:
+                events.put_nowait((column, _END))
+
+        tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
+        self._stop_hook = lambda: [t.cancel() for t in tasks]
+        try:
+            running = len(tasks)
+            while running:
+                item = await events.get()
+                if item[1] is _END:
+                    running -= 1
+                    self.replies[item[0]].close(interrupted=self.stopped)
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()  # closes each HTTP response: the server sees the disconnect
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def arun(self) -> list[Reply]:
+        """Run on the running event loop; the sink is called from this coroutine."""
+        loop = asyncio.get_running_loop()
+        self.sink.begin(self)
+        timer: asyncio.TimerHandle | None = None
+        interrupted = True
+        try:
+            async for column, event in self._events():
+                if event is not None:
+                    self._feed(column, event)
+                self._tick()
+                if self._dirty and timer is None:
+                    # Flush a burst's tail even if the next event is slow to come.
+                    def flush() -> None:
+                        nonlocal timer
+                        timer = None
+                        self._tick()
+                    timer = loop.call_later(self._due_in(), flush)
+            interrupted = False
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._close(interrupted and not self.stopped)
+        return self.replies
+
+    def run(self) -> list[Reply]:
+        """The blocking twin: the streams run on a loop of their own in a worker thread.
+
+        The caller's thread only folds events and draws, so a kernel interrupt
+        (KeyboardInterrupt here) stops the worker's streams and keeps what came.
+        """
+        items: queue.Queue[tuple[int, StreamEvent | None] | BaseException | None] = queue.Queue()
+        loop = asyncio.new_event_loop()
+
+        async def produce() -> None:
+            try:
+                async for item in self._events():
+                    items.put(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                items.put(exc)
+            finally:
+                items.put(None)
+
+        task_holder: list[asyncio.Task[None]] = []
+
+        def work() -> None:
+            asyncio.set_event_loop(loop)
+            task = loop.create_task(produce())
+            task_holder.append(task)
+            try:
+                loop.run_until_complete(task)
+            except BaseException:  # noqa: BLE001 - cancelled by stop(); the caller knows
+                pass
+            finally:
+                loop.close()
+
+        self._stop_hook = lambda: loop.call_soon_threadsafe(
+            lambda: [t.cancel() for t in task_holder])
+        worker = threading.Thread(target=work, name="chatmagic-streams", daemon=True)
+        self.sink.begin(self)
+        worker.start()
+        interrupted = True
+        try:
+            while True:
+                try:
+                    item = items.get(timeout=self._due_in() if self._dirty else self.throttle)
+                except queue.Empty:
+                    self._tick()
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                column, event = item
+                if event is not None:
+                    self._feed(column, event)
+                self._tick()
+            interrupted = False
+        finally:
+            if worker.is_alive():
+                self.stop(user=False)
+                worker.join(timeout=2)
+            self._close(interrupted and not self.stopped)
+        return self.replies
+
+    def stop(self, user: bool = True) -> None:
+        """Stop every stream (the Stop button; thread-safe). What arrived is kept."""
+        if user:
+            self.stopped = True
+        hook = self._stop_hook
+        if hook is not None:
+            try:
+                hook()
+            except RuntimeError:
+                pass  # the worker's loop already closed: nothing left to stop

@@ -1,0 +1,207 @@
+"""The core of a chat cell, without IPython: plan the requests, then record the replies.
+
+`Session.plan` turns validated options into `Job`s (resolving ``PROFILE:MODEL``,
+keys, images and the conversation so far) and raises before anything is sent;
+`Session.record` puts what came back into the conversation and the usage
+ledger. The magics, the Python API and the benchmarks all go through here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .client import ClientPool
+from .conversation import Notebook, Turn
+from .errors import OptionError
+from .images import image_url
+from .options import ChatOptions
+from .profiles import Profiles, split_model
+from .request import build_request, user_message
+from .runner import Job
+from .stream import Reply
+
+__all__ = ["Plan", "Session", "UsageLedger"]
+
+
+@dataclass
+class Plan:
+    """What one cell will send: the jobs, their labels, and where the reply goes."""
+
+    options: ChatOptions
+    jobs: list[Job]
+    labels: list[str]
+    user: dict[str, Any]
+
+    @property
+    def side_by_side(self) -> bool:
+        return len(self.jobs) > 1 or (self.options.n or 1) > 1
+
+
+@dataclass
+class UsageLedger:
+    """Token usage of every request in this session."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, reply: Reply, conversation: str) -> None:
+        usage = reply.usage
+        if usage is None:
+            return
+        self.rows.append({"model": reply.model, "profile": reply.profile,
+                          "conversation": conversation, **usage.to_dict()})
+
+    def totals(self, by: str | None = None) -> list[dict[str, Any]]:
+        """One row per group (all in one row when ``by`` is None)."""
+        groups: dict[str, Counter[str]] = {}
+        estimated: dict[str, bool] = {}
+        for row in self.rows:
+            key = str(row[by]) if by else "all"
+            counter = groups.setdefault(key, Counter())
+            counter["requests"] += 1
+            for name in ("prompt_tokens", "completion_tokens", "reasoning_tokens",
+                         "total_tokens"):
+                counter[name] += int(row[name])
+            estimated[key] = estimated.get(key, False) or bool(row["estimated"])
+        return [{(by or "scope"): key, **dict(counter), "estimated": estimated[key]}
+                for key, counter in groups.items()]
+
+
+class Session:
+    """Profiles, clients, conversations and usage of one kernel (or script)."""
+
+    def __init__(self, profiles: Profiles | None = None, notebook: Notebook | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.profiles = profiles or Profiles.load(environ)
+        self.clients = ClientPool(environ)
+        self.notebook = notebook or Notebook()
+        self.usage = UsageLedger()
+        self.pending: dict[str, tuple[dict[str, Any], list[tuple[str, Reply, int]]]] = {}
+        self.max_compare = 8
+
+    # -- before sending --------------------------------------------------------
+    def plan(self, options: ChatOptions, namespace: Mapping[str, Any] | None = None,
+             user: dict[str, Any] | None = None) -> Plan:
+        """Resolve everything the requests need; raise a ChatError before any is sent.
+
+        ``user`` replaces the user message built from the prompt (``retry``).
+        """
+        if user is None and not options.prompt.strip() and not options.images:
+            raise OptionError("The prompt is empty: write it in the cell body "
+                              "(or after the options of %chat).")
+        if options.profile is not None:
+            self.profiles.get(options.profile)  # an unknown -p is refused by name
+        if options.compare:
+            if len(options.compare) > self.max_compare:
+                raise OptionError(f"--compare names {len(options.compare)} models; the limit is "
+                                  f"{self.max_compare} (%chat_config set max_compare=N)")
+            targets = [split_model(m, self.profiles, options.profile) for m in options.compare]
+            labels = _unique_labels(options.compare)
+        else:
+            profile, model = split_model(options.model, self.profiles, options.profile) \
+                if options.model else (self.profiles.get(options.profile), None)
+            model = model or profile.model
+            if not model:
+                raise OptionError(f"No model for profile '{profile.name}': pass -m MODEL, or set "
+                                  f"model in [profiles.{profile.name}] (%models lists them)")
+            targets = [(profile, model)]
+            labels = [options.model or model]
+        for profile, _ in targets:
+            profile.require_key(self.clients.environ)  # a missing key is one clear message
+        if user is None:
+            user = user_message(options.prompt, [image_url(s, namespace) for s in options.images])
+        # Last: the conversation changes (--new, -s) only once nothing else can fail.
+        messages = self.messages_for(options) + [user]
+        jobs = [Job(label, profile, build_request(options, profile, model, messages))
+                for label, (profile, model) in zip(labels, targets)]
+        if options.n and options.n > 1:
+            labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
+        return Plan(options, jobs, labels, user)
+
+    def messages_for(self, options: ChatOptions) -> list[dict[str, Any]]:
+        """The history to send before the new prompt."""
+        if options.no_history:
+            return [{"role": "system", "content": options.system}] if options.system else []
+        name = options.conversation
+        if options.new:
+            self.notebook.clear(name)
+            self.pending.pop(name, None)
+        if options.system is not None:
+            self.notebook.set_system(name, options.system)
+        return self.notebook.get(name).messages()
+
+    # -- after the replies -------------------------------------------------------
+    def record(self, plan: Plan, replies: list[Reply]) -> None:
+        """Count usage; add the exchange to the conversation (or hold it until kept)."""
+        name = plan.options.conversation
+        for reply in replies:
+            self.usage.add(reply, name)
+        if plan.options.no_history:
+            return
+        candidates = [(label, reply, 0) for label, reply in zip(plan.labels, replies)]
+        if (plan.options.n or 1) > 1:
+            candidates = [(label, replies[0], i) for i, label in enumerate(plan.labels)]
+        if len(candidates) == 1 or (plan.options.n or 1) > 1:
+            label, reply, choice = candidates[0]
+            if reply.text(choice) or reply.complete or reply.refusal(choice):
+                self.notebook.add_turn(name, _turn(plan.user, label, reply, choice))
+        if len(candidates) > 1:
+            self.pending[name] = (plan.user, candidates)
+
+    def keep(self, name: str, which: int | str) -> str:
+        """Put candidate ``which`` (1-based number or label) of the last side-by-side cell
+        into the conversation; replaces choice 0 kept by default after ``-n``."""
+        from .errors import HistoryError
+
+        if name not in self.pending:
+            raise HistoryError(f"nothing to keep in conversation '{name}': run %%chat --compare "
+                               "or -n 2 first")
+        user, candidates = self.pending[name]
+        index = _pick(candidates, which)
+        label, reply, choice = candidates[index]
+        conv = self.notebook.get(name)
+        if conv.turns and conv.turns[-1].user is user:
+            self.notebook.undo(name)  # the -n default (choice 0) gives way to the kept one
+        self.notebook.add_turn(name, _turn(user, label, reply, choice))
+        del self.pending[name]
+        return f"Kept reply {index + 1} ({label}) in conversation '{name}'."
+
+
+def _pick(candidates: list[tuple[str, Reply, int]], which: int | str) -> int:
+    from .errors import HistoryError
+
+    labels = [c[0] for c in candidates]
+    if isinstance(which, int) or str(which).isdigit():
+        index = int(which) - 1
+        if 0 <= index < len(candidates):
+            return index
+        raise HistoryError(f"keep takes 1 to {len(candidates)} (or a model id: "
+                           f"{', '.join(labels)})")
+    if which in labels:
+        return labels.index(str(which))
+    raise HistoryError(f"no reply from '{which}' to keep; the replies: {', '.join(labels)}")
+
+
+def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int) -> Turn:
+    text = reply.text(choice)
+    meta: dict[str, Any] = {"model": reply.model, "label": label, "profile": reply.profile,
+                            "finish_reason": reply.finish_reason(choice),
+                            "usage": reply.usage.to_dict() if reply.usage else None,
+                            "ttft": reply.ttft, "elapsed": reply.elapsed}
+    if not reply.complete:
+        meta["incomplete"] = True
+        meta["error"] = reply.error or ("stopped" if reply.interrupted else "no finish reason")
+    if reply.refusal(choice):
+        meta["refusal"] = reply.refusal(choice)
+    return Turn(user, {"role": "assistant", "content": text}, meta)
+
+
+def _unique_labels(models: list[str]) -> list[str]:
+    """Model names as labels; a repeated one becomes ``model#2``, ``model#3``."""
+    seen: Counter[str] = Counter()
+    labels = []
+    for model in models:
+        seen[model] += 1
+        labels.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
+    return labels

@@ -1,0 +1,460 @@
+"""A local OpenAI-compatible endpoint for tests, benchmarks and the offline demo.
+
+`FakeEndpoint` is a real HTTP server on loopback that serves ``GET /v1/models``
+and ``POST /v1/chat/completions`` (streamed as real server-sent events, or as
+one JSON body), records every request it received, and misbehaves on demand.
+
+Replies are scripted by model id: ``BASE`` or ``BASE/key=value,key=value``,
+for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``. Bases:
+
+=================  ==========================================================
+``echo``           the last user message, word by word
+``markdown``       a canned Markdown reply (heading, table, code, list)
+``long``           ``tokens`` words in paragraphs of 40 (default 2000)
+``xss``            Markdown laced with HTML/script probes (none may run)
+``reasoning``      ``delta.reasoning_content`` first, then the answer
+``reasoning-vllm`` the same through ``delta.reasoning`` (vLLM >= 0.11)
+``refusal``        ``delta.refusal`` instead of content
+``length``         a reply cut with ``finish_reason="length"``
+``no-usage``       like echo, never sends usage (llama.cpp)
+``error-midstream`` some text, then a ``data: {"error": ...}`` frame
+``error-200``      HTTP 200 whose JSON body is ``{"error": ...}`` (one-api)
+``json-as-sse``    a JSON error body labelled ``text/event-stream``
+``drop``           some text, then the connection closes: no finish, no [DONE]
+``error-list``     HTTP 400 with a JSON *list* body (Gemini)
+``unauthorized``   HTTP 401
+``server-error``   HTTP 500
+``rate-limited``   HTTP 429 with ``Retry-After: 0`` once, then like echo
+``hang``           headers, then nothing until the client goes away
+``keepalive``      like echo, with ``: keep-alive`` comments between chunks
+=================  ==========================================================
+
+Options: ``delay`` (seconds per token), ``first`` (seconds before the first
+token), ``tokens`` (for ``long``), ``after`` (tokens before a failure).
+An id with an unknown base gets a 404 "model does not exist", as OpenAI does.
+
+From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeEndpoint", "RecordedRequest", "MODELS", "main"]
+
+MODELS: tuple[str, ...] = (
+    "echo", "markdown", "long", "xss", "reasoning", "reasoning-vllm", "refusal",
+    "length", "no-usage", "error-midstream", "error-200", "json-as-sse", "drop",
+    "error-list", "unauthorized", "server-error", "rate-limited", "hang", "keepalive",
+)
+
+MARKDOWN_REPLY = """\
+## A small table
+
+| model | speed |
+|-------|------:|
+| echo  | fast  |
+| long  | slow  |
+
+```python
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+```
+
+- one
+- two
+"""
+
+XSS_REPLY = """\
+Probes follow.
+
+<script>window.__xss = 'script'</script>
+
+<img src=x onerror="window.__xss = 'img'">
+
+<svg onload="window.__xss = 'svg'"></svg>
+
+<iframe src="javascript:window.__xss = 'iframe'"></iframe>
+
+<a href="#" onmouseover="window.__xss = 'hover'">hover me</a>
+
+[click me](javascript:window.__xss='link') and [data](data:text/html,<script>alert(1)</script>)
+
+Code stays literal: `<b>not bold</b>`
+
+```html
+<script>shown, not run</script>
+```
+"""
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the endpoint received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    disconnected: bool = False
+
+
+@dataclass
+class _Script:
+    base: str
+    delay: float = 0.0
+    first: float = 0.0
+    tokens: int = 2000
+    after: int = 3
+
+    @classmethod
+    def parse(cls, model: str) -> "_Script":
+        base, _, opts = model.partition("/")
+        script = cls(base=base)
+        for item in filter(None, opts.split(",")):
+            key, _, value = item.partition("=")
+            if key in ("delay", "first"):
+                setattr(script, key, float(value))
+            elif key in ("tokens", "after"):
+                setattr(script, key, int(value))
+        return script
+
+
+def _words(text: str) -> list[str]:
+    # Tokens are words with their trailing whitespace, so joining them restores the text.
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+        images = sum(1 for p in content if p.get("type") == "image_url")
+        suffix = f" [{images} image{'s' if images != 1 else ''}]" if images else ""
+        return " ".join(texts) + suffix
+    return ""
+
+
+def _count_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(_message_text(m).split()) + 3 for m in messages)
+
+
+class FakeEndpoint:
+    """An OpenAI-compatible HTTP server on loopback that records what it receives.
+
+    Use it as a context manager, or call `start()` and `stop()`::
+
+        with FakeEndpoint() as endpoint:
+            client = openai.OpenAI(base_url=endpoint.base_url, api_key="x")
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 models: tuple[str, ...] = MODELS, api_key: str | None = None,
+                 owned_by: str = "chatmagic") -> None:
+        self.requests: list[RecordedRequest] = []
+        self.models = models
+        self.api_key = api_key
+        self.owned_by = owned_by
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._rate_limited_once: set[str] = set()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> "FakeEndpoint":
+        endpoint = self
+
+        class Handler(_Handler):
+            owner = endpoint
+
+        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="chatmagic-fake-endpoint", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeEndpoint":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the endpoint is not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}/v1"
+
+    # -- what the tests read -------------------------------------------------
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The chat completion requests received, oldest first."""
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def last_body(self) -> dict[str, Any]:
+        return self.chat_requests[-1].body  # type: ignore[no-any-return]
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _first_rate_limit(self, key: str) -> bool:
+        with self._lock:
+            if key in self._rate_limited_once:
+                return False
+            self._rate_limited_once.add(key)
+            return True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeEndpoint
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
+        pass
+
+    # -- plumbing --------------------------------------------------------------
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+                   content_type: str = "application/json") -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, kind: str = "invalid_request_error",
+               code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": {"message": message, "type": kind, "code": code}},
+                        headers)
+
+    def _authorized(self) -> bool:
+        key = self.owner.api_key
+        return key is None or self.headers.get("Authorization") == f"Bearer {key}"
+
+    # -- routes --------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.owner._record(RecordedRequest("GET", self.path, dict(self.headers), None))
+        if not self._authorized():
+            return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if self.path.rstrip("/").endswith("/models"):
+            data = [{"id": m, "object": "model", "created": 1700000000 + i,
+                     "owned_by": self.owner.owned_by} for i, m in enumerate(self.owner.models)]
+            return self._send_json(200, {"object": "list", "data": data})
+        self._error(404, f"No route for GET {self.path}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        record = RecordedRequest("POST", self.path, dict(self.headers), body)
+        self.owner._record(record)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            return self._error(404, f"No route for POST {self.path}")
+        if not isinstance(body, dict):
+            return self._error(400, "The body is not a JSON object.")
+        if not self._authorized():
+            return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        try:
+            self._chat(body, record)
+        except (BrokenPipeError, ConnectionResetError):
+            record.disconnected = True
+
+    def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
+        model = str(body.get("model", ""))
+        script = _Script.parse(model)
+        known = {m.partition("/")[0] for m in self.owner.models}
+        if script.base not in known:
+            return self._error(404, f"The model `{model}` does not exist or you do not have "
+                                    "access to it.", code="model_not_found")
+        base = script.base
+        if base == "unauthorized":
+            return self._error(401, "Incorrect API key provided: sk-***.", "authentication_error",
+                               "invalid_api_key")
+        if base == "server-error":
+            return self._error(500, "The server had an error while processing your request.",
+                               "server_error")
+        if base == "error-list":
+            return self._send_json(400, [{"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                    "message": "Request contains an invalid "
+                                                               "argument."}}])
+        if base == "error-200":
+            return self._send_json(200, {"error": {"message": "upstream: quota exhausted",
+                                                   "type": "new_api_error"}})
+        if base == "json-as-sse":
+            return self._send_json(200, {"error": {"message": "gateway: no channel available"}},
+                                   content_type="text/event-stream")
+        if base == "rate-limited" and self.owner._first_rate_limit(model):
+            return self._error(429, "Rate limit reached. Please try again in 0s.",
+                               "rate_limit_error", headers={"Retry-After": "0"})
+        if body.get("stream"):
+            self._stream(body, script, record)
+        else:
+            self._complete(body, script)
+
+    # -- reply content -------------------------------------------------------
+    def _reply_text(self, body: dict[str, Any], script: _Script) -> str:
+        base = script.base
+        if base == "markdown":
+            return MARKDOWN_REPLY
+        if base == "xss":
+            return XSS_REPLY
+        if base == "long":
+            words = [f"w{i}" for i in range(script.tokens)]
+            return "".join(w + ("\n\n" if (i + 1) % 40 == 0 else " ") for i, w in enumerate(words))
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        text = _message_text(users[-1]) if users else ""
+        if base in ("reasoning", "reasoning-vllm"):
+            return f"The answer is: {text}"
+        return text or "(empty prompt)"
+
+    def _usage(self, body: dict[str, Any], completion: int, reasoning: int = 0) -> dict[str, Any]:
+        prompt = _count_tokens(body.get("messages", []))
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": prompt + completion}
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
+
+    def _complete(self, body: dict[str, Any], script: _Script) -> None:
+        text = self._reply_text(body, script)
+        n = int(body.get("n") or 1)
+        finish = "length" if script.base == "length" else "stop"
+        choices = []
+        for i in range(n):
+            message: dict[str, Any] = {"role": "assistant", "content": text + _choice_suffix(i, n)}
+            if script.base == "refusal":
+                message = {"role": "assistant", "content": None,
+                           "refusal": "I can't help with that."}
+            if script.base == "reasoning":
+                message["reasoning_content"] = "Let me think."
+            choices.append({"index": i, "message": message, "finish_reason": finish,
+                            "logprobs": None})
+        payload: dict[str, Any] = {"id": "chatcmpl-local", "object": "chat.completion",
+                                   "created": int(time.time()), "model": body.get("model"),
+                                   "choices": choices}
+        if script.base != "no-usage":
+            payload["usage"] = self._usage(body, len(_words(text)) * n)
+        self._send_json(200, payload)
+
+    def _stream(self, body: dict[str, Any], script: _Script, record: RecordedRequest) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        created = int(time.time())
+        frame_head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
+                      "created": created, "model": body.get("model")}
+
+        def send(payload: Any) -> None:
+            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            self.wfile.flush()
+
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
+            send({**frame_head, "choices": [{"index": index, "delta": delta,
+                                              "finish_reason": finish, "logprobs": None}]})
+
+        if script.base == "hang":
+            while True:  # until the client goes away: the write then fails
+                time.sleep(0.05)
+                self.wfile.write(b": waiting\n\n")
+                self.wfile.flush()
+        if script.first:
+            time.sleep(script.first)
+        n = int(body.get("n") or 1)
+        text = self._reply_text(body, script)
+        tokens = _words(text)
+        reasoning_tokens = 0
+        for i in range(n):
+            chunk(i, {"role": "assistant", "content": ""})
+        if script.base in ("reasoning", "reasoning-vllm"):
+            field_name = "reasoning_content" if script.base == "reasoning" else "reasoning"
+            thoughts = _words("Let me think about this step by step. The user asked a question.")
+            reasoning_tokens = len(thoughts)
+            for word in thoughts:
+                chunk(0, {field_name: word})
+                _sleep(script.delay)
+        if script.base == "refusal":
+            for word in _words("I can't help with that."):
+                chunk(0, {"refusal": word})
+        else:
+            for position, word in enumerate(tokens):
+                if script.base in ("error-midstream", "drop") and position == script.after:
+                    if script.base == "error-midstream":
+                        send({"error": {"message": "upstream model crashed mid-stream",
+                                        "type": "server_error", "code": 500}})
+                    return  # close without finish_reason or [DONE]
+                for i in range(n):
+                    chunk(i, {"content": word + (_choice_suffix(i, n) if position == len(tokens) - 1
+                                                 else "")})
+                if script.base == "keepalive":
+                    self.wfile.write(b": keep-alive\n\n")
+                _sleep(script.delay)
+        finish = "length" if script.base == "length" else "stop"
+        for i in range(n):
+            chunk(i, {}, finish)
+        options = body.get("stream_options") or {}
+        if options.get("include_usage") and script.base != "no-usage":
+            completion = (len(tokens) * n) + reasoning_tokens
+            send({**frame_head, "choices": [],
+                  "usage": self._usage(body, completion, reasoning_tokens)})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+def _choice_suffix(index: int, n: int) -> str:
+    return f" (choice {index})" if n > 1 else ""
+
+
+def _sleep(seconds: float) -> None:
+    if seconds:
+        time.sleep(seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the endpoint in the foreground until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m chatmagic.testing",
+                                     description="A local OpenAI-compatible endpoint.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    with FakeEndpoint(args.host, args.port) as endpoint:
+        print(f"chatmagic local endpoint at {endpoint.base_url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
