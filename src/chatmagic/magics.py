@@ -213,7 +213,7 @@ class ChatMagics(Magics):
         if failed and len(failed) == len(replies):
             label, reply = failed[0]
             kept = " The text that arrived is kept, marked incomplete." if reply.text() else ""
-            raise _RequestFailed(f"{label}: {reply.error}{kept}")
+            raise RequestFailed(f"{label}: {reply.error}{kept}")
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
         if (plan.options.n or 1) > 1:
@@ -322,7 +322,7 @@ class ChatMagics(Magics):
             raise UsageError(str(exc)) from None
 
 
-class _RequestFailed(ChatError):
+class RequestFailed(ChatError):
     """A cell whose every request failed (shown as one message)."""
 
 
@@ -370,7 +370,11 @@ def show_error(magics: ChatMagics) -> Any:
     def handler(shell: Any, etype: type, value: BaseException, tb: Any,
                 tb_offset: int | None = None) -> Any:
         if magics.debug:
-            return shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset)
-        return [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            return None
+        stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+        # _showtraceback is what ipykernel overrides to publish an "error" output.
+        shell._showtraceback(etype, value, stb)
+        return stb
     return handler
 

@@ -96,7 +96,7 @@ class CellRenderer:
         if reply.refusal():
             display({"text/markdown": f"> **Refused:** {safe_markdown(reply.refusal())}",
                      "text/plain": f"Refused: {reply.refusal()}"}, raw=True)
-        footer = footer_text(reply)
+        footer = footer_text(reply, with_error=False)  # the cell's error output says it
         display({"text/markdown": f"<sub>{safe_markdown(footer)}</sub>", "text/plain": footer},
                 raw=True)
         header = header_text(self.label, reply)

@@ -18,10 +18,10 @@ def header_text(label: str, reply: Reply) -> str:
     return f"{label} · {reply.profile} ({reply.endpoint.split('://', 1)[-1]})"
 
 
-def status_text(reply: Reply) -> str:
+def status_text(reply: Reply, with_error: bool = True) -> str:
     """Why the reply ended, in words."""
     if reply.error:
-        return f"incomplete: {reply.error}"
+        return f"incomplete: {reply.error}" if with_error else "⚠ incomplete: see the error below"
     if reply.interrupted:
         return "stopped: the reply is incomplete"
     reasons = {c.finish for c in reply.choices}
@@ -30,9 +30,9 @@ def status_text(reply: Reply) -> str:
     return "; ".join(_FINISH.get(r, f"finish_reason={r}") for r in sorted(reasons))  # type: ignore
 
 
-def footer_text(reply: Reply) -> str:
+def footer_text(reply: Reply, with_error: bool = True) -> str:
     """Finish reason, tokens in/out, time to first token, speed, total time."""
-    parts = [status_text(reply)]
+    parts = [status_text(reply, with_error)]
     usage = reply.usage
     if usage is not None:
         mark = "~" if usage.estimated else ""
