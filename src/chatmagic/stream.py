@@ -208,7 +208,8 @@ def describe_exception(exc: BaseException, profile: Profile, model: str,
                        timeout: float | None = None) -> str:
     """One message for a failed request: what happened, where, what to do. Never a key."""
     where = f"{profile.name} ({profile.base_url})"
-    if isinstance(exc, openai.APITimeoutError):
+    transport = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+    if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
         limit = f" within {timeout:g} s" if timeout else ""
         return (f"No answer from {where}{limit}: the endpoint is slow or stalled. "
                 "Try again, or raise --timeout.")
@@ -227,6 +228,9 @@ def describe_exception(exc: BaseException, profile: Profile, model: str,
         }.get(status, "the endpoint failed: try again later" if status >= 500 else
               "check the options sent")
         return f"{where} answered HTTP {status}: {said} — {advice}."
+    if transport:  # raised while reading the body, which the SDK does not wrap
+        return (f"The connection to {where} broke during the reply ({type(exc).__name__}): "
+                "try again.")
     if isinstance(exc, openai.OpenAIError):
         return f"Request to {where} failed: {exc}"
     return f"Request to {where} failed: {type(exc).__name__}: {exc}"
@@ -287,6 +291,25 @@ async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], prof
     """
     model = str(request.get("model"))
     timeout = request.get("timeout")
+    async for event in _events(client, request):
+        if isinstance(event, _Failed):
+            yield StreamError(describe_exception(event.exc, profile, model, timeout))
+        elif isinstance(event, StreamError):
+            # Every failure names its endpoint (the base URL, never the key).
+            yield StreamError(f"{profile.name} ({profile.base_url}): {event.message}")
+        else:
+            yield event
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An SDK exception on its way to becoming a StreamError (which names the endpoint)."""
+
+    exc: Exception
+
+
+async def _events(client: openai.AsyncOpenAI, request: dict[str, Any],
+                  ) -> AsyncIterator[StreamEvent | _Failed]:
     try:
         if request.get("stream"):
             async with client.chat.completions.with_streaming_response.create(**request) as resp:
@@ -312,4 +335,8 @@ async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], prof
         for event in events:
             yield event
     except openai.OpenAIError as exc:
-        yield StreamError(describe_exception(exc, profile, model, timeout))
+        yield _Failed(exc)
+    except Exception as exc:  # noqa: BLE001 - transport errors while reading the stream
+        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            raise
+        yield _Failed(exc)

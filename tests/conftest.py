@@ -1,0 +1,53 @@
+"""Fixtures: a local endpoint that validates every body it received, and a real IPython shell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from chatmagic.testing import FakeEndpoint  # noqa: E402
+from openapi import errors  # noqa: E402
+
+KEY_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATMAGIC_PROFILE", "CHATMAGIC_MODEL",
+                 "CHATMAGIC_DEMO_URL", "JPY_SESSION_NAME", "DASHSCOPE_API_KEY")
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FakeEndpoint]:
+    """A FakeEndpoint; at teardown every chat body it got must match OpenAI's schema."""
+    with FakeEndpoint() as ep:
+        yield ep
+    for request in ep.chat_requests:
+        problems = errors(request.body)
+        assert not problems, f"body not valid against CreateChatCompletionRequest: {problems}"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No key or endpoint from the developer's environment; history in a temp dir."""
+    for name in KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CHATMAGIC_HISTORY_DIR", str(tmp_path / "history"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def shell(endpoint: FakeEndpoint, clean_env: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A real IPython InteractiveShell with chatmagic loaded, pointed at the endpoint."""
+    import chatmagic
+    from IPython.testing.globalipapp import start_ipython
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    ip = start_ipython()
+    chatmagic._magics = None
+    chatmagic.load_ipython_extension(ip)
+    yield ip
+    chatmagic.unload_ipython_extension(ip)

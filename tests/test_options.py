@@ -1,0 +1,69 @@
+"""%%chat options: parsed into ChatOptions, refused with one clear message when bad."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatmagic.errors import OptionError
+from chatmagic.options import CHAT_PARSER, parse_chat_line
+
+
+def test_cell_form_takes_prompt_from_body() -> None:
+    opts = parse_chat_line("-m echo -t 0.5 --stop a --stop b", "hello\nworld")
+    assert (opts.model, opts.temperature, opts.stop, opts.prompt) == \
+        ("echo", 0.5, ["a", "b"], "hello\nworld")
+
+
+def test_line_form_keeps_prompt_as_written() -> None:
+    opts = parse_chat_line("-m echo what's \"up\" -t 1?", None)
+    assert opts.model == "echo"
+    assert opts.prompt == "what's \"up\" -t 1?"  # options after the prompt are prompt text
+
+
+def test_line_form_option_values_with_quotes() -> None:
+    opts = parse_chat_line("-s 'be brief' -m echo hi", None)
+    assert (opts.system, opts.prompt) == ("be brief", "hi")
+
+
+@pytest.mark.parametrize("line, words", [
+    ("-t 3", "--temperature must be between 0 and 2"),
+    ("--top-p 1.5", "--top-p must be between 0 and 1"),
+    ("-n 0", "-n must be at least 1"),
+    ("--presence-penalty -3", "--presence-penalty must be between -2 and 2"),
+    ("--logit-bias '{\"a\": 1}'", "--logit-bias keys are token ids"),
+    ("--logit-bias '{\"5\": 200}'", "-100 to 100"),
+    ("--logit-bias nope", "JSON object"),
+    ("--max-tokens x", "--max-tokens takes a whole number"),
+    ("--bogus", "unrecognized arguments: --bogus"),
+    ("--compare a", "--compare needs at least two models"),
+    ("--compare a,,b", "--compare has an empty entry"),
+    ("--param temperature=1", "--param temperature=... would shadow a named option"),
+    ("--param nokey", "--param takes KEY=VALUE"),
+    ("-m x --compare a,b", "--compare names the models itself"),
+    ("-f html", "invalid choice: 'html'"),
+    ("-s 'unbalanced", "No closing quotation"),
+])
+def test_bad_options_are_refused_with_the_option_named(line: str, words: str) -> None:
+    with pytest.raises(OptionError) as info:
+        parse_chat_line(line, "prompt")
+    assert words in str(info.value)
+
+
+def test_words_in_the_options_line_of_a_cell_are_refused() -> None:
+    with pytest.raises(OptionError, match="prompt goes in the cell body"):
+        parse_chat_line("-m echo hello", "body")
+
+
+def test_param_values_parse_as_json_when_they_parse() -> None:
+    opts = parse_chat_line("--param top_k=5 --param mode=fast --param obj='{\"a\": [1]}'", "p")
+    assert opts.params == {"top_k": 5, "mode": "fast", "obj": {"a": [1]}}
+
+
+def test_help_lists_every_spec_option() -> None:
+    text = CHAT_PARSER.format_help()
+    for option in ["--model", "--profile", "--system", "--conversation", "--new", "--no-history",
+                   "--compare", "--temperature", "--top-p", "-n", "--stop", "--max-tokens",
+                   "--presence-penalty", "--frequency-penalty", "--logit-bias", "--seed",
+                   "--user", "--json", "--param", "--image", "--no-stream", "--out", "--format",
+                   "--no-interpolate", "--timeout"]:
+        assert option in text

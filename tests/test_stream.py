@@ -1,0 +1,145 @@
+"""The stream contract over real HTTP: every failure mode becomes one clear StreamError."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+import pytest
+
+from chatmagic.profiles import Profile
+from chatmagic.stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, TextDelta,
+                              Usage, astream_chat)
+from chatmagic.testing import FakeEndpoint
+
+
+def collect(endpoint: FakeEndpoint, model: str, stream: bool = True, **extra: Any) -> Reply:
+    profile = Profile("local", endpoint.base_url, needs_key=False)
+
+    async def go() -> Reply:
+        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x", max_retries=1)
+        request = {"model": model, "messages": [{"role": "user", "content": "one two three"}],
+                   "stream": stream, **extra}
+        if stream:
+            request["stream_options"] = {"include_usage": True}
+        reply = Reply(model, "local", endpoint.base_url)
+        async for event in astream_chat(client, request, profile):
+            reply.feed(event)
+        reply.close()
+        return reply
+
+    return asyncio.run(go())
+
+
+def test_text_usage_and_finish(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "echo")
+    assert reply.text() == "one two three" and reply.complete
+    assert reply.usage == Usage(6, 3, 9)
+    assert reply.finish_reason() == "stop"
+
+
+def test_non_stream_gives_the_same_reply(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "echo", stream=False)
+    assert reply.text() == "one two three" and reply.complete and reply.usage.total_tokens == 9
+
+
+@pytest.mark.parametrize("model, field", [("reasoning", "reasoning_content"),
+                                          ("reasoning-vllm", "reasoning")])
+def test_reasoning_both_field_names(endpoint: FakeEndpoint, model: str, field: str) -> None:
+    reply = collect(endpoint, model)
+    assert reply.reasoning().startswith("Let me think")
+    assert reply.text() == "The answer is: one two three"
+    assert reply.usage.reasoning_tokens > 0
+
+
+def test_refusal_is_not_empty_output(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "refusal")
+    assert reply.refusal() == "I can't help with that." and reply.text() == ""
+
+
+def test_n_choices_interleave_by_index(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "echo", n=3)
+    assert [reply.text(i) for i in range(3)] == [f"one two three (choice {i})" for i in range(3)]
+
+
+def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "no-usage")
+    assert reply.usage is not None and reply.usage.estimated
+
+
+@pytest.mark.parametrize("model, words, partial", [
+    ("error-midstream/after=2", "reported an error mid-stream: upstream model crashed", "one two "),
+    ("drop/after=2", "stream ended before the reply finished", "one two "),
+    ("error-200", "plain body instead of a stream: upstream: quota exhausted", ""),
+    ("json-as-sse", "plain body instead of a stream: gateway: no channel available", ""),
+    ("error-list", "HTTP 400: Request contains an invalid argument.", ""),
+    ("unauthorized", "HTTP 401: Incorrect API key provided", ""),
+    ("server-error", "HTTP 500: The server had an error", ""),
+    ("no-such-model", "HTTP 404: The model `no-such-model` does not exist", ""),
+])
+def test_failures_are_one_clear_error_and_keep_partial_text(
+        endpoint: FakeEndpoint, model: str, words: str, partial: str) -> None:
+    reply = collect(endpoint, model)
+    assert reply.error is not None and words in reply.error
+    assert endpoint.base_url in reply.error or "endpoint" in reply.error
+    assert reply.text() == partial and not reply.complete
+
+
+def test_http_200_error_body_without_stream(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "error-200", stream=False)
+    assert "HTTP 200 with an error: upstream: quota exhausted" in reply.error
+
+
+def test_429_is_retried_honouring_retry_after(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "rate-limited")
+    assert reply.complete and reply.text() == "one two three"
+    assert len(endpoint.chat_requests) == 2
+
+
+def test_keepalive_comments_are_ignored(endpoint: FakeEndpoint) -> None:
+    assert collect(endpoint, "keepalive").text() == "one two three"
+
+
+def test_stalled_stream_times_out_with_a_clear_message(endpoint: FakeEndpoint) -> None:
+    profile = Profile("local", endpoint.base_url, needs_key=False)
+
+    async def go() -> list[Any]:
+        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x", max_retries=0)
+        request = {"model": "echo/first=3", "stream": True, "timeout": 0.5,
+                   "messages": [{"role": "user", "content": "hi"}]}
+        return [e async for e in astream_chat(client, request, profile)]
+
+    events = asyncio.run(go())
+    assert isinstance(events[-1], StreamError)
+    assert "No answer from local" in events[-1].message and "--timeout" in events[-1].message
+
+
+def test_unreachable_endpoint_names_the_url() -> None:
+    profile = Profile("gone", "http://127.0.0.1:9/v1", needs_key=False)
+
+    async def go() -> list[Any]:
+        client = openai.AsyncOpenAI(base_url=profile.base_url, api_key="x", max_retries=0)
+        return [e async for e in astream_chat(client, {"model": "m", "stream": True, "messages": [
+            {"role": "user", "content": "hi"}]}, profile)]
+
+    (event,) = asyncio.run(go())
+    assert isinstance(event, StreamError) and "Cannot reach gone (http://127.0.0.1:9/v1)" in \
+        event.message
+
+
+def test_event_types_are_the_narrow_contract(endpoint: FakeEndpoint) -> None:
+    seen: set[type] = set()
+    for model in ("echo", "reasoning", "refusal", "error-midstream"):
+        profile = Profile("local", endpoint.base_url, needs_key=False)
+
+        async def go(m: str = model) -> None:
+            client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x")
+            async for event in astream_chat(client, {"model": m, "stream": True,
+                                                     "stream_options": {"include_usage": True},
+                                                     "messages": [{"role": "user",
+                                                                   "content": "a b c d e"}]},
+                                            profile):
+                seen.add(type(event))
+        asyncio.run(go())
+    assert seen == {TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, StreamError}
