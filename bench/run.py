@@ -1,0 +1,523 @@
+"""chatmagic's benchmarks: each figure is a ratio to a baseline measured side by side.
+
+Run ``python bench/run.py`` (``--smoke`` for a quick CI run). Each figure's two
+sides run alternately in the same run and the medians are compared, so a slow
+or noisy machine slows both sides alike. Everything but the history figure runs
+in a real IPython kernel driven through jupyter_client, talking to the local
+OpenAI-compatible endpoint (`chatmagic.testing`) in a process of its own. The
+table goes to stdout; the results go to ``bench/results/<UTC time>.json`` and
+``bench/results/latest.json``. See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+RESULTS = Path(__file__).resolve().parent / "results"
+THROTTLE = 0.08  # chatmagic's default seconds between screen updates
+FRONTEND_TYPES = {"stream", "display_data", "update_display_data", "comm_msg", "comm_open"}
+UPDATE_TYPES = {"display_data", "update_display_data", "comm_msg"}
+
+SIZES = {  # what each mode measures; smoke keeps every figure, only smaller
+    "full": {"reps": 5, "tokens": 20000, "slow": "tokens=400,delay=0.005", "ttft_reps": 15,
+             "compare_words": 100, "load_reps": 5, "turns": 10000, "append_reps": 20},
+    "smoke": {"reps": 2, "tokens": 2000, "slow": "tokens=100,delay=0.005", "ttft_reps": 3,
+              "compare_words": 25, "load_reps": 1, "turns": 2000, "append_reps": 5},
+}
+
+
+class BenchError(Exception):
+    """A benchmark could not run (unreachable endpoint, failing cell, dead kernel)."""
+
+
+@dataclass
+class Row:
+    """One line of the table: chatmagic's figure, its baseline, and the target."""
+
+    figure: str
+    chatmagic: float
+    baseline: float
+    unit: str
+    target: str
+    holds: bool | None  # None: reported only, no target
+    ratio: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ratio = self.chatmagic / self.baseline if self.baseline else float("inf")
+
+
+def ratio_row(figure: str, chatmagic: float, baseline: float, unit: str,
+              limit: float | None) -> Row:
+    """A row whose target is ``ratio <= limit`` (no target when limit is None)."""
+    row = Row(figure, chatmagic, baseline, unit, "", None)
+    if limit is not None:
+        row.target, row.holds = f"ratio <= {limit:g}", row.ratio <= limit
+    return row
+
+
+# -- the local endpoint ----------------------------------------------------------------
+
+def endpoint_answers(base_url: str, timeout: float = 2.0) -> bool:
+    """Whether GET {base_url}/models answers 200."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def start_endpoint() -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m chatmagic.testing`` on a free port; wait until it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "chatmagic.testing", "--port", str(port)],
+                              stdout=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if endpoint_answers(base_url, 0.5):
+            return server, base_url
+        if server.poll() is not None:
+            break
+        time.sleep(0.05)
+    server.kill()
+    raise BenchError(f"the local endpoint did not start on port {port}")
+
+
+# -- a real kernel ---------------------------------------------------------------------
+
+@dataclass
+class Cell:
+    """One executed cell: wall time to execute_reply, and its iopub messages (arrival s)."""
+
+    wall: float
+    messages: list[tuple[float, dict[str, Any]]]
+
+    def of(self, types: set[str]) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, m) for t, m in self.messages if m["msg_type"] in types]
+
+    def frontend_bytes(self) -> int:
+        """Bytes of what the frontend is sent: JSON of each output/comm message's content."""
+        return sum(len(json.dumps(m["content"])) for _, m in self.of(FRONTEND_TYPES))
+
+    def updates(self) -> int:
+        """Display messages and widget updates: what makes the frontend redraw."""
+        return len(self.of(UPDATE_TYPES))
+
+    def first(self, types: set[str], needle: str) -> float:
+        """Arrival time of the first message of these types whose content holds needle."""
+        for t, m in self.of(types):
+            if needle in json.dumps(m["content"]):
+                return t
+        raise BenchError(f"no {'/'.join(sorted(types))} message held {needle!r}")
+
+
+class Kernel:
+    """An IPython kernel in a process of its own, driven as a notebook frontend would."""
+
+    def __init__(self, env: dict[str, str], cwd: str) -> None:
+        from jupyter_client import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3", transport="ipc",
+                                     ip=os.path.join(cwd, f"kernel-{os.getpid()}-{id(self)}"))
+        self.manager.start_kernel(env=env, cwd=cwd)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def run(self, code: str, timeout: float = 300) -> Cell:
+        """Execute code; time from execute_request to execute_reply; keep its iopub messages."""
+        import zmq
+
+        shell, iopub = self.client.shell_channel, self.client.iopub_channel
+        poller = zmq.Poller()
+        poller.register(shell.socket, zmq.POLLIN)
+        poller.register(iopub.socket, zmq.POLLIN)
+        start = time.perf_counter()
+        msg_id = self.client.execute(code)
+        reply: dict[str, Any] | None = None
+        wall, idle, messages = 0.0, False, []
+        while reply is None or not idle:
+            ready = dict(poller.poll(1000))
+            now = time.perf_counter()
+            if now - start > timeout:
+                raise BenchError(f"the cell did not finish in {timeout:g} s: {code[:60]!r}")
+            if shell.socket in ready:
+                msg = shell.get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    reply, wall = msg, now - start
+            if iopub.socket in ready:
+                msg = iopub.get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    messages.append((now - start, msg))
+                    idle = (msg["msg_type"] == "status"
+                            and msg["content"]["execution_state"] == "idle")
+        if reply["content"]["status"] != "ok":
+            error = "\n".join(reply["content"].get("traceback") or []) or str(reply["content"])
+            raise BenchError(f"the cell failed: {code[:60]!r}\n{error}")
+        failed = [m["content"] for _, m in messages if m["msg_type"] == "error"]
+        if failed:
+            raise BenchError(f"the cell showed an error: {code[:60]!r}\n{failed[0]}")
+        return Cell(wall, messages)
+
+    def value(self, expression: str) -> Any:
+        """The value of a Python literal expression evaluated in the kernel."""
+        cell = self.run(f"print(repr({expression}))")
+        text = "".join(m["content"]["text"] for _, m in cell.of({"stream"}))
+        return eval(text)  # noqa: S307 - our own kernel printing a literal
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def kernel_env(base_url: str, home: str) -> dict[str, str]:
+    """The kernel's environment: the endpoint as OPENAI_BASE_URL, no user config or history."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JPY_SESSION_NAME", "CHATMAGIC_PROFILE")}
+    env.update(OPENAI_BASE_URL=base_url, CHATMAGIC_HISTORY_DIR=os.path.join(home, "history"),
+               XDG_CONFIG_HOME=os.path.join(home, "config"),
+               XDG_DATA_HOME=os.path.join(home, "data"))
+    return env
+
+
+# -- the cells -------------------------------------------------------------------------
+
+def chat_cell(model: str) -> str:
+    return f"%%chat -m {model} --no-history\nSay something long."
+
+
+def sdk_cell(base_url: str, model: str) -> str:
+    """The raw SDK loop: prints a marker at the first content chunk, keeps the text in _r."""
+    return f"""import openai
+_c = openai.OpenAI(base_url={base_url!r}, api_key='x')
+_parts = []
+for _ch in _c.chat.completions.create(model={model!r}, stream=True,
+        messages=[{{'role': 'user', 'content': 'Say something long.'}}]):
+    if _ch.choices and _ch.choices[0].delta.content:
+        if not _parts:
+            print('first-chunk', flush=True)
+        _parts.append(_ch.choices[0].delta.content)
+_r = ''.join(_parts)"""
+
+
+def widgets(kernel: Kernel, on: bool) -> None:
+    kernel.run(f"%chat_config set widgets={'on' if on else 'off'}")
+
+
+def alternate(reps: int, sides: dict[str, Callable[[], Any]]) -> dict[str, list[Any]]:
+    """Run each side once per repetition, rotating their order; the results by side."""
+    names = list(sides)
+    results: dict[str, list[Any]] = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            results[name].append(sides[name]())
+    return results
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+# -- the figures -----------------------------------------------------------------------
+
+def bench_streaming(kernel: Kernel, base_url: str, size: dict[str, Any]) -> list[Row]:
+    """Figures 1-3 and 7: one long fast stream through %%chat vs the raw SDK loop.
+
+    1: cell wall time, chatmagic / SDK. 2: bytes sent to the frontend / reply bytes.
+    3: display updates / (cell time / throttle), on the fast and a slow stream.
+    7: time to the first visible reply text vs the SDK's first content chunk.
+    Static Markdown (what a kernel with no notebook attached gets) and widgets=on.
+    """
+    fast, slow = f"long/tokens={size['tokens']}", f"long/{size['slow']}"
+
+    def chat(model: str, with_widgets: bool) -> Callable[[], Cell]:
+        def go() -> Cell:
+            widgets(kernel, with_widgets)
+            return kernel.run(chat_cell(model))
+        return go
+
+    sdk = lambda: kernel.run(sdk_cell(base_url, fast))  # noqa: E731
+    for warm in (sdk, chat(fast, False), chat(fast, True)):
+        warm()  # imports and first connections, paid once by both sides
+    reply_bytes = kernel.value("len(_r.encode())")
+    runs = alternate(size["reps"], {"sdk": sdk, "static": chat(fast, False),
+                                    "widgets": chat(fast, True)})
+    slow_runs = alternate(size["reps"], {"static": chat(slow, False),
+                                         "widgets": chat(slow, True)})
+    rows = []
+    sdk_wall = median([c.wall for c in runs["sdk"]])
+    for mode in ("static", "widgets"):
+        rows.append(ratio_row(f"1 stream time ({mode})", median([c.wall for c in runs[mode]]),
+                              sdk_wall, "s", 1.10))
+    for mode in ("static", "widgets"):
+        sent = median([c.frontend_bytes() for c in runs[mode]])
+        if sent < reply_bytes:
+            raise BenchError(f"%%chat sent {sent} bytes for a {reply_bytes}-byte reply")
+        rows.append(ratio_row(f"2 bytes/reply byte ({mode})", sent, reply_bytes, "B", 2))
+    for speed, cells in (("fast", runs), ("slow", slow_runs)):
+        for mode in ("static", "widgets"):
+            rows.append(ratio_row(f"3 updates/budget ({speed}, {mode})",
+                                  median([c.updates() for c in cells[mode]]),
+                                  median([c.wall / THROTTLE for c in cells[mode]]), "n", 1.2))
+
+    short = "long/tokens=50"
+    widgets(kernel, False)
+    ttft = alternate(size["ttft_reps"], {
+        "sdk": lambda: kernel.run(sdk_cell(base_url, short)).first({"stream"}, "first-chunk"),
+        "chat": lambda: kernel.run(chat_cell(short)).first(
+            {"display_data", "update_display_data"}, "w0 "),
+    })
+    row = Row("7 first token", median(ttft["chat"]), median(ttft["sdk"]), "s",
+              "added <= 5 ms", None)
+    row.holds = row.chatmagic - row.baseline <= 0.005
+    return [*rows, row]
+
+
+def bench_compare(kernel: Kernel, size: dict[str, Any]) -> list[Row]:
+    """Figure 4: --compare of four paced streams vs one of them alone (concurrency).
+
+    The models echo a prompt of N words at 20 ms a word. (--compare splits its
+    argument on commas, so the ``long/tokens=N,delay=D`` ids cannot be used.)
+    """
+    model = "echo/delay=0.02"
+    prompt = " ".join(f"w{i}" for i in range(size["compare_words"]))
+    widgets(kernel, False)
+    compare = f"%%chat --compare {','.join([model] * 4)} --no-history\n{prompt}"
+    single = f"%%chat -m {model} --no-history\n{prompt}"
+    kernel.run(compare)  # warm-up
+    runs = alternate(size["reps"], {"compare": lambda: kernel.run(compare).wall,
+                                    "single": lambda: kernel.run(single).wall})
+    return [ratio_row("4 compare x4 / one", median(runs["compare"]), median(runs["single"]),
+                      "s", 1.1)]
+
+
+def bench_load(env: dict[str, str], home: str, size: dict[str, Any]) -> list[Row]:
+    """Figure 5: ``%load_ext chatmagic`` vs ``import openai, ipywidgets``, each in a fresh kernel."""
+    def first_cell(code: str) -> Callable[[], float]:
+        def go() -> float:
+            kernel = Kernel(env, home)
+            try:
+                kernel.run("pass")  # the kernel's own first-cell costs, outside the timing
+                return kernel.run(code).wall
+            finally:
+                kernel.close()
+        return go
+
+    runs = alternate(size["load_reps"], {
+        "chatmagic": first_cell("%load_ext chatmagic"),
+        "imports": first_cell("import openai, ipywidgets"),
+    })
+    return [ratio_row("5 load_ext / imports", median(runs["chatmagic"]), median(runs["imports"]),
+                      "s", 1.1)]
+
+
+def bench_history(size: dict[str, Any]) -> list[Row]:
+    """Figure 6 (plain Python): the JSONL journal of a long conversation vs one JSON file.
+
+    Append: bytes and time of `Notebook.add_turn` (one journal line, fsynced) vs
+    writing the whole messages list as JSON (fsynced). Load: constructing the
+    `Notebook` (replays the journal) vs ``json.loads`` of that JSON file.
+    """
+    from chatmagic.conversation import Notebook, Turn
+
+    def turn(i: int) -> Turn:
+        return Turn({"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * 5},
+                    {"role": "assistant", "content": f"Answer {i}: " + "Rayleigh scattering. " * 25},
+                    {"model": "gpt-4o-mini", "label": "gpt-4o-mini", "profile": "openai",
+                     "finish_reason": "stop", "ttft": 0.31, "elapsed": 2.4,
+                     "usage": {"prompt_tokens": 1200, "completion_tokens": 130,
+                               "total_tokens": 1330, "reasoning_tokens": 0,
+                               "estimated": False}})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        notebook = Notebook("bench.ipynb", directory)
+        for i in range(size["turns"]):
+            notebook.add_turn("default", turn(i))
+        assert notebook.path is not None
+        whole = directory / "whole.json"
+
+        def append() -> tuple[float, int]:
+            before = notebook.path.stat().st_size  # type: ignore[union-attr]
+            start = time.perf_counter()
+            notebook.add_turn("default", turn(0))
+            elapsed = time.perf_counter() - start
+            written = notebook.path.stat().st_size - before  # type: ignore[union-attr]
+            notebook.undo("default")  # back to N turns (a journal line of its own)
+            return elapsed, written
+
+        def write_whole() -> tuple[float, int]:
+            start = time.perf_counter()
+            data = json.dumps(notebook.get("default").messages()).encode()
+            with open(whole, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            return time.perf_counter() - start, len(data)
+
+        writes = alternate(size["append_reps"], {"append": append, "whole": write_whole})
+
+        def load_notebook() -> float:
+            start = time.perf_counter()
+            Notebook("bench.ipynb", directory)
+            return time.perf_counter() - start
+
+        def load_json() -> float:
+            start = time.perf_counter()
+            json.loads(whole.read_bytes())
+            return time.perf_counter() - start
+
+        loads = alternate(size["append_reps"] // 4 or 1,
+                          {"notebook": load_notebook, "json": load_json})
+    turns = size["turns"]
+    load = Row(f"6 load {turns} turns", median(loads["notebook"]), median(loads["json"]), "s",
+               "chatmagic < 1 s", None)
+    load.holds = load.chatmagic < 1.0
+    return [
+        ratio_row("6 append bytes", writes["append"][0][1], writes["whole"][0][1], "B", 0.01),
+        ratio_row("6 append time", median([t for t, _ in writes["append"]]),
+                  median([t for t, _ in writes["whole"]]), "s", None),
+        load,
+    ]
+
+
+# -- reporting -------------------------------------------------------------------------
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "B":
+        return f"{value / 1e6:.2f} MB" if value >= 1e6 else (
+            f"{value / 1e3:.1f} kB" if value >= 1e3 else f"{value:.0f} B")
+    return f"{value:.1f}"
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a Markdown table."""
+    lines = [["figure", "chatmagic", "baseline", "ratio", "target", "holds"]]
+    for r in rows:
+        holds = "n/a" if r.holds is None else ("yes" if r.holds else "NO")
+        lines.append([r.figure, fmt(r.chatmagic, r.unit), fmt(r.baseline, r.unit),
+                      f"{r.ratio:.3g}", r.target or "-", holds])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return {"nproc": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(),
+            **{name: version(name) for name in ("chatmagic", "openai", "ipykernel",
+                                                "jupyter_client", "ipywidgets")}}
+
+
+def save(report: dict[str, Any], directory: Path) -> Path:
+    """Write the report as <UTC time>.json and latest.json, each atomically (temp + rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{report['date'].replace(':', '').replace('-', '')}.json"
+    data = json.dumps(report, indent=2) + "\n"
+    for target in (path, directory / "latest.json"):
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, target)
+    return path
+
+
+# -- the command -----------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    def positive(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+        return value
+
+    parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="small sizes and 1-2 repetitions: a quick CI run")
+    parser.add_argument("--reps", type=positive, help="repetitions per figure (default: "
+                        f"{SIZES['full']['reps']}, smoke {SIZES['smoke']['reps']})")
+    parser.add_argument("--base-url", help="use this running chatmagic.testing endpoint "
+                        "(e.g. http://127.0.0.1:8765/v1) instead of starting one")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"where the JSON goes (default: {RESULTS})")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a figure misses its target")
+    args = parser.parse_args(argv)
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        parser.error(f"--base-url must be an http:// or https:// URL, got {args.base_url!r}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mode = "smoke" if args.smoke else "full"
+    size = dict(SIZES[mode], **({"reps": args.reps} if args.reps else {}))
+    server = None
+    if args.base_url:
+        base_url = args.base_url.rstrip("/")
+        if not endpoint_answers(base_url, 5):
+            print(f"error: cannot reach the endpoint: GET {base_url}/models did not answer",
+                  file=sys.stderr)
+            return 1
+    started = time.perf_counter()
+    kernel = None
+    try:
+        if not args.base_url:
+            server, base_url = start_endpoint()
+        with tempfile.TemporaryDirectory(prefix="chatmagic-bench-") as home:
+            env = kernel_env(base_url, home)
+            rows = bench_history(size)
+            kernel = Kernel(env, home)
+            kernel.run("%load_ext chatmagic")
+            rows += bench_streaming(kernel, base_url, size)
+            rows += bench_compare(kernel, size)
+            kernel.close()
+            kernel = None
+            rows += bench_load(env, home, size)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if kernel is not None:
+            kernel.close()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+    rows.sort(key=lambda r: r.figure)
+    report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "mode": mode,
+              "sizes": size, "seconds": round(time.perf_counter() - started, 1),
+              "endpoint": args.base_url or "local (python -m chatmagic.testing)",
+              "machine": machine(), "rows": [asdict(r) for r in rows]}
+    print(table(rows))
+    missed = [r.figure for r in rows if r.holds is False]
+    print(f"\n{len(rows) - len(missed)} of {len(rows)} rows hold their target"
+          f"{' (missed: ' + ', '.join(missed) + ')' if missed else ''}; "
+          f"{report['seconds']} s; results in {save(report, args.results)}")
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
