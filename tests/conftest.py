@@ -43,10 +43,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def shell(endpoint: FakeEndpoint, clean_env: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A real IPython InteractiveShell with chatmagic loaded, pointed at the endpoint."""
     import chatmagic
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
-    ip = start_ipython()
+    ip = get_ipython()
     chatmagic._magics = None
     chatmagic.load_ipython_extension(ip)
     yield ip

@@ -101,7 +101,7 @@ class RecordedRequest:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any
     disconnected: bool = False
 
@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.owner._record(RecordedRequest("GET", self.path, dict(self.headers), None))
+        self.owner._record(RecordedRequest("GET", self.path, _lower(self.headers), None))
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
         if self.path.rstrip("/").endswith("/models"):
@@ -274,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        record = RecordedRequest("POST", self.path, dict(self.headers), body)
+        record = RecordedRequest("POST", self.path, _lower(self.headers), body)
         self.owner._record(record)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._error(404, f"No route for POST {self.path}")
@@ -429,6 +429,11 @@ class _Handler(BaseHTTPRequestHandler):
                   "usage": self._usage(body, completion, reasoning_tokens)})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    """Header names in lower case, as HTTP treats them."""
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def _choice_suffix(index: int, n: int) -> str:
