@@ -12,6 +12,7 @@ table goes to stdout; the results go to ``bench/results/<UTC time>.json`` and
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -155,6 +156,8 @@ class Kernel:
         while reply is None or not idle:
             ready = dict(poller.poll(1000))
             now = time.perf_counter()
+            if not ready and not self.manager.is_alive():
+                raise BenchError(f"the kernel died running {code[:60]!r}")
             if now - start > timeout:
                 raise BenchError(f"the cell did not finish in {timeout:g} s: {code[:60]!r}")
             if shell.socket in ready:
@@ -179,7 +182,7 @@ class Kernel:
         """The value of a Python literal expression evaluated in the kernel."""
         cell = self.run(f"print(repr({expression}))")
         text = "".join(m["content"]["text"] for _, m in cell.of({"stream"}))
-        return eval(text)  # noqa: S307 - our own kernel printing a literal
+        return ast.literal_eval(text)
 
     def close(self) -> None:
         self.client.stop_channels()

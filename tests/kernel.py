@@ -41,3 +41,50 @@ def outputs(cell: Any, mime: str = "text/markdown") -> list[str]:
 
 def errors(cell: Any) -> list[Any]:
     return [o for o in cell.outputs if o.get("output_type") == "error"]
+
+
+class Kernel:
+    """A real kernel driven through jupyter_client, keeping every iopub message of a cell."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env={**os.environ, **(env or {})})
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, timeout: float = 60, during: Any = None) -> tuple[dict, list]:
+        """Run code; return (execute_reply content, iopub messages of that cell).
+
+        ``during(msg)`` sees each iopub message as it arrives (to interrupt, say).
+        """
+        import time
+
+        msg_id = self.client.execute(code)
+        messages: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            messages.append(msg)
+            if during is not None:
+                during(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        reply = self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.client.get_shell_msg(timeout=timeout)
+        return reply["content"], messages
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+    def __enter__(self) -> "Kernel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

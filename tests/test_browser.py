@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -140,6 +141,7 @@ def test_stop_button_keeps_partial_reply(server: LabServer, lab: Lab) -> None:
     stop.click()
     lab.wait_done(key, timeout=30)
     done = time.monotonic()
+    print(f"stop: the cell ended {done - clicked:.2f}s after the click")
     lab.screenshot("stop-stopped")
     # 3000 tokens at 10 ms each would take 30 s: the Stop button cut it short.
     assert done - clicked < 10, f"the cell ended {done - clicked:.1f}s after Stop"
@@ -149,7 +151,9 @@ def test_stop_button_keeps_partial_reply(server: LabServer, lab: Lab) -> None:
     assert "w1" in text
     assert "w2999" not in text, "the whole reply arrived: Stop did nothing"
     assert out.locator("button.jupyter-button").count() == 0
-    assert "Error" not in lab.prompt(1)
+    # Stop is the user's choice, not a failure: no error output, no traceback
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert out.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
 
     history = lab.run(2)
     assert "incomplete" in history, history
@@ -306,13 +310,30 @@ def test_saved_notebook_reopens_with_replies(server: LabServer, lab: Lab) -> Non
     assert grid.locator("table").count() == 1
     assert "side by side" in grid.inner_text()
     children = out.locator(".jp-OutputArea-child")
-    grid_child = children.filter(has=out.locator('div[style*="display:grid"]'))
+    is_grid = lab.page.locator('div[style*="display:grid"]')  # relative to each child
+    grid_child = children.filter(has=is_grid)
     assert WIDGET_ERROR not in grid_child.inner_text()
     lab.screenshot("reopened")
     # The Keep bar is a live widget whose model died with the kernel; see the report.
-    keep_bar = children.filter(has_not=out.locator('div[style*="display:grid"]'))
-    print(f"compare cell after reopen: {children.count()} outputs; keep bar shows: "
-          f"{keep_bar.all_inner_texts()!r}")
+    keep_bar = children.filter(has_not=is_grid)
+    lab.wait_idle()
+    try:
+        lab.page.wait_for_function(
+            "(els) => els.every(e => !e.innerText.includes('Loading widget'))",
+            arg=keep_bar.element_handles(), timeout=15_000)
+    except Exception:  # noqa: BLE001 - what it shows is reported, not asserted
+        pass
+    lab.screenshot("reopened-kernel-idle")
+    # With the new kernel connected, the replies still show no widget error ...
+    assert WIDGET_ERROR not in lab.out_text(1)
+    assert WIDGET_ERROR not in grid_child.inner_text()
+    # ... while the Keep bar (a widget whose model died with the old kernel) may:
+    # render/columns.py's _keep_bar displays a plain ipywidgets HBox that nothing
+    # turns into static output, so reopening shows "Error displaying widget: model
+    # not found" under the grid. Reported, not asserted (see the test report).
+    shown = keep_bar.all_inner_texts()
+    if any(WIDGET_ERROR in t for t in shown):
+        warnings.warn(f"compare Keep bar after reopen shows {shown!r}", stacklevel=1)
 
 
 # -- 7. interrupt ------------------------------------------------------------------------------
@@ -331,6 +352,7 @@ def test_interrupt_ends_cell_and_keeps_text(server: LabServer, lab: Lab) -> None
     lab.panel().locator('jp-button[data-command="notebook:interrupt-kernel"]').click()
     lab.wait_done(key, timeout=30)
     took = time.monotonic() - sent
+    print(f"interrupt: the cell ended {took:.2f}s after the click")
     lab.screenshot("interrupted")
     assert took < 4, f"the cell ended {took:.1f}s after the interrupt"
     text = lab.out_text(1)

@@ -242,7 +242,7 @@ def parse_chat_line(line: str, cell: str | None = None) -> ChatOptions:
             tokens = shlex.split(line)
         except ValueError as exc:
             raise OptionError(f"%%chat: {exc} in the options line: check the quotes") from None
-        prompt = cell
+        prompt = cell.lstrip("\n").rstrip()  # IPython ends a cell body with a newline
     ns = CHAT_PARSER.parse_args(tokens)
     if ns.prompt:
         raise OptionError(f"%%chat: unexpected words in the options line: {' '.join(ns.prompt)!r}."

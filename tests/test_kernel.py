@@ -1,0 +1,168 @@
+"""The extension in a real kernel: nbclient for notebooks, jupyter_client for messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatmagic.testing import FakeEndpoint
+from kernel import Kernel, errors, outputs, run_cells
+
+pytestmark = pytest.mark.kernel
+
+
+def test_notebook_streams_markdown_and_keeps_it(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "x = 'otters'",
+                    "%%chat -m markdown\nshow me a table",
+                    "%chat -m echo tell me about {x}",
+                    "%models echo"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    table_cell, line_cell, models_cell = nb.cells[2], nb.cells[3], nb.cells[4]
+    md = "".join(outputs(table_cell))
+    assert "| echo  | fast  |" in md and "def greet(name: str)" in md
+    assert any("tokens" in o and "first token" in o for o in outputs(table_cell))
+    assert "tell me about otters" in "".join(outputs(line_cell))
+    assert "| echo |" in "".join(outputs(models_cell))
+    # a saved notebook holds no widget-only output and no leftover display ids
+    for cell in nb.cells:
+        for out in cell.outputs:
+            assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {})
+
+
+def test_second_cell_carries_history_in_a_kernel(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    run_cells(["%load_ext chatmagic", "%%chat -m echo\nfirst", "%%chat -m echo\nsecond"],
+              env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    assert [m["content"] for m in endpoint.last_body["messages"]] == ["first", "first", "second"]
+
+
+def test_compare_across_two_profiles(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    with FakeEndpoint(owned_by="other") as second:
+        (clean_env / "chatmagic.toml").write_text(
+            f'[profiles.one]\nbase_url = "{endpoint.base_url}"\n'
+            f'[profiles.two]\nbase_url = "{second.base_url}"\n')
+        nb = run_cells(["%load_ext chatmagic",
+                        "%%chat --compare one:echo,two:markdown,one:echo -o out\nsame prompt",
+                        "print(sorted(out))\nprint(out['one:echo#2'])"],
+                       env={}, allow_errors=False, cwd=str(clean_env))
+        assert second.last_body["model"] == "markdown"
+    assert len(endpoint.chat_requests) == 2
+    printed = "".join(outputs(nb.cells[2], "text/plain"))
+    assert "['one:echo', 'one:echo#2', 'two:markdown']" in printed and "same prompt" in printed
+    static = nb.cells[1].outputs[-1]["data"]
+    assert "same prompt" in static["text/html"] and "A small table" in static["text/html"]
+    assert "### two:markdown" in static["text/markdown"]
+
+
+# A live tag (its event handlers with it) or a script link; escaped text (&lt;img ...) is inert.
+XSS_MARKERS = re.compile(r"<(script|img|svg|iframe|a|object|embed|details|style)\b[^>]*"
+                         r"(\bon\w+=|javascript:|src=|>)|\]\(\s*(javascript|data|vbscript):",
+                         re.I)
+HTML_MARKERS = re.compile(r"<(script|img|svg|iframe|object|embed)\b|<[^>]*\son\w+\s*=|"
+                          r"(href|src)\s*=\s*[\"']?\s*(javascript|data|vbscript):", re.I)
+
+
+def _outside_code(markdown: str) -> str:
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return re.sub(r"`[^`]*`", "", text)
+
+
+def test_model_html_is_never_live_in_outputs(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "%%chat -m xss\nx", "%%chat --compare xss,echo\nx",
+                    "%chat_history show"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    for cell in nb.cells[1:]:
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if "text/markdown" in data:
+                assert not XSS_MARKERS.search(_outside_code(data["text/markdown"])), data
+            if "text/html" in data:
+                assert not HTML_MARKERS.search(data["text/html"]), data
+    reply = "".join(outputs(nb.cells[1]))
+    assert "&lt;script>" in reply and "`<b>not bold</b>`" in reply  # shown, and code kept
+    assert "<script>shown, not run</script>" in reply  # inside a fence, left as code
+
+
+@pytest.mark.parametrize("model, message", [
+    ("error-midstream/after=3", "upstream model crashed mid-stream"),
+    ("drop/after=3", "stream ended before the reply finished"),
+    ("error-200", "upstream: quota exhausted"),
+    ("json-as-sse", "gateway: no channel available"),
+    ("error-list", "Request contains an invalid argument."),
+    ("unauthorized", "Incorrect API key provided"),
+    ("server-error", "The server had an error"),
+    ("nosuch", "did not exist".replace("did not", "does not")),
+])
+def test_every_failure_is_one_message_and_the_next_chat_works(
+        endpoint: FakeEndpoint, clean_env: Path, model: str, message: str) -> None:
+    nb = run_cells(["%load_ext chatmagic", f"%%chat -m {model}\none two three four five",
+                    "%%chat -m echo\nstill working", "%chat_history export -o h\nprint(h[-3:])"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url})
+    (error,) = errors(nb.cells[1])
+    assert message in error["evalue"] and endpoint.base_url in error["evalue"]
+    assert len(error["traceback"]) == 1  # one message, no traceback
+    if "after=3" in model:
+        assert "one two three " in "".join(outputs(nb.cells[1]))
+        assert "'content': 'one two three '" in "".join(outputs(nb.cells[3], "text/plain"))
+    assert not errors(nb.cells[2]) and "still working" in "".join(outputs(nb.cells[2]))
+
+
+def test_interrupt_closes_the_stream_and_keeps_the_partial_text(
+        endpoint: FakeEndpoint, clean_env: Path) -> None:
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url, "CHATMAGIC_HISTORY_DIR":
+                 str(clean_env / "h")}) as kernel:
+        kernel.execute("%load_ext chatmagic")
+        interrupted_at: list[float] = []
+
+        def interrupt_once_text_arrives(msg: dict) -> None:
+            data = msg["content"].get("data", {})
+            if not interrupted_at and "w3" in data.get("text/markdown", ""):
+                interrupted_at.append(time.monotonic())
+                kernel.manager.interrupt_kernel()
+
+        reply, messages = kernel.execute("%%chat -m long/tokens=3000,delay=0.01\ngo",
+                                         during=interrupt_once_text_arrives)
+        ended = time.monotonic()
+        assert interrupted_at and ended - interrupted_at[0] < 1.5
+        assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+        time.sleep(0.3)
+        assert endpoint.chat_requests[-1].disconnected  # the server saw the client go away
+        reply, messages = kernel.execute(
+            "from chatmagic import history\nh = history()\n"
+            "print(h[-1]['content'].startswith('w0 w1 w2 w3'), len(h[-1]['content']) < 3000 * 3)")
+        printed = "".join(m["content"].get("text", "") for m in messages)
+        assert "True True" in printed
+        reply, _ = kernel.execute("%chat_history show")
+        reply, messages = kernel.execute("%%chat -m echo --no-history\nafter")
+        assert reply["status"] == "ok"
+
+
+def _cost(kernel: Kernel, tokens: int) -> tuple[int, int, float, int]:
+    start = time.monotonic()
+    reply, messages = kernel.execute(f"%%chat -m long/tokens={tokens} --no-history -o r\ngo")
+    elapsed = time.monotonic() - start
+    updates = [m for m in messages if m["msg_type"] in ("display_data", "update_display_data",
+                                                        "comm_msg")]
+    sent = sum(len(json.dumps(m["content"])) for m in updates)
+    _, out = kernel.execute("print(len(r))")
+    reply_bytes = int("".join(m["content"]["text"] for m in out if m["msg_type"] == "stream"))
+    return len(updates), sent, elapsed, reply_bytes
+
+
+@pytest.mark.parametrize("widgets", ["off", "on"])
+def test_rendering_cost_grows_with_time_not_tokens(endpoint: FakeEndpoint, clean_env: Path,
+                                                   widgets: str) -> None:
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url}) as kernel:
+        kernel.execute(f"%load_ext chatmagic\n%chat_config set widgets={widgets}")
+        updates, sent, elapsed, reply_bytes = _cost(kernel, 20000)
+        assert reply_bytes > 100_000
+        # bounded by elapsed/throttle plus a constant (header, footer, frozen blocks' last send)
+        frozen_blocks = reply_bytes / 1200
+        assert updates <= elapsed / 0.08 + frozen_blocks + 10, (updates, elapsed)
+        assert sent <= 4 * reply_bytes, (sent, reply_bytes)  # O(n), not O(n²)
