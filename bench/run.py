@@ -16,6 +16,7 @@ import ast
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -495,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
     started = time.perf_counter()
+    # A terminated run (CI timeout) still stops its kernel and endpoint, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     kernel = None
     try:
         if not args.base_url:
