@@ -168,6 +168,11 @@ XSS_CELLS = [
     "%%chat --compare xss,xss\nprobe the grid",
     "%%chat -m xss/delay=0.05\nprobe while streaming",
     "%%chat --compare xss/delay=0.05,xss/delay=0.04\nprobe the live grid",
+    # Controls, run last: raw HTML shown by other means does run, so the probes can see it.
+    "from IPython.display import Markdown\n"
+    "Markdown('<img src=x onerror=\"window.__xss_control = 1\">'"
+    " '<a href=\"#\" onmouseover=\"window.__xss_hover_control = 1\">hover</a>'"
+    " '[control](javascript:window.__xss_link_control=1)')",
 ]
 
 
@@ -215,6 +220,15 @@ def test_xss_probes_never_run(server: LabServer, lab: Lab) -> None:
         _assert_harmless(lab, i, "reopened")
     lab.screenshot("xss-reopened")
     assert lab.xss_values() == []
+
+    # The probes are not blind: an unescaped <img onerror> in a trusted output runs.
+    lab.wait_idle()
+    lab.run(5)
+    lab.page.wait_for_function("() => window.__xss_control === 1", timeout=10_000)
+    assert lab.dangerous_nodes(lab.output(5)), "the control's onerror went unnoticed"
+    lab.poke_links(lab.output(5))
+    assert lab.page.evaluate("() => window.__xss_hover_control") == 1, "hovering is blind"
+    print("javascript: link control ran:", lab.page.evaluate("() => window.__xss_link_control"))
 
 
 # -- 4. compare ------------------------------------------------------------------------------
