@@ -202,10 +202,6 @@ def kernel_env(base_url: str, home: str) -> dict[str, str]:
 
 # -- the cells -------------------------------------------------------------------------
 
-def chat_cell(model: str) -> str:
-    return f"%%chat -m {model} --no-history\nSay something long."
-
-
 def sdk_client_cell(base_url: str) -> str:
     """Builds the SDK client once per kernel, as chatmagic builds (and reuses) its own."""
     return f"import openai\n_c = openai.OpenAI(base_url={base_url!r}, api_key='x')"

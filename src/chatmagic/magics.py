@@ -273,8 +273,12 @@ class ChatMagics(Magics):
         meta = last.meta
         options = ChatOptions(conversation=name, profile=meta.get("profile"),
                               model=meta.get("model"))
-        plan, run = self._plan(options, self.shell.user_ns, user=last.user)
         self.session.notebook.undo(name)
+        try:
+            plan, run = self._plan(options, self.shell.user_ns, user=last.user)
+        except ChatError:
+            self.session.notebook.add_turn(name, last)  # nothing was sent: put it back
+            raise
         try:
             run.run() if _loop_running() else asyncio.run(run.arun())
         except KeyboardInterrupt:

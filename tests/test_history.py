@@ -1,0 +1,200 @@
+"""Conversations: exported as OpenAI messages, per notebook, surviving restarts and crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from chatmagic.conversation import Conversation, Notebook, Turn
+from chatmagic.errors import HistoryError
+from chatmagic.testing import FakeEndpoint
+from kernel import outputs, run_cells
+from openapi import errors as schema_errors
+
+
+def test_export_is_exactly_the_messages_and_valid(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic",
+                    "%%chat -m echo -s 'You are terse.'\nfirst",
+                    "%%chat -m echo\nsecond",
+                    "%chat_history export -o m\nimport json; print(json.dumps(m))"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    messages = json.loads("".join(outputs(nb.cells[3], "text/plain")))
+    assert messages == [{"role": "system", "content": "You are terse."},
+                        {"role": "user", "content": "first"},
+                        {"role": "assistant", "content": "first"},
+                        {"role": "user", "content": "second"},
+                        {"role": "assistant", "content": "second"}]
+    for message in messages:
+        assert not schema_errors(message, "ChatCompletionRequestMessage")
+
+
+def test_undo_then_prompt_sends_exactly_the_rest(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell_magic("chat", "-m echo", "one")
+    shell.run_cell_magic("chat", "-m echo", "two")
+    shell.run_line_magic("chat_history", "undo")
+    shell.run_cell_magic("chat", "-m echo", "three")
+    assert [m["content"] for m in endpoint.last_body["messages"]] == ["one", "one", "three"]
+
+
+def test_retry_replaces_the_last_reply(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell_magic("chat", "-m echo", "again")
+    shell.run_line_magic("chat_history", "retry")
+    assert endpoint.last_body["messages"] == [{"role": "user", "content": "again"}]
+    assert len(shell.run_line_magic("chat_history", "export -o h") or shell.user_ns["h"]) == 2
+
+
+def test_named_conversations_new_clear_list(shell: Any, endpoint: FakeEndpoint,
+                                            capsys: Any) -> None:
+    shell.run_cell_magic("chat", "-m echo -c a", "in a")
+    shell.run_cell_magic("chat", "-m echo -c b", "in b")
+    shell.run_cell_magic("chat", "-m echo -c a", "more a")
+    assert [m["content"] for m in endpoint.last_body["messages"]] == ["in a", "in a", "more a"]
+    shell.run_cell_magic("chat", "-m echo -c a --new", "fresh")
+    assert endpoint.last_body["messages"] == [{"role": "user", "content": "fresh"}]
+    shell.run_line_magic("chat_history", "list")
+    assert "a: 1\nb: 1" in capsys.readouterr().out
+    import chatmagic
+    assert chatmagic.history("b")[-1] == {"role": "assistant", "content": "in b"}
+    shell.run_line_magic("chat_history", "clear -c b")
+    assert chatmagic.history("b") == []
+
+
+def test_save_and_load_round_trip(shell: Any, endpoint: FakeEndpoint, clean_env: Path) -> None:
+    shell.run_cell_magic("chat", "-m echo -s sys", "hello")
+    for name in ("h.json", "h.jsonl"):
+        shell.run_line_magic("chat_history", f"save {name}")
+        shell.run_line_magic("chat_history", f"load {name} -c copy")
+        assert shell.run_line_magic("chat_history", "export -c copy -o x") is None
+        assert shell.user_ns["x"] == [{"role": "system", "content": "sys"},
+                                      {"role": "user", "content": "hello"},
+                                      {"role": "assistant", "content": "hello"}]
+    shell.user_ns["msgs"] = [{"role": "user", "content": "from a variable"}]
+    shell.run_line_magic("chat_history", "load msgs -c v")
+    shell.run_cell_magic("chat", "-m echo -c v", "next")
+    assert endpoint.last_body["messages"][0] == {"role": "user", "content": "from a variable"}
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "no file"), ("{not json", "is not valid JSON"), ('[{"x": 1}]', "not a chat message"),
+    ("\x00\xff garbage", "is not valid JSON"),
+])
+def test_bad_load_is_refused_and_history_untouched(shell: Any, endpoint: FakeEndpoint,
+                                                   clean_env: Path, content: Any,
+                                                   words: str) -> None:
+    shell.run_cell_magic("chat", "-m echo", "keep me")
+    if content is not None:
+        (clean_env / "bad.json").write_text(content, encoding="utf-8", errors="replace")
+    with pytest.raises(UsageError, match=words):
+        shell.run_line_magic("chat_history", "load bad.json")
+    import chatmagic
+    assert chatmagic.history()[0] == {"role": "user", "content": "keep me"}
+
+
+def test_clear_messages_for_empty_and_unknown(shell: Any) -> None:
+    with pytest.raises(UsageError, match="no conversation named 'nope'"):
+        shell.run_line_magic("chat_history", "export -c nope")
+    shell.run_line_magic("chat_history", "clear -c empty")
+    with pytest.raises(UsageError, match="no exchange to undo"):
+        shell.run_line_magic("chat_history", "undo -c empty")
+
+
+def test_restart_restores_per_notebook(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    env = {"OPENAI_BASE_URL": endpoint.base_url, "JPY_SESSION_NAME": str(clean_env / "a.ipynb"),
+           "CHATMAGIC_HISTORY_DIR": str(clean_env / "store")}
+    run_cells(["%load_ext chatmagic", "%%chat -m echo\nremember otters"], env=env,
+              allow_errors=False)
+    nb = run_cells(["%load_ext chatmagic",
+                    "from chatmagic import history; print(history())"], env=env,
+                   allow_errors=False)
+    assert "remember otters" in "".join(outputs(nb.cells[1], "text/plain"))
+    other = {**env, "JPY_SESSION_NAME": str(clean_env / "b.ipynb")}
+    nb = run_cells(["%load_ext chatmagic", "%chat_history list"], env=other, allow_errors=False)
+    assert "No conversations yet" in "".join(outputs(nb.cells[1]))
+    stored = "".join(p.read_text() for p in (clean_env / "store").glob("*.jsonl"))
+    assert "remember otters" in stored and "authorization" not in stored.lower()
+
+
+def test_headless_kernel_keeps_history_in_memory_only(endpoint: FakeEndpoint,
+                                                      clean_env: Path) -> None:
+    env = {"OPENAI_BASE_URL": endpoint.base_url, "CHATMAGIC_HISTORY_DIR": str(clean_env / "s")}
+    run_cells(["%load_ext chatmagic", "%%chat -m echo\nonce"], env=env, allow_errors=False)
+    assert not (clean_env / "s").exists()
+    run_cells(["%load_ext chatmagic", "%chat_config set notebook=report",
+               "%%chat -m echo\nnamed"], env=env, allow_errors=False)
+    assert len(list((clean_env / "s").glob("report-*.jsonl"))) == 1
+
+
+def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
+    book = Notebook("nb.ipynb", tmp_path)
+    for i in range(50):
+        book.add_turn("default", Turn({"role": "user", "content": f"q{i}"},
+                                      {"role": "assistant", "content": f"a{i}"}))
+    assert book.path is not None
+    before = book.path.stat().st_size
+    turn = Turn({"role": "user", "content": "last"}, {"role": "assistant", "content": "x"})
+    book.add_turn("default", turn)
+    line = json.dumps({"op": "turn", "conv": "default", **turn.to_dict()}) + "\n"
+    assert book.path.stat().st_size - before == len(line.encode())  # O(1) bytes per turn
+    with book.path.open("ab") as f:
+        f.write(b'{"op": "turn", "conv": "default", "user": {"ro')  # a crash mid-write
+    reloaded = Notebook("nb.ipynb", tmp_path)
+    assert len(reloaded.get("default").turns) == 51
+    reloaded.add_turn("default", turn)  # the next write starts on a fresh line
+    assert len(Notebook("nb.ipynb", tmp_path).get("default").turns) == 52
+
+
+def test_killed_writer_leaves_a_loadable_history(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from chatmagic.conversation import Notebook, Turn
+        book = Notebook("crash.ipynb", __import__("pathlib").Path({str(tmp_path)!r}))
+        big = "x" * 200_000
+        i = 0
+        while True:
+            book.add_turn("default", Turn({{"role": "user", "content": f"q{{i}}"}},
+                                          {{"role": "assistant", "content": big}}))
+            i += 1
+            if i == 20:
+                print("ready", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.kill()
+    proc.wait()
+    turns = Notebook("crash.ipynb", tmp_path).get("default").turns
+    assert len(turns) >= 20 and all(t.assistant["content"] == "x" * 200_000 for t in turns)
+
+
+def test_two_writers_do_not_corrupt_the_file(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from chatmagic.conversation import Notebook, Turn
+        book = Notebook("shared.ipynb", Path({str(tmp_path)!r}))
+        for i in range(200):
+            book.add_turn(sys.argv[1], Turn({{"role": "user", "content": "q" * 5000}}, None))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
+    assert all(p.wait() == 0 for p in procs)
+    book = Notebook("shared.ipynb", tmp_path)
+    assert len(book.get("a").turns) == 200 and len(book.get("b").turns) == 200
+
+
+def test_from_messages_round_trip_with_image_parts() -> None:
+    messages = [{"role": "system", "content": "s"},
+                {"role": "user", "content": [{"type": "text", "text": "look"},
+                                             {"type": "image_url",
+                                              "image_url": {"url": "https://x/y.png"}}]},
+                {"role": "assistant", "content": "a cat"}]
+    assert Conversation.from_messages(messages).messages() == messages
+    with pytest.raises(HistoryError, match="expected a list of messages"):
+        Conversation.from_messages({"role": "user"})
+    assert os.sep  # keep the import used on every platform
