@@ -1,0 +1,102 @@
+"""The Chat Completions parameters, images and max-token field as they go over the wire."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from chatmagic.testing import FakeEndpoint
+
+
+@pytest.mark.parametrize("line, field, value", [
+    ("-t 0.3", "temperature", 0.3), ("--top-p 0.9", "top_p", 0.9), ("-n 2", "n", 2),
+    ("--stop END --stop STOP", "stop", ["END", "STOP"]), ("--max-tokens 50", "max_tokens", 50),
+    ("--presence-penalty 0.5", "presence_penalty", 0.5),
+    ("--frequency-penalty -1", "frequency_penalty", -1.0),
+    ("--logit-bias '{\"50256\": -100}'", "logit_bias", {"50256": -100}),
+    ("--seed 7", "seed", 7), ("--user alice", "user", "alice"),
+    ("--json", "response_format", {"type": "json_object"}),
+    ("--param top_k=5", "top_k", 5),
+])
+def test_each_parameter_reaches_the_body(shell: Any, endpoint: FakeEndpoint, line: str,
+                                         field: str, value: Any) -> None:
+    shell.run_cell_magic("chat", f"-m echo {line}", "json please")
+    body = endpoint.last_body
+    assert body[field] == value and type(body[field]) is type(value)
+
+
+def test_max_tokens_field_follows_the_profile(shell: Any, endpoint: FakeEndpoint) -> None:
+    from chatmagic.profiles import Profile
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.set(Profile("reasoner", endpoint.base_url, needs_key=False,
+                                        max_tokens_field="max_completion_tokens"))
+    shell.run_cell_magic("chat", "-p reasoner -m echo --max-tokens 9", "hi")
+    assert endpoint.last_body["max_completion_tokens"] == 9
+    assert "max_tokens" not in endpoint.last_body
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_from_file_url_bytes_pil_and_figure(shell: Any, endpoint: FakeEndpoint,
+                                                   clean_env: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    (clean_env / "pic.png").write_bytes(_png())
+    shell.user_ns.update(raw=_png(), pil=Image.new("RGB", (3, 3)), fig=plt.figure())
+    shell.run_cell_magic("chat", "-m echo -i pic.png -i https://example.org/a.jpg -i raw -i pil "
+                                 "-i fig -o r", "what is this?")
+    parts = endpoint.last_body["messages"][-1]["content"]
+    assert parts[0] == {"type": "text", "text": "what is this?"}
+    urls = [p["image_url"]["url"] for p in parts[1:]]
+    assert urls[1] == "https://example.org/a.jpg"
+    assert all(u.startswith("data:image/png;base64,") for u in urls[:1] + urls[2:])
+    assert shell.user_ns["r"] == "what is this? [5 images]"
+
+
+@pytest.mark.parametrize("source, words", [
+    ("nofile.png", "no such file, URL or variable"), ("notimg", "not an image"),
+    ("text.txt", "not a PNG, JPEG, GIF or WebP image"),
+])
+def test_bad_images_refused_before_sending(shell: Any, endpoint: FakeEndpoint, clean_env: Path,
+                                           source: str, words: str) -> None:
+    (clean_env / "text.txt").write_text("hello")
+    shell.user_ns["notimg"] = 42
+    with pytest.raises(UsageError, match=words):
+        shell.run_cell_magic("chat", f"-m echo -i {source}", "p")
+    assert endpoint.chat_requests == []
+
+
+def test_usage_totals_match_what_the_endpoint_sent(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell_magic("chat", "-m echo --no-history", "a b c")
+    shell.run_cell_magic("chat", "-m reasoning --no-history", "d e")
+    shell.run_cell_magic("chat", "-m no-usage --no-history", "f")
+    shell.run_line_magic("chat_usage", "--by model -o u")
+    rows = {r["model"]: r for r in shell.user_ns["u"]}
+    assert rows["echo"]["prompt_tokens"] == 6 and rows["echo"]["completion_tokens"] == 3
+    assert rows["reasoning"]["reasoning_tokens"] > 0
+    assert rows["no-usage"]["estimated"] is True and rows["echo"]["estimated"] is False
+
+
+def test_completion_of_models_and_profiles(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_line_magic("models", "")
+
+    def complete(line: str) -> list[str]:
+        return shell.Completer.complete(line_buffer=line, cursor_pos=len(line))[1]
+
+    assert "markdown" in complete("%%chat -m mark")
+    assert "qwen" in complete("%%chat -p qw")
+    assert any(m.endswith("markdown") for m in complete("%%chat --compare echo,mark"))
+    assert any(m.endswith("echo") for m in complete("%%chat -m env:ec"))
