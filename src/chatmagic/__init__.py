@@ -77,22 +77,14 @@ def history(name: str = "default") -> list[dict[str, Any]]:
 
 def _run_plain(prompt: str, models: list[str] | None, **options: Any) -> tuple[Any, list["Reply"]]:
     from .options import ChatOptions
-    from .runner import Run
+    from .runner import Run, run_blocking
 
     session = _current_session()
     opts = ChatOptions(prompt=prompt, **options)
     if models is not None:
         opts.compare = list(models)
     plan = session.plan(opts)
-    run = Run(plan.jobs, session.clients)
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        replies = asyncio.run(run.arun())
-    else:
-        replies = run.run()  # called from a running loop (a notebook cell): a worker thread
+    replies = run_blocking(Run(plan.jobs, session.clients))
     session.record(plan, replies)
     return plan, replies
 

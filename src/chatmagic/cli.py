@@ -29,6 +29,10 @@ def _demo(args: argparse.Namespace) -> int:
               "(scripted replies, no real model). Set OPENAI_API_KEY to talk to OpenAI.",
               flush=True)
     notebook = Path(args.notebook)
+    if not notebook.is_file():
+        print(f"chatmagic demo: no notebook at {notebook}: run it from the chatmagic repository, "
+              "or pass --notebook PATH", file=sys.stderr)
+        return 2
     command = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.ip={args.ip}"]
     if args.no_browser:
         command.append("--no-browser")

@@ -53,6 +53,12 @@ class ClientPool:
             self._async[key] = openai.AsyncOpenAI(**self._kwargs(profile))  # type: ignore[arg-type]
         return self._async[key]
 
+    async def aclose_loop(self) -> None:
+        """Close and forget the async clients of the running loop (before that loop ends)."""
+        loop = id(asyncio.get_running_loop())
+        for key in [k for k in self._async if k[0] == loop]:
+            await self._async.pop(key).close()
+
     def clear(self) -> None:
         self._sync.clear()
         self._async.clear()

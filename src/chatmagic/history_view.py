@@ -114,8 +114,13 @@ def run(magics: "ChatMagics", args: Any) -> Any:
     if action == "retry":
         magics.retry(name)
         return None
-    conv = notebook.get(name, create=False) if name in notebook.conversations or \
-        action != "show" else notebook.get(name)
+    if action not in ("show", "export", "save"):
+        raise HistoryError(f"unknown action '{action}': use show, export, save, load, undo, "
+                           "retry, clear, list or keep")
+    if name == "default" and name not in notebook.conversations:
+        conv = Conversation(name)  # nothing said yet: an empty transcript, not an error
+    else:
+        conv = notebook.get(name, create=False)
     if args.out:
         magics.shell.user_ns[args.out] = conv.messages()
     if action == "show":
@@ -132,7 +137,4 @@ def run(magics: "ChatMagics", args: Any) -> Any:
         fmt = "jsonl" if path.suffix == ".jsonl" else args.format
         path.write_text(formatted(conv, fmt), encoding="utf-8")
         print(f"Saved {len(conv.messages())} messages of '{name}' to {path}.")
-    else:
-        raise HistoryError(f"unknown action '{action}': use show, export, save, load, undo, "
-                           "retry, clear, list or keep")
     return None

@@ -32,8 +32,8 @@ def _mime(data: bytes) -> str | None:
 
 def _data_url(data: bytes, source: str) -> str:
     if len(data) > MAX_IMAGE_BYTES:
-        raise OptionError(f"-i {source}: the image is {len(data) / 1e6:.1f} MB; the limit is "
-                          f"{MAX_IMAGE_BYTES / 1e6:.0f} MB. Resize it first.")
+        raise OptionError(f"-i {source}: the image is {len(data) / 2**20:.1f} MiB; the limit is "
+                          f"{MAX_IMAGE_BYTES / 2**20:.0f} MiB. Resize it first.")
     mime = _mime(data)
     if mime is None:
         raise OptionError(f"-i {source}: not a PNG, JPEG, GIF or WebP image")

@@ -29,7 +29,7 @@ from .interpolate import interpolate
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render import CellRenderer, ColumnsRenderer, TextRenderer
 from .render.markdown import first_code_block
-from .runner import Run
+from .runner import Run, run_blocking
 from .session import Plan, Session
 
 __all__ = ["ChatMagics", "await_chat_transform", "show_error"]
@@ -170,12 +170,7 @@ class ChatMagics(Magics):
         except ChatError as exc:
             raise UsageError(str(exc)) from None
         try:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                asyncio.run(run.arun())
-            else:
-                run.run()  # a loop runs in this thread (a kernel): stream on a worker thread
+            run_blocking(run)
         except (KeyboardInterrupt, asyncio.CancelledError):
             self._finish(plan, run, interrupted=True)
             raise KeyboardInterrupt from None
@@ -185,6 +180,7 @@ class ChatMagics(Magics):
 
     async def achat(self, line: str, cell: str | None = None) -> None:
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
+        __tracebackhide__ = True  # an interrupted cell shows KeyboardInterrupt, not our frames
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
@@ -198,6 +194,9 @@ class ChatMagics(Magics):
         self._finish(plan, run)
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
+        settle = getattr(run.sink, "settle_keep_bar", None)
+        if settle is not None:
+            self._on_next_cell(settle)
         replies = run.replies
         self.session.record(plan, replies)
         options = plan.options
@@ -213,7 +212,16 @@ class ChatMagics(Magics):
         if failed and len(failed) == len(replies):
             label, reply = failed[0]
             kept = " The text that arrived is kept, marked incomplete." if reply.text() else ""
-            raise RequestFailed(f"{label}: {reply.error}{kept}")
+            failure = RequestFailed(f"{label}: {reply.error}{kept}")
+            failure.debug = options.debug
+            raise failure
+
+    def _on_next_cell(self, action: Any) -> None:
+        """Run ``action`` once, when the next cell starts (the Keep bar turns to Markdown)."""
+        def hook(*_info: Any) -> None:
+            self.shell.events.unregister("pre_run_cell", hook)
+            action()
+        self.shell.events.register("pre_run_cell", hook)
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
         if (plan.options.n or 1) > 1:
@@ -280,7 +288,7 @@ class ChatMagics(Magics):
             self.session.notebook.add_turn(name, last)  # nothing was sent: put it back
             raise
         try:
-            run.run() if _loop_running() else asyncio.run(run.arun())
+            run_blocking(run)
         except KeyboardInterrupt:
             self._finish(plan, run, interrupted=True)
             raise
@@ -329,6 +337,8 @@ class ChatMagics(Magics):
 class RequestFailed(ChatError):
     """A cell whose every request failed (shown as one message)."""
 
+    debug = False  # set by --debug: show the traceback too
+
 
 def _parse(magic: Any, line: str) -> Any:
     try:
@@ -337,14 +347,6 @@ def _parse(magic: Any, line: str) -> Any:
         raise
     except SystemExit:  # argparse inside magic_arguments exits on -h
         raise UsageError(magic.__doc__ or "") from None
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def await_chat_transform(lines: list[str]) -> list[str]:
@@ -365,6 +367,7 @@ def await_chat_transform(lines: list[str]) -> list[str]:
 
 def _runner(magics: ChatMagics) -> Any:
     async def run(kind: str, line: str, cell: str | None = None) -> None:
+        __tracebackhide__ = True
         await magics.achat(line, cell if kind == "cell" else None)
     return run
 
@@ -373,7 +376,7 @@ def show_error(magics: ChatMagics) -> Any:
     """IPython custom-exception handler: a ChatError is one message, no traceback."""
     def handler(shell: Any, etype: type, value: BaseException, tb: Any,
                 tb_offset: int | None = None) -> Any:
-        if magics.debug:
+        if magics.debug or getattr(value, "debug", False):
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
             return None
         stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]

@@ -34,7 +34,7 @@ def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
         page = client.models.list()
         items = list(page)
     except openai.OpenAIError as exc:
-        raise EndpointError(describe_exception(exc, profile, "(models)")) from None
+        raise EndpointError(describe_exception(exc, profile, "")) from None
     rows = []
     for item in items:
         extra = getattr(item, "model_extra", None) or {}

@@ -15,9 +15,13 @@ from typing import Any, NoReturn
 
 from .errors import OptionError
 
-__all__ = ["ChatOptions", "CHAT_PARSER", "parse_chat_line", "FORMATS"]
+__all__ = ["ChatOptions", "CHAT_PARSER", "parse_chat_line", "FORMATS", "SAMPLING_FIELDS"]
 
 FORMATS = ("markdown", "text", "code")
+
+#: The body fields that ChatOptions carries under their own names.
+SAMPLING_FIELDS = ("temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty",
+                   "logit_bias", "seed", "user")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -180,9 +184,7 @@ class ChatOptions:
 
     def sampling(self) -> dict[str, Any]:
         """The Chat Completions parameters the cell set (not None)."""
-        names = ("temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty",
-                 "logit_bias", "seed", "user")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in SAMPLING_FIELDS if getattr(self, k) is not None}
 
 
 def _option_arity() -> dict[str, int]:

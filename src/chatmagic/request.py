@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import ChatOptions
+from .options import SAMPLING_FIELDS, ChatOptions
 from .profiles import Profile
 
 __all__ = ["build_request", "user_message"]
@@ -30,7 +30,7 @@ def build_request(options: ChatOptions, profile: Profile, model: str,
     extra = dict(profile.params)
     for name in list(extra):
         # Profile defaults for named parameters go in the body proper, the rest in extra_body.
-        if name in ChatOptions.__dataclass_fields__ and name not in ("model", "user"):
+        if name in SAMPLING_FIELDS:
             request[name] = extra.pop(name)
     request.update(options.sampling())
     if options.max_tokens is not None:

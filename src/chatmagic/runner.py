@@ -18,9 +18,9 @@ from typing import Any, AsyncIterator, Protocol
 
 from .client import ClientPool
 from .profiles import Profile
-from .stream import Reply, StreamError, StreamEvent, TextDelta, astream_chat
+from .stream import Reply, StreamError, StreamEvent, TextDelta, astream_chat, estimate_tokens
 
-__all__ = ["Job", "Sink", "Run", "NullSink"]
+__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking"]
 
 
 @dataclass
@@ -57,7 +57,8 @@ class Run:
     def __init__(self, jobs: list[Job], clients: ClientPool, sink: Sink | None = None,
                  throttle: float = 0.08) -> None:
         self.jobs = jobs
-        self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url)
+        self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url,
+                              prompt_estimate=estimate_tokens(str(j.request.get("messages"))))
                         for j in jobs]
         self.clients = clients
         self.sink: Sink = sink or NullSink()
@@ -113,6 +114,8 @@ class Run:
 
         tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
         self._stop_hook = lambda: [t.cancel() for t in tasks]
+        await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
+        self.sink.begin(self)
         try:
             running = len(tasks)
             while running:
@@ -129,7 +132,6 @@ class Run:
     async def arun(self) -> list[Reply]:
         """Run on the running event loop; the sink is called from this coroutine."""
         loop = asyncio.get_running_loop()
-        self.sink.begin(self)
         timer: asyncio.TimerHandle | None = None
         interrupted = True
         try:
@@ -180,12 +182,14 @@ class Run:
             except BaseException:  # noqa: BLE001 - cancelled by stop(); the caller knows
                 pass
             finally:
+                # This loop ends here: close its clients and generators while it can.
+                loop.run_until_complete(self.clients.aclose_loop())
+                loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
         self._stop_hook = lambda: loop.call_soon_threadsafe(
             lambda: [t.cancel() for t in task_holder])
         worker = threading.Thread(target=work, name="chatmagic-streams", daemon=True)
-        self.sink.begin(self)
         worker.start()
         interrupted = True
         try:
@@ -221,3 +225,18 @@ class Run:
                 hook()
             except RuntimeError:
                 pass  # the worker's loop already closed: nothing left to stop
+
+
+def run_blocking(run: Run) -> list[Reply]:
+    """Run from synchronous code: on a loop of its own here, or on a worker thread when a
+    loop already runs in this thread (a kernel). Either way the sink draws from here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async def main() -> list[Reply]:
+            try:
+                return await run.arun()
+            finally:
+                await run.clients.aclose_loop()
+        return asyncio.run(main())
+    return run.run()

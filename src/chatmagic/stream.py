@@ -96,6 +96,7 @@ class Reply:
     usage: Usage | None = None
     error: str | None = None
     interrupted: bool = False
+    prompt_estimate: int = 0  # used when the endpoint reports no usage
     choices: list[_Choice] = field(default_factory=lambda: [_Choice()])
 
     def _choice(self, index: int) -> _Choice:
@@ -125,7 +126,8 @@ class Reply:
         if self.usage is None and not self.error and not interrupted:
             done = sum(estimate_tokens("".join(c.text + c.reasoning + c.refusal))
                        for c in self.choices)
-            self.usage = Usage(0, done, done, estimated=True)
+            self.usage = Usage(self.prompt_estimate, done, self.prompt_estimate + done,
+                               estimated=True)
 
     # -- what readers ask ----------------------------------------------------
     def text(self, choice: int = 0) -> str:
@@ -158,7 +160,8 @@ class Reply:
         if self.usage is None or self.first_token is None or self.ended is None:
             return None
         span = self.ended - self.first_token
-        return self.usage.completion_tokens / span if span > 0 else None
+        # A reply that arrived in one burst has no meaningful speed.
+        return self.usage.completion_tokens / span if span > 0.05 else None
 
 
 # -- the request ---------------------------------------------------------------
@@ -223,7 +226,8 @@ def describe_exception(exc: BaseException, profile: Profile, model: str,
             401: (f"check the key (set {profile.api_key_env})" if profile.api_key_env
                   else "check the profile's key"),
             403: "the key lacks access to this model or endpoint",
-            404: f"check the model id '{model}' (%models lists what {profile.name} serves)",
+            404: (f"check the model id '{model}' (%models lists what {profile.name} serves)"
+                  if model else "check the profile's base_url"),
             429: "rate limited after retries: wait a little, or send fewer requests at once",
         }.get(status, "the endpoint failed: try again later" if status >= 500 else
               "check the options sent")

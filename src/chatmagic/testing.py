@@ -5,7 +5,8 @@ and ``POST /v1/chat/completions`` (streamed as real server-sent events, or as
 one JSON body), records every request it received, and misbehaves on demand.
 
 Replies are scripted by model id: ``BASE`` or ``BASE/key=value,key=value``,
-for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``. Bases:
+for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
+``--compare``, which splits on commas, write ``long/tokens=100&delay=0.02``. Bases:
 
 =================  ==========================================================
 ``echo``           the last user message, word by word
@@ -118,7 +119,7 @@ class _Script:
     def parse(cls, model: str) -> "_Script":
         base, _, opts = model.partition("/")
         script = cls(base=base)
-        for item in filter(None, opts.split(",")):
+        for item in filter(None, re.split(r"[,&]", opts)):
             key, _, value = item.partition("=")
             if key in ("delay", "first"):
                 setattr(script, key, float(value))
@@ -177,7 +178,7 @@ class FakeEndpoint:
         class Handler(_Handler):
             owner = endpoint
 
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server = _QuietServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="chatmagic-fake-endpoint", daemon=True)
@@ -226,6 +227,16 @@ class FakeEndpoint:
                 return False
             self._rate_limited_once.add(key)
             return True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (a retry, a Stop button) is normal here, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -21,11 +21,6 @@ from .markdown import Blocks, escape_html, safe_markdown
 __all__ = ["CellRenderer"]
 
 
-def _markdown(text: str, final: bool) -> dict[str, Any]:
-    bundle = {"text/markdown": safe_markdown(text)}
-    if final:
-        bundle["text/plain"] = text
-    return bundle
 
 
 class CellRenderer:
@@ -42,12 +37,12 @@ class CellRenderer:
         self.thinking_handle: Any = None
         self.bar_handle: Any = None
         self._stats: Any = None
-        self.bytes_sent = 0
+        self._stats_shown = 0.0
 
-    def _bundle(self, text: str, final: bool) -> dict[str, Any]:
-        bundle = {"text/plain": text} if self.plain else _markdown(text, final)
-        self.bytes_sent += sum(len(v) for v in bundle.values())
-        return bundle
+    def _bundle(self, text: str) -> dict[str, Any]:
+        # One MIME type per block: a text/plain twin would double the bytes sent, and every
+        # notebook frontend renders Markdown (the header and footer carry text/plain).
+        return {"text/plain": text} if self.plain else {"text/markdown": safe_markdown(text)}
 
     # -- Sink ----------------------------------------------------------------
     def begin(self, run: Run) -> None:
@@ -79,11 +74,12 @@ class CellRenderer:
             self.seen = len(choice.text)
             frozen = self.blocks.add(new)
             if frozen is not None:
-                self._set_tail(frozen, final=True)
+                self._set_tail(frozen)
                 self.tail_handle = None
             if self.blocks.tail:
-                self._set_tail(self.blocks.tail, final=False)
-        if self._stats is not None and reply.first_token is not None:
+                self._set_tail(self.blocks.tail)
+        if self._stats is not None and reply.elapsed - self._stats_shown >= 0.5:
+            self._stats_shown = reply.elapsed  # live figures twice a second are plenty
             self._stats.value = (f"<small>{len(choice.text)} chunks · "
                                  f"{reply.elapsed:.1f} s</small>")
 
@@ -92,7 +88,7 @@ class CellRenderer:
         if reply.reasoning():
             self._show_thinking(reply.reasoning(), final=True)
         if self.blocks.tail:
-            self._set_tail(self.blocks.tail, final=True)
+            self._set_tail(self.blocks.tail)
         if reply.refusal():
             display({"text/markdown": f"> **Refused:** {safe_markdown(reply.refusal())}",
                      "text/plain": f"Refused: {reply.refusal()}"}, raw=True)
@@ -108,8 +104,8 @@ class CellRenderer:
                 widget.close()
 
     # -- pieces ----------------------------------------------------------------
-    def _set_tail(self, text: str, final: bool) -> None:
-        bundle = self._bundle(text, final)
+    def _set_tail(self, text: str) -> None:
+        bundle = self._bundle(text)
         if self.tail_handle is None:
             self.tail_handle = display(bundle, raw=True, display_id=True)
         else:

@@ -89,6 +89,7 @@ class ColumnsRenderer:
         self.handle: Any = None
         self._columns: list[_Column] = []
         self._root: Any = None
+        self.settle_keep_bar: Callable[[], None] | None = None
 
     def _cells(self, run: Run) -> list[tuple[str, Reply, str]]:
         if self.choices:
@@ -139,13 +140,27 @@ class ColumnsRenderer:
                             "Append the prompt and this reply to the conversation")
                    for i, label in enumerate(self.labels)]
 
+        bar = w.HBox([*buttons, note], layout=w.Layout(flex_flow="row wrap", gap="6px"))
+        handle = display(bar, display_id=True)
+
+        def settle(text: str) -> None:
+            # The bar becomes Markdown, so a saved notebook shows no dead widget.
+            handle.update({"text/markdown": f"<sub>{safe_markdown(text)}</sub>",
+                           "text/plain": text}, raw=True)
+            for widget in (*bar.children, bar):
+                widget.close()
+
         def on_click(index: int) -> Callable[[Any], None]:
             def click(_button: Any) -> None:
-                note.value = escape_html(self.keep(index))  # type: ignore[misc]
-                for b in buttons:
-                    b.disabled = True
+                settle(self.keep(index))  # type: ignore[misc]
             return click
 
         for i, button in enumerate(buttons):
             button.on_click(on_click(i))
-        display(w.HBox([*buttons, note], layout=w.Layout(flex_flow="row wrap", gap="6px")))
+
+        def settle_unless_kept() -> None:
+            if bar.comm is not None:  # still open: nothing was kept from this cell
+                settle(f"To keep one of these replies: %chat_history keep N (1 to "
+                       f"{len(self.labels)}) or keep MODEL.")
+
+        self.settle_keep_bar = settle_unless_kept
