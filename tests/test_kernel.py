@@ -166,3 +166,78 @@ def test_rendering_cost_grows_with_time_not_tokens(endpoint: FakeEndpoint, clean
         frozen_blocks = reply_bytes / 1200
         assert updates <= elapsed / 0.08 + frozen_blocks + 10, (updates, elapsed)
         assert sent <= 4 * reply_bytes, (sent, reply_bytes)  # O(n), not O(n²)
+
+
+def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint,
+                                                          clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "%%chat -m reasoning\nwhy", "%%chat -m refusal\nno",
+                    "%%chat -m length\ncut", "%%chat -m no-usage\nquiet",
+                    "%%chat -m echo -n 2\ntwo ways", "%%chat -m echo -f text\n**plain**"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    thinking, refusal, length, no_usage, choices, plain = nb.cells[1:]
+    shown = "".join(outputs(thinking))
+    assert "<details><summary>Thinking</summary>" in shown and "Let me think" in shown
+    assert shown.index("Thinking") < shown.index("The answer is: why")
+    assert "**Refused:** I can't help with that." in "".join(outputs(refusal))
+    assert "cut at the token limit (finish_reason=length)" in "".join(outputs(length))
+    assert "(estimated)" in "".join(outputs(no_usage))
+    grid = choices.outputs[-1]["data"]["text/html"]
+    assert "two ways (choice 0)" in grid and "two ways (choice 1)" in grid
+    assert "**plain**" in "".join(outputs(plain, "text/plain"))
+    for message in [endpoint.chat_requests[i].body["messages"] for i in range(6)]:
+        assert all("reasoning" not in m and "Thinking" not in str(m) for m in message)
+
+
+def test_key_is_in_no_output_history_file_or_log(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    key = "sk-live-ZXCVBNMASDFGHJKL1234567890"
+    secured = FakeEndpoint(api_key=key).start()
+    try:
+        (clean_env / "chatmagic.toml").write_text(
+            f'[profiles.safe]\nbase_url = "{secured.base_url}"\napi_key_env = "SAFE_KEY"\n'
+            'model = "echo"\n')
+        store = clean_env / "store"
+        nb = run_cells(["%load_ext chatmagic", "%chat_config set notebook=secret",
+                        "%chat_config use safe", "%%chat\nhello", "%%chat -m unauthorized\nx",
+                        "%chat_config", "%chat_config profiles", "%chat_history show",
+                        "%chat_history export", "%models", "import chatmagic; print(chatmagic._magics.session.profiles.get('safe'))"],
+                       env={"SAFE_KEY": key, "CHATMAGIC_HISTORY_DIR": str(store)},
+                       cwd=str(clean_env))
+        assert secured.chat_requests[0].headers["authorization"] == f"Bearer {key}"
+    finally:
+        secured.stop()
+    dumped = json.dumps(nb.dict(), ensure_ascii=False)
+    assert key not in dumped and key[-10:] not in dumped
+    assert "sk-…890" in dumped  # masked
+    stored = "".join(p.read_text() for p in store.rglob("*"))
+    assert "hello" in stored and key not in stored and key[-10:] not in stored
+
+
+def test_many_chats_and_compares_keep_memory_bounded(endpoint: FakeEndpoint,
+                                                     clean_env: Path) -> None:
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url, "JPY_SESSION_NAME":
+                 str(clean_env / "load.ipynb"), "CHATMAGIC_HISTORY_DIR": str(clean_env / "h")}) \
+            as kernel:
+        kernel.execute("%load_ext chatmagic\nimport resource\n"
+                       "from ipywidgets.widgets.widget import _instances\n"
+                       "def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss")
+
+        def batch(n: int) -> None:
+            for i in range(n):
+                kernel.execute(f"%%chat -m markdown -c load\nchat {i}")
+                if i % 10 == 0:
+                    kernel.execute("%%chat --compare echo,markdown,echo,markdown --no-history\nc")
+
+        batch(40)
+        _, out = kernel.execute("print(rss(), len(_instances))")
+        rss_before, widgets_before = map(int, "".join(
+            m["content"]["text"] for m in out if m["msg_type"] == "stream"
+            and m["content"]["name"] == "stdout").split())
+        batch(160)
+        _, out = kernel.execute("print(rss(), len(_instances))")
+        rss_after, widgets_after = map(int, "".join(
+            m["content"]["text"] for m in out if m["msg_type"] == "stream"
+            and m["content"]["name"] == "stdout").split())
+    assert widgets_after - widgets_before < 20  # finished views close their widgets
+    assert rss_after - rss_before < 60_000  # KiB: no growth per chat beyond the history itself
+    from chatmagic.conversation import Notebook
+    assert len(Notebook(str(clean_env / "load.ipynb"), clean_env / "h").get("load").turns) == 200

@@ -16,6 +16,7 @@ from IPython.display import display
 
 from ..runner import Run
 from .figures import footer_text, header_text
+from .lifetime import close_tree
 from .markdown import Blocks, escape_html, safe_markdown
 
 __all__ = ["CellRenderer"]
@@ -100,8 +101,7 @@ class CellRenderer:
             # The widget becomes Markdown: a saved notebook shows no dead widget.
             self.bar_handle.update({"text/markdown": f"**{safe_markdown(header)}**",
                                     "text/plain": header}, raw=True)
-            for widget in (*self._bar.children, self._bar):
-                widget.close()
+            close_tree(self._bar)
 
     # -- pieces ----------------------------------------------------------------
     def _set_tail(self, text: str) -> None:

@@ -16,6 +16,7 @@ from IPython.display import display
 from ..runner import Run
 from ..stream import Reply
 from .figures import footer_text, header_text
+from .lifetime import close_tree
 from .markdown import Blocks, escape_html, markdown_html, safe_markdown
 
 __all__ = ["ColumnsRenderer", "static_grid"]
@@ -72,9 +73,6 @@ class _Column:
             self.footer.value = (f'<span style="{_SMALL}">{self.seen} chunks · '
                                  f'{reply.elapsed:.1f} s</span>')
 
-    def close(self) -> None:
-        for widget in (*self.body.children, self.body, self.header, self.footer, self.box):
-            widget.close()
 
 
 class ColumnsRenderer:
@@ -125,10 +123,7 @@ class ColumnsRenderer:
     def end(self, run: Run) -> None:
         self.handle.update(static_grid(self._cells(run)), raw=True)
         if self._root is not None:
-            for column in self._columns:
-                column.close()
-            for widget in (*self._root.children, self._root):
-                widget.close()
+            close_tree(self._root)
         if self.widgets and self.keep is not None:
             self._keep_bar()
 
@@ -147,8 +142,7 @@ class ColumnsRenderer:
             # The bar becomes Markdown, so a saved notebook shows no dead widget.
             handle.update({"text/markdown": f"<sub>{safe_markdown(text)}</sub>",
                            "text/plain": text}, raw=True)
-            for widget in (*bar.children, bar):
-                widget.close()
+            close_tree(bar)
 
         def on_click(index: int) -> Callable[[Any], None]:
             def click(_button: Any) -> None:
