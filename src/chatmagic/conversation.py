@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import HistoryError
 
@@ -223,9 +223,6 @@ class Notebook:
     def replace(self, name: str, conversation: Conversation) -> None:
         self._do({"op": "replace", "conv": name, "system": conversation.system,
                   "turns": [t.to_dict() for t in conversation.turns]})
-
-    def names(self) -> Iterable[str]:
-        return self.conversations.keys()
 
 
 def _last_byte(path: Path, size: int) -> bytes:

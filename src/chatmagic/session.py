@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .client import ClientPool
 from .conversation import Notebook, Turn
-from .errors import OptionError
+from .errors import HistoryError, OptionError
 from .images import image_url
 from .options import ChatOptions
 from .profiles import Profiles, split_model
@@ -152,8 +152,6 @@ class Session:
     def keep(self, name: str, which: int | str) -> str:
         """Put candidate ``which`` (1-based number or label) of the last side-by-side cell
         into the conversation; replaces choice 0 kept by default after ``-n``."""
-        from .errors import HistoryError
-
         if name not in self.pending:
             raise HistoryError(f"nothing to keep in conversation '{name}': run %%chat --compare "
                                "or -n 2 first")
@@ -169,8 +167,6 @@ class Session:
 
 
 def _pick(candidates: list[tuple[str, Reply, int]], which: int | str) -> int:
-    from .errors import HistoryError
-
     labels = [c[0] for c in candidates]
     if isinstance(which, int) or str(which).isdigit():
         index = int(which) - 1

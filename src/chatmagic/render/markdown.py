@@ -63,22 +63,25 @@ def _escape_line(line: str) -> str:
     return "".join(out)
 
 
-def safe_markdown(text: str, in_fence: str | None = None) -> str:
+def _next_fence(line: str, fence: str | None) -> str | None:
+    """The code fence open after ``line``, given the one open before it."""
+    opener = _FENCE.match(line)
+    if fence is None:
+        return opener.group(1) if opener else None
+    closes = (opener is not None and opener.group(1)[0] == fence[0]
+              and len(opener.group(1)) >= len(fence) and not line[opener.end():].strip())
+    return None if closes else fence
+
+
+def safe_markdown(text: str) -> str:
     """Markdown whose raw HTML and script links are neutralised; code left as written."""
     out: list[str] = []
-    fence = in_fence
+    fence: str | None = None
     for line in text.splitlines(keepends=True):
-        opener = _FENCE.match(line)
-        if fence is not None:
-            out.append(line)
-            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
-                    and not line[opener.end():].strip():
-                fence = None
-        elif opener:
-            fence = opener.group(1)
-            out.append(line)
-        else:
-            out.append(_escape_line(line))
+        after = _next_fence(line, fence)
+        code = fence is not None or after is not None  # inside a fence, or its opening line
+        out.append(line if code else _escape_line(line))
+        fence = after
     return "".join(out)
 
 
@@ -96,18 +99,6 @@ def markdown_html(text: str) -> str:
     return str(_renderer().render(_math_fixes(text)))
 
 
-def _fence_after(text: str, fence: str | None) -> str | None:
-    for line in text.splitlines():
-        opener = _FENCE.match(line)
-        if fence is not None:
-            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
-                    and not line[opener.end():].strip():
-                fence = None
-        elif opener:
-            fence = opener.group(1)
-    return fence
-
-
 class Blocks:
     """A growing Markdown text, cut at blank lines outside code fences.
 
@@ -119,7 +110,6 @@ class Blocks:
     def __init__(self, freeze_at: int = 1200) -> None:
         self.freeze_at = freeze_at
         self.tail = ""
-        self.fence: str | None = None  # the fence open at the start of the tail
 
     def add(self, text: str) -> str | None:
         self.tail += text
@@ -129,23 +119,18 @@ class Blocks:
         if cut <= 0:
             return None
         frozen, self.tail = self.tail[:cut], self.tail[cut:]
-        self.fence = _fence_after(frozen, self.fence)
         return frozen
 
     def _last_boundary(self) -> int:
-        fence, pos, best = self.fence, 0, -1
+        """The end of the last blank line outside a fence (the tail always starts outside)."""
+        fence: str | None = None
+        pos, best = 0, -1
         for line in self.tail.splitlines(keepends=True):
-            end = pos + len(line)
-            opener = _FENCE.match(line)
-            if fence is not None:
-                if opener and opener.group(1)[0] == fence[0] \
-                        and len(opener.group(1)) >= len(fence) and not line[opener.end():].strip():
-                    fence = None
-            elif opener:
-                fence = opener.group(1)
-            elif not line.strip() and line.endswith("\n") and end < len(self.tail):
-                best = end
-            pos = end
+            pos += len(line)
+            fence_before, fence = fence, _next_fence(line, fence)
+            if fence_before is None and fence is None and not line.strip() \
+                    and line.endswith("\n") and pos < len(self.tail):
+                best = pos
         return best
 
 
