@@ -93,7 +93,6 @@ def test_unreachable_endpoint_names_the_url(shell: Any, capsys: Any) -> None:
 def test_key_never_appears_in_outputs_errors_or_reprs(
         shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     monkeypatch.setenv("ZOO_KEY", KEY)
-    (shell.run_line_magic("pwd", ""))
     from chatmagic.profiles import Profile
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile("zoo", endpoint.base_url, "ZOO_KEY", model="echo"))

@@ -100,3 +100,14 @@ def test_completion_of_models_and_profiles(shell: Any, endpoint: FakeEndpoint) -
     assert "qwen" in complete("%%chat -p qw")
     assert any(m.endswith("markdown") for m in complete("%%chat --compare echo,mark"))
     assert any(m.endswith("echo") for m in complete("%%chat -m env:ec"))
+
+
+def test_unload_removes_what_load_added(shell: Any) -> None:
+    import chatmagic
+
+    matchers = len(shell.Completer.custom_matchers)
+    chatmagic.unload_ipython_extension(shell)
+    assert len(shell.Completer.custom_matchers) == matchers - 1
+    assert not shell.custom_exceptions
+    chatmagic.load_ipython_extension(shell)
+    assert len(shell.Completer.custom_matchers) == matchers

@@ -40,7 +40,7 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc((ChatError,), show_error(magics))
     from .completion import install as install_completion
 
-    install_completion(ipython, magics)
+    magics.completion_matcher = install_completion(ipython, magics)
     _magics = magics
 
 
@@ -56,6 +56,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     ipython.user_ns_hidden.pop(_RUNNER, None)
     if ipython.custom_exceptions == (ChatError,):
         ipython.set_custom_exc((), None)
+    matcher = getattr(_magics, "completion_matcher", None)
+    if matcher in ipython.Completer.custom_matchers:
+        ipython.Completer.custom_matchers.remove(matcher)
     _magics = None
 
 

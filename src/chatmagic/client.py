@@ -59,10 +59,6 @@ class ClientPool:
         for key in [k for k in self._async if k[0] == loop]:
             await self._async.pop(key).close()
 
-    def clear(self) -> None:
-        self._sync.clear()
-        self._async.clear()
-
     @property
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ

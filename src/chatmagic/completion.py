@@ -43,8 +43,8 @@ def candidates(magics: "ChatMagics", before: str) -> tuple[str, list[str]]:
     return typed, []
 
 
-def install(ipython: Any, magics: "ChatMagics") -> None:
-    """Add the matcher to the shell's completer (IPython >= 8.6 matcher API v2)."""
+def install(ipython: Any, magics: "ChatMagics") -> Any:
+    """Add the matcher to the shell's completer (IPython >= 8.6 matcher API v2); return it."""
     from IPython.core.completer import SimpleCompletion, context_matcher
 
     @context_matcher()
@@ -60,4 +60,4 @@ def install(ipython: Any, magics: "ChatMagics") -> None:
                 "suppress": bool(found)}
 
     ipython.Completer.custom_matchers.append(chat_matcher)
-    magics._completion_matcher = chat_matcher
+    return chat_matcher

@@ -216,9 +216,9 @@ class Notebook:
         self._do({"op": "undo", "conv": name})
         return last
 
-    def clear(self, name: str, keep_system: bool = False) -> None:
-        system = self.get(name).system if keep_system else None
-        self._do({"op": "clear", "conv": name, "system": system})
+    def clear(self, name: str) -> None:
+        """Forget the conversation's turns and system message."""
+        self._do({"op": "clear", "conv": name})
 
     def replace(self, name: str, conversation: Conversation) -> None:
         self._do({"op": "replace", "conv": name, "system": conversation.system,

@@ -64,7 +64,6 @@ class Run:
         self.sink: Sink = sink or NullSink()
         self.throttle = throttle
         self.stopped = False
-        self.refreshes = 0
         self._last_refresh = 0.0
         self._dirty = False
         self._stop_hook: Any = None
@@ -81,7 +80,6 @@ class Run:
     def _refresh(self) -> None:
         self._dirty = False
         self._last_refresh = time.perf_counter()
-        self.refreshes += 1
         self.sink.refresh(self)
 
     def _tick(self) -> None:

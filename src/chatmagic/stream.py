@@ -130,6 +130,10 @@ class Reply:
                                estimated=True)
 
     # -- what readers ask ----------------------------------------------------
+    def text_parts(self, choice: int = 0) -> list[str]:
+        """The text pieces of one choice as they arrived (renderers read new ones by index)."""
+        return self._choice(choice).text
+
     def text(self, choice: int = 0) -> str:
         return "".join(self._choice(choice).text)
 
@@ -207,11 +211,16 @@ def _error_text(body: Any) -> str | None:
     return None
 
 
+def _is_transport(exc: BaseException) -> bool:
+    """An HTTP-layer error (httpx for openai 1.x, httpx2 for 3.x) the SDK did not wrap."""
+    return type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+
+
 def describe_exception(exc: BaseException, profile: Profile, model: str,
                        timeout: float | None = None) -> str:
     """One message for a failed request: what happened, where, what to do. Never a key."""
     where = f"{profile.name} ({profile.base_url})"
-    transport = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+    transport = _is_transport(exc)
     if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
         limit = f" within {timeout:g} s" if timeout else ""
         return (f"No answer from {where}{limit}: the endpoint is slow or stalled. "
@@ -341,6 +350,6 @@ async def _events(client: openai.AsyncOpenAI, request: dict[str, Any],
     except openai.OpenAIError as exc:
         yield _Failed(exc)
     except Exception as exc:  # noqa: BLE001 - transport errors while reading the stream
-        if type(exc).__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        if not _is_transport(exc):
             raise
         yield _Failed(exc)

@@ -59,7 +59,7 @@ class _Column:
     def refresh(self, reply: Reply, choice: int) -> None:
         import ipywidgets as w
 
-        parts = reply._choice(choice).text
+        parts = reply.text_parts(choice)
         if len(parts) > self.seen:
             frozen = self.blocks.add("".join(parts[self.seen:]))
             self.seen = len(parts)
