@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import chatmagic
-from chatmagic.render.markdown import Blocks, markdown_html, safe_markdown
+from chatmagic.render.markdown import Blocks, close_fence, markdown_html, safe_markdown
 from chatmagic.testing import XSS_REPLY, FakeEndpoint
 
 
@@ -51,6 +51,15 @@ def test_links_keep_safe_schemes_and_dollars_stay_money() -> None:
 
 def test_blocks_freeze_only_outside_code_fences() -> None:
     blocks = Blocks(freeze_at=10)
-    assert blocks.add("```\ncode\n\nstill code\n") is None
-    frozen = blocks.add("```\n\nafter\n")
-    assert frozen == "```\ncode\n\nstill code\n```\n\n" and blocks.tail == "after\n"
+    blocks.add("```\ncode\n\nstill code\n")
+    assert blocks.freeze() is None
+    blocks.add("```\n\nafter\n")
+    assert blocks.freeze(shown=len(blocks.tail)) is None  # the screen shows past the cut
+    assert blocks.freeze(shown=10) == "```\ncode\n\nstill code\n```\n\n"
+    assert blocks.tail == "after\n"
+
+
+def test_close_fence_ends_an_open_code_block_only() -> None:
+    assert close_fence("text\n\n```py\nx = 1") == "text\n\n```py\nx = 1\n```\n"
+    assert close_fence("~~~~\ncode\n") == "~~~~\ncode\n~~~~\n"
+    assert close_fence("```\ndone\n```\nprose") == "```\ndone\n```\nprose"

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Callable, Protocol
 
 from .client import ClientPool
 from .profiles import Profile
@@ -33,10 +33,16 @@ class Job:
 
 
 class Sink(Protocol):
-    """What draws a run: told when it starts, as it goes (throttled) and when it ends."""
+    """What draws a run: told when it starts, as it goes (throttled) and when it ends.
 
-    def begin(self, run: "Run") -> None: ...
-    def refresh(self, run: "Run") -> None: ...
+    `begin` and `refresh` return True to be refreshed again one throttle
+    interval later even if no event arrives (to show a "waiting" state, or a
+    part held back so that one refresh sends one update); `end` draws the
+    final state, including whatever arrived since the last refresh.
+    """
+
+    def begin(self, run: "Run") -> bool | None: ...
+    def refresh(self, run: "Run") -> bool | None: ...
     def end(self, run: "Run") -> None: ...
 
 
@@ -49,6 +55,7 @@ class NullSink:
 
 
 _END = None  # what a column's task puts in the queue when its stream is over
+_BEGIN = "begin"  # what the worker thread hands the caller's thread when the requests are out
 
 
 class Run:
@@ -77,10 +84,13 @@ class Run:
         if first or isinstance(event, StreamError):
             self._refresh()
 
-    def _refresh(self) -> None:
-        self._dirty = False
+    def _begin(self) -> None:
         self._last_refresh = time.perf_counter()
-        self.sink.refresh(self)
+        self._dirty = bool(self.sink.begin(self))
+
+    def _refresh(self) -> None:
+        self._last_refresh = time.perf_counter()
+        self._dirty = bool(self.sink.refresh(self))
 
     def _tick(self) -> None:
         if self._dirty and time.perf_counter() - self._last_refresh >= self.throttle:
@@ -93,11 +103,12 @@ class Run:
         for reply in self.replies:
             if reply.ended is None:
                 reply.close(interrupted=interrupted or self.stopped)
-        self._refresh()
         self.sink.end(self)
 
     # -- the streams -----------------------------------------------------------
-    async def _events(self) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+    async def _events(self, started: Callable[[], None]
+                      ) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+        """Every stream's events as they come; ``started()`` once the requests are out."""
         events: asyncio.Queue[tuple[int, StreamEvent | None]] = asyncio.Queue()
 
         async def pump(column: int, job: Job) -> None:
@@ -112,9 +123,9 @@ class Run:
 
         tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
         self._stop_hook = lambda: [t.cancel() for t in tasks]
-        await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
-        self.sink.begin(self)
         try:
+            await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
+            started()
             running = len(tasks)
             while running:
                 item = await events.get()
@@ -131,19 +142,30 @@ class Run:
         """Run on the running event loop; the sink is called from this coroutine."""
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
+
+        def arm() -> None:
+            # Refresh when due even if the next event is slow to come (a burst's tail, waiting).
+            nonlocal timer
+            if self._dirty and timer is None:
+                timer = loop.call_later(self._due_in(), flush)
+
+        def flush() -> None:
+            nonlocal timer
+            timer = None
+            self._tick()
+            arm()
+
+        def started() -> None:
+            self._begin()
+            arm()
+
         interrupted = True
         try:
-            async for column, event in self._events():
+            async for column, event in self._events(started):
                 if event is not None:
                     self._feed(column, event)
                 self._tick()
-                if self._dirty and timer is None:
-                    # Flush a burst's tail even if the next event is slow to come.
-                    def flush() -> None:
-                        nonlocal timer
-                        timer = None
-                        self._tick()
-                    timer = loop.call_later(self._due_in(), flush)
+                arm()
             interrupted = False
         finally:
             if timer is not None:
@@ -157,12 +179,13 @@ class Run:
         The caller's thread only folds events and draws, so a kernel interrupt
         (KeyboardInterrupt here) stops the worker's streams and keeps what came.
         """
-        items: queue.Queue[tuple[int, StreamEvent | None] | BaseException | None] = queue.Queue()
+        items: queue.Queue[tuple[int, StreamEvent | None] | BaseException | str | None] = \
+            queue.Queue()
         loop = asyncio.new_event_loop()
 
         async def produce() -> None:
             try:
-                async for item in self._events():
+                async for item in self._events(lambda: items.put(_BEGIN)):
                     items.put(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 items.put(exc)
@@ -199,6 +222,9 @@ class Run:
                     continue
                 if item is None:
                     break
+                if item == _BEGIN:
+                    self._begin()  # here, not in the worker: the sink draws from this thread
+                    continue
                 if isinstance(item, BaseException):
                     raise item
                 column, event = item

@@ -1,11 +1,16 @@
 """One reply streamed into the cell as Markdown outputs that a saved notebook keeps.
 
-The reply is a run of ``text/markdown`` outputs: finished blocks are frozen
-(sent once) and only the live tail is updated through its display id, so the
-bytes sent stay O(reply) and every update is throttled by the `Run`. Above
-them, a toolbar widget (header, Stop button, live figures) becomes a plain
-Markdown header when the reply ends; the footer is Markdown too. Nothing here
-is left widget-only, so nbconvert, GitHub and a kernel-less reader see it all.
+The reply is a run of ``text/markdown`` outputs, each updated in place
+through its display id. A finished stretch of blocks is frozen (its output is
+sent a last time and never again) and the live tail goes on in a new output,
+so the bytes sent stay O(reply). Each refresh sends one message: a refresh
+that freezes holds the rest back for the next one. The header rides on the
+first output and the footer on the last, so a short reply costs as few as two
+messages: its first token and its end.
+
+With widgets, a reply still running after ``bar_after`` seconds gets a Stop
+bar below the text; at the end the bar's output becomes the footer. Nothing is
+left widget-only, so nbconvert, GitHub and a kernel-less reader see it all.
 """
 
 from __future__ import annotations
@@ -15,110 +20,196 @@ from typing import Any
 from IPython.display import display
 
 from ..runner import Run
+from ..stream import Reply
 from .figures import footer_text, header_text
 from .lifetime import close_tree
-from .markdown import Blocks, escape_html, safe_markdown
+from .markdown import Blocks, close_fence, safe_markdown
 
 __all__ = ["CellRenderer"]
 
 
+def _bundle(header: tuple[str, str] | None, markdown: str | None,
+            plain: str | None) -> dict[str, str]:
+    """A display bundle: the header (Markdown, plain) on top, if given, then the body."""
+    out = {}
+    if markdown is not None:
+        out["text/markdown"] = (f"**{header[0]}**\n\n" if header else "") + markdown
+    if plain is not None:
+        out["text/plain"] = (f"[{header[1]}]\n\n" if header else "") + plain
+    return out
+
+
+class _Output:
+    """One display output of the reply, rewritten in place through its display id."""
+
+    def __init__(self, handle: Any, header: tuple[str, str] | None = None) -> None:
+        self.handle = handle
+        self.header = header  # the header this output carries on top, if any
+
+    def show(self, markdown: str | None, plain: str | None = None) -> None:
+        self.handle.update(_bundle(self.header, markdown, plain), raw=True)
 
 
 class CellRenderer:
     """Draws one reply (choice 0) as Markdown; `plain` shows it as text instead."""
 
-    def __init__(self, label: str, *, widgets: bool, plain: bool = False) -> None:
+    def __init__(self, label: str, *, widgets: bool, plain: bool = False,
+                 bar_after: float = 0.5, freeze_at: int = 2000) -> None:
         self.label = label
         self.widgets = widgets
         self.plain = plain
-        self.blocks = Blocks()
-        self.seen = 0
+        self.bar_after = bar_after  # a reply over sooner than this needs no Stop button
+        self.blocks = Blocks(freeze_at)
+        self.seen = 0  # text chunks folded into blocks
         self.seen_reasoning = 0
-        self.tail_handle: Any = None
-        self.thinking_handle: Any = None
-        self.bar_handle: Any = None
-        self._stats: Any = None
-        self._stats_shown = 0.0
-
-    def _bundle(self, text: str) -> dict[str, Any]:
-        # One MIME type per block: a text/plain twin would double the bytes sent, and every
-        # notebook frontend renders Markdown (the header and footer carry text/plain).
-        return {"text/plain": text} if self.plain else {"text/markdown": safe_markdown(text)}
+        self.begun = False
+        self.header: tuple[str, str] | None = None  # until the first output shows it
+        self.head_only: _Output | None = None  # an output showing the header and nothing else
+        self.tail: _Output | None = None  # the output of the live text
+        self.shown = 0  # characters of blocks.tail that the tail output shows
+        self.thinking: _Output | None = None
+        self.bar: Any = None  # the Stop bar widget, once shown
+        self.bar_output: _Output | None = None
+        self._waiting: Any = None  # the bar's "waiting for the first token" label
 
     # -- Sink ----------------------------------------------------------------
-    def begin(self, run: Run) -> None:
-        header = header_text(self.label, run.replies[0])
-        if self.widgets:
-            import ipywidgets as w
+    def begin(self, run: Run) -> bool:
+        text = header_text(self.label, run.replies[0])
+        self.header = (safe_markdown(text), text)
+        self.begun = True
+        return True  # nothing is drawn yet: the first token, or the next tick, draws the header
 
-            stop = w.Button(description="Stop", icon="stop", button_style="warning",
-                            tooltip="Stop the reply (keeps what arrived)",
-                            layout=w.Layout(width="auto"))
-            stop.on_click(lambda _button: run.stop())
-            self._stats = w.HTML("<i>waiting for the first token…</i>")
-            bar = w.HBox([w.HTML(f"<b>{escape_html(header)}</b>"), stop, self._stats],
-                         layout=w.Layout(align_items="center", gap="12px"))
-            self._bar = bar
-            self.bar_handle = display(bar, display_id=True)
-        else:
-            self.bar_handle = display({"text/markdown": f"**{safe_markdown(header)}**",
-                                       "text/plain": header}, raw=True, display_id=True)
-
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run) -> bool:
         reply = run.replies[0]
-        choice = reply.choices[0]
-        if len(choice.reasoning) > self.seen_reasoning:
-            self.seen_reasoning = len(choice.reasoning)
+        if self._fold_reasoning(reply):
             self._show_thinking(reply.reasoning(), final=False)
-        if len(choice.text) > self.seen:
-            new = "".join(choice.text[self.seen:])
-            self.seen = len(choice.text)
-            frozen = self.blocks.add(new)
-            if frozen is not None:
-                self._set_tail(frozen)
-                self.tail_handle = None
-            if self.blocks.tail:
-                self._set_tail(self.blocks.tail)
-        if self._stats is not None and reply.elapsed - self._stats_shown >= 0.5:
-            self._stats_shown = reply.elapsed  # live figures twice a second are plenty
-            self._stats.value = (f"<small>{len(choice.text)} chunks · "
-                                 f"{reply.elapsed:.1f} s</small>")
+        self._fold_text(reply)
+        held_back = self._draw_text()
+        if self.header is not None:  # nothing arrived yet: show whose reply is coming
+            self.head_only = self._new_output("", "")
+        if self.widgets and self.bar is None:
+            if reply.elapsed < self.bar_after:
+                return True  # come back when the bar is due
+            self._show_bar(run, waiting=reply.first_token is None)
+        elif self._waiting is not None and reply.first_token is not None:
+            self._waiting.value, self._waiting = "", None
+        return held_back
 
     def end(self, run: Run) -> None:
         reply = run.replies[0]
-        if reply.reasoning():
+        if not self.begun:  # the run failed before it began
+            self.begin(run)
+        if self._fold_reasoning(reply) or self.thinking is not None:
             self._show_thinking(reply.reasoning(), final=True)
-        if self.blocks.tail:
-            self._set_tail(self.blocks.tail)
-        if reply.refusal():
-            display({"text/markdown": f"> **Refused:** {safe_markdown(reply.refusal())}",
-                     "text/plain": f"Refused: {reply.refusal()}"}, raw=True)
+        self._fold_text(reply)
+        text = self.blocks.tail
         footer = footer_text(reply, with_error=False)  # the cell's error output says it
-        display({"text/markdown": f"<sub>{safe_markdown(footer)}</sub>", "text/plain": footer},
-                raw=True)
-        header = header_text(self.label, reply)
-        if self.widgets:
-            # The widget becomes Markdown: a saved notebook shows no dead widget.
-            self.bar_handle.update({"text/markdown": f"**{safe_markdown(header)}**",
-                                    "text/plain": header}, raw=True)
-            close_tree(self._bar)
+        refusal = reply.refusal()
+        if self.plain:
+            closing_md = None
+            closing_plain = (f"\n\nRefused: {refusal}" if refusal else "") + f"\n\n[{footer}]"
+        else:
+            closing_plain = None
+            closing_md = (f"\n\n> **Refused:** {safe_markdown(refusal)}" if refusal else "") + \
+                f"\n\n<sub>{safe_markdown(footer)}</sub>"
+        if self.bar_output is not None:
+            # The bar's output becomes the footer (and the text's end, if it has no output yet).
+            if self.tail is not None and len(text) > self.shown:
+                self.tail.show(*self._text_bundle(text))
+                text = ""
+            elif self.tail is not None:
+                text = ""
+            md, plain = self._text_bundle(text)
+            self.bar_output.show(self._join(md, closing_md), self._join(plain, closing_plain))
+            close_tree(self.bar)
+            return
+        md, plain = self._text_bundle(text)
+        if self.tail is not None:
+            self.tail.show(self._join(md, closing_md), self._join(plain, closing_plain))
+        else:
+            self._new_output(self._join(md, closing_md), self._join(plain, closing_plain))
 
     # -- pieces ----------------------------------------------------------------
-    def _set_tail(self, text: str) -> None:
-        bundle = self._bundle(text)
-        if self.tail_handle is None:
-            self.tail_handle = display(bundle, raw=True, display_id=True)
+    def _fold_reasoning(self, reply: Reply) -> bool:
+        count = len(reply.choices[0].reasoning)
+        grew, self.seen_reasoning = count > self.seen_reasoning, count
+        return grew
+
+    def _fold_text(self, reply: Reply) -> None:
+        parts = reply.choices[0].text
+        if len(parts) > self.seen:
+            self.blocks.add("".join(parts[self.seen:]))
+            self.seen = len(parts)
+
+    def _text_bundle(self, text: str) -> tuple[str | None, str | None]:
+        """The (Markdown, plain) bodies of a stretch of reply text; one MIME type only, since
+        a text/plain twin would double the bytes sent and every notebook renders Markdown."""
+        return (None, text) if self.plain else (close_fence(safe_markdown(text)), None)
+
+    @staticmethod
+    def _join(body: str | None, closing: str | None) -> str | None:
+        if body is None and closing is None:
+            return None
+        return (body or "") + (closing or "")
+
+    def _draw_text(self) -> bool:
+        """Show the text that arrived, in one message; True if some is held back."""
+        frozen = self.blocks.freeze(self.shown)
+        if frozen is not None:
+            # The finished blocks are sent once, now; the rest goes to a new output next time.
+            if self.tail is None:
+                self._new_output(*self._text_bundle(frozen))
+            else:
+                self.tail.show(*self._text_bundle(frozen))
+            self.tail, self.shown = None, 0
+            return bool(self.blocks.tail)
+        text = self.blocks.tail
+        if len(text) > self.shown:
+            if self.tail is None:
+                self.tail = self._new_output(*self._text_bundle(text))
+            else:
+                self.tail.show(*self._text_bundle(text))
+            self.shown = len(text)
+        return False
+
+    def _new_output(self, markdown: str | None, plain: str | None = None) -> _Output:
+        """An output for the next piece, below the ones before and above the Stop bar.
+        The first output carries the header."""
+        if self.head_only is not None:  # the header alone was showing: it gets the piece
+            out, self.head_only = self.head_only, None
+            out.show(markdown, plain)
+        elif self.bar_output is not None:  # the bar's place takes the piece; the bar moves down
+            out = self.bar_output
+            out.show(markdown, plain)
+            self.bar_output = _Output(display(self.bar, display_id=True))
         else:
-            self.tail_handle.update(bundle, raw=True)
+            out = _Output(display(_bundle(self.header, markdown, plain), raw=True,
+                                  display_id=True), self.header)
+        self.header = None
+        return out
+
+    def _show_bar(self, run: Run, waiting: bool) -> None:
+        import ipywidgets as w
+
+        if self.header is not None:  # nothing shown yet: the header goes above the bar
+            self.head_only = self._new_output("", "")
+        stop = w.Button(description="Stop", icon="stop", button_style="warning",
+                        tooltip="Stop the reply (keeps what arrived)",
+                        layout=w.Layout(width="auto"))
+        stop.on_click(lambda _button: run.stop())
+        children: list[Any] = [stop]
+        if waiting:
+            self._waiting = w.HTML("<i>waiting for the first token…</i>")
+            children.append(self._waiting)
+        self.bar = w.HBox(children, layout=w.Layout(align_items="center", gap="12px"))
+        self.bar_output = _Output(display(self.bar, display_id=True))
 
     def _show_thinking(self, text: str, final: bool) -> None:
         shown = text if final else text[-2000:]  # the live view needs only the latest thoughts
         body = safe_markdown(shown).replace("\n", "\n> ")
-        bundle = {"text/markdown": f"<details><summary>Thinking</summary>\n\n> {body}\n\n"
-                                   "</details>\n"}
-        if final:
-            bundle["text/plain"] = f"Thinking: {text}"
-        if self.thinking_handle is None:
-            self.thinking_handle = display(bundle, raw=True, display_id=True)
+        markdown = f"<details><summary>Thinking</summary>\n\n> {body}\n\n</details>\n"
+        plain = f"Thinking: {text}" if final else None
+        if self.thinking is None:
+            self.thinking = self._new_output(markdown, plain)
         else:
-            self.thinking_handle.update(bundle, raw=True)
+            self.thinking.show(markdown, plain)

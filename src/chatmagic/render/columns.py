@@ -61,8 +61,9 @@ class _Column:
 
         parts = reply.text_parts(choice)
         if len(parts) > self.seen:
-            frozen = self.blocks.add("".join(parts[self.seen:]))
+            self.blocks.add("".join(parts[self.seen:]))
             self.seen = len(parts)
+            frozen = self.blocks.freeze()
             if frozen is not None:
                 self.body.children = (*self.body.children[:-1], w.HTML(markdown_html(frozen)),
                                       self.tail)

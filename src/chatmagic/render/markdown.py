@@ -15,7 +15,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["safe_markdown", "markdown_html", "escape_html", "Blocks", "first_code_block"]
+__all__ = ["safe_markdown", "markdown_html", "escape_html", "Blocks", "close_fence",
+           "first_code_block"]
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
@@ -100,23 +101,28 @@ def markdown_html(text: str) -> str:
 
 
 class Blocks:
-    """A growing Markdown text, cut at blank lines outside code fences.
+    """A growing Markdown text whose finished blocks can be frozen (sent once, never again).
 
-    `add` returns the text that became frozen (None if nothing did); `tail`
-    is the live part still growing. Freezing waits until the tail holds
-    ``freeze_at`` characters, so short replies stay one output.
+    `add` appends what arrived; `freeze` cuts the tail at its last blank line
+    outside a code fence and returns the part before it, so only a small live
+    tail is ever re-sent. Freezing waits until the tail holds ``freeze_at``
+    characters, so short replies stay one output.
     """
 
     def __init__(self, freeze_at: int = 1200) -> None:
         self.freeze_at = freeze_at
         self.tail = ""
 
-    def add(self, text: str) -> str | None:
+    def add(self, text: str) -> None:
         self.tail += text
+
+    def freeze(self, shown: int = 0) -> str | None:
+        """Cut off the finished blocks, if the cut lies at or after ``shown`` characters
+        (what the screen already shows of the tail must not shrink); None if no cut."""
         if len(self.tail) < self.freeze_at:
             return None
         cut = self._last_boundary()
-        if cut <= 0:
+        if cut <= 0 or cut < shown:
             return None
         frozen, self.tail = self.tail[:cut], self.tail[cut:]
         return frozen
@@ -132,6 +138,17 @@ class Blocks:
                     and line.endswith("\n") and pos < len(self.tail):
                 best = pos
         return best
+
+
+def close_fence(text: str) -> str:
+    """The text with a code fence it leaves open closed, so what follows is not code."""
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        fence = _next_fence(line, fence)
+    if fence is None:
+        return text
+    newline = "" if text.endswith("\n") else "\n"
+    return f"{text}{newline}{fence}\n"
 
 
 def first_code_block(text: str) -> str | None:

@@ -32,6 +32,7 @@ class TextRenderer:
 
     def end(self, run: Run) -> None:
         if len(run.replies) == 1:
+            self.refresh(run)  # what arrived since the last refresh
             reply = run.replies[0]
             for i in range(1, len(reply.choices)):
                 print(f"\n\n[{self.labels[0]} · choice {i}]\n{reply.text(i)}", end="")
