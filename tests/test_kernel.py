@@ -162,10 +162,12 @@ def test_rendering_cost_grows_with_time_not_tokens(endpoint: FakeEndpoint, clean
         kernel.execute(f"%load_ext chatmagic\n%chat_config set widgets={widgets}")
         updates, sent, elapsed, reply_bytes = _cost(kernel, 20000)
         assert reply_bytes > 100_000
-        # bounded by elapsed/throttle plus a constant (header, footer, frozen blocks' last send)
-        frozen_blocks = reply_bytes / 1200
-        assert updates <= elapsed / 0.08 + frozen_blocks + 10, (updates, elapsed)
-        assert sent <= 4 * reply_bytes, (sent, reply_bytes)  # O(n), not O(n²)
+        # One message per refresh (the first token, one per throttle interval, the end); with
+        # widgets a Stop bar (shown after 0.5 s) adds its own display and moves below each new
+        # output. Per-token or per-block updates would be thousands here.
+        per_tick = 1 if widgets == "off" else 2
+        assert updates <= per_tick * elapsed / 0.08 + 3, (updates, elapsed)
+        assert sent <= 1.5 * reply_bytes, (sent, reply_bytes)  # each block sent about once
 
 
 def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint,
