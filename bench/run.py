@@ -36,8 +36,10 @@ UPDATE_TYPES = {"display_data", "update_display_data", "comm_msg"}
 
 SIZES = {  # what each mode measures; smoke keeps every figure, only smaller
     "full": {"reps": 5, "tokens": 20000, "slow": "tokens=400,delay=0.005", "ttft_reps": 15,
+             "long_tokens": 200000,
              "compare_words": 100, "load_reps": 5, "turns": 10000, "append_reps": 20},
     "smoke": {"reps": 2, "tokens": 2000, "slow": "tokens=100,delay=0.005", "ttft_reps": 3,
+              "long_tokens": 20000,
               "compare_words": 25, "load_reps": 2, "turns": 2000, "append_reps": 5},
 }
 
@@ -245,7 +247,8 @@ def bench_streaming(kernel: Kernel, size: dict[str, Any]) -> list[Row]:
     """Figures 1-3: one long fast stream through %%chat vs the raw SDK loop.
 
     1: cell wall time, chatmagic / SDK. 2: bytes sent to the frontend / reply bytes.
-    3: display updates / (cell time / throttle), on that stream and a slow one.
+    3: display updates / (cell time / throttle), on that stream, a ten times longer one
+    (where the fixed first-token and final messages weigh less) and a slow one.
     Static Markdown (what a kernel with no notebook attached gets) and widgets=on.
     """
     fast, slow = f"long/tokens={size['tokens']}", f"long/{size['slow']}"
@@ -258,6 +261,9 @@ def bench_streaming(kernel: Kernel, size: dict[str, Any]) -> list[Row]:
     runs = alternate(size["reps"], sides)
     slow_runs = alternate(size["reps"], {"static": lambda: run_chat(kernel, slow, False),
                                          "widgets": lambda: run_chat(kernel, slow, True)})
+    longer = f"long/tokens={size['long_tokens']}"
+    long_runs = alternate(size["reps"], {"static": lambda: run_chat(kernel, longer, False),
+                                         "widgets": lambda: run_chat(kernel, longer, True)})
     modes = ("static", "widgets")
     rows = [ratio_row(f"1 stream time ({mode})", median([c.wall for c in runs[mode]]),
                       median([c.wall for c in runs["sdk"]]), "s", 1.10) for mode in modes]
@@ -266,7 +272,7 @@ def bench_streaming(kernel: Kernel, size: dict[str, Any]) -> list[Row]:
         if sent < reply_bytes:
             raise BenchError(f"%%chat sent {sent} bytes for a {reply_bytes}-byte reply")
         rows.append(ratio_row(f"2 bytes/reply byte ({mode})", sent, reply_bytes, "B", 2))
-    for speed, cells in (("fast", runs), ("slow", slow_runs)):
+    for speed, cells in (("fast", runs), ("fast x10", long_runs), ("slow", slow_runs)):
         rows += [ratio_row(f"3 updates/budget ({speed}, {mode})",
                            median([c.updates() for c in cells[mode]]),
                            median([c.wall / THROTTLE for c in cells[mode]]), "n", 1.2)

@@ -4,13 +4,14 @@ The reply is a run of ``text/markdown`` outputs, each updated in place
 through its display id. A finished stretch of blocks is frozen (its output is
 sent a last time and never again) and the live tail goes on in a new output,
 so the bytes sent stay O(reply). Each refresh sends one message: a refresh
-that freezes holds the rest back for the next one. The header rides on the
-first output and the footer on the last, so a short reply costs as few as two
-messages: its first token and its end.
+that freezes holds the rest back for the next one. The footer rides on the
+last output and, without widgets, the header on the first, so a short reply
+costs two messages: its first token and its end.
 
-With widgets, a reply still running after ``bar_after`` seconds gets a Stop
-bar below the text; at the end the bar's output becomes the footer. Nothing is
-left widget-only, so nbconvert, GitHub and a kernel-less reader see it all.
+With widgets, the header is an output of its own, shown at once; a reply still
+running after ``bar_after`` seconds turns it into a bar with a Stop button,
+and the end turns it back into Markdown. Nothing is left widget-only, so
+nbconvert, GitHub and a kernel-less reader see it all.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..runner import Run
 from ..stream import Reply
 from .figures import footer_text, header_text
 from .lifetime import close_tree
-from .markdown import Blocks, close_fence, safe_markdown
+from .markdown import Blocks, close_fence, escape_html, safe_markdown
 
 __all__ = ["CellRenderer"]
 
@@ -68,8 +69,8 @@ class CellRenderer:
         self.tail: _Output | None = None  # the output of the live text
         self.shown = 0  # characters of blocks.tail that the tail output shows
         self.thinking: _Output | None = None
-        self.bar: Any = None  # the Stop bar widget, once shown
-        self.bar_output: _Output | None = None
+        self.head: _Output | None = None  # with widgets: the header's own output
+        self.bar: Any = None  # with widgets: the Stop bar that the header turns into
         self._waiting: Any = None  # the bar's "waiting for the first token" label
 
     # -- Sink ----------------------------------------------------------------
@@ -77,7 +78,10 @@ class CellRenderer:
         text = header_text(self.label, run.replies[0])
         self.header = (safe_markdown(text), text)
         self.begun = True
-        return True  # nothing is drawn yet: the first token, or the next tick, draws the header
+        if self.widgets:
+            # Its own output, where the Stop bar will go, above the text, at a fixed place.
+            self.head = self._new_output("", "")
+        return True  # to show the header while waiting, or the Stop bar when it is due
 
     def refresh(self, run: Run) -> bool:
         reply = run.replies[0]
@@ -102,32 +106,24 @@ class CellRenderer:
         if self._fold_reasoning(reply) or self.thinking is not None:
             self._show_thinking(reply.reasoning(), final=True)
         self._fold_text(reply)
-        text = self.blocks.tail
         footer = footer_text(reply, with_error=False)  # the cell's error output says it
         refusal = reply.refusal()
+        md, plain = self._text_bundle(self.blocks.tail)
         if self.plain:
-            closing_md = None
-            closing_plain = (f"\n\nRefused: {refusal}" if refusal else "") + f"\n\n[{footer}]"
+            refused = f"\n\nRefused: {refusal}" if refusal else ""
+            plain = f"{plain}{refused}\n\n[{footer}]"
         else:
-            closing_plain = None
-            closing_md = (f"\n\n> **Refused:** {safe_markdown(refusal)}" if refusal else "") + \
-                f"\n\n<sub>{safe_markdown(footer)}</sub>"
-        if self.bar_output is not None:
-            # The bar's output becomes the footer (and the text's end, if it has no output yet).
-            if self.tail is not None and len(text) > self.shown:
-                self.tail.show(*self._text_bundle(text))
-                text = ""
-            elif self.tail is not None:
-                text = ""
-            md, plain = self._text_bundle(text)
-            self.bar_output.show(self._join(md, closing_md), self._join(plain, closing_plain))
-            close_tree(self.bar)
-            return
-        md, plain = self._text_bundle(text)
+            if refusal:
+                md = f"{md}\n\n> **Refused:** {safe_markdown(refusal)}"
+            md = f"{md}\n\n<sub>{safe_markdown(footer)}</sub>"
         if self.tail is not None:
-            self.tail.show(self._join(md, closing_md), self._join(plain, closing_plain))
+            self.tail.show(md, plain)
         else:
-            self._new_output(self._join(md, closing_md), self._join(plain, closing_plain))
+            self._new_output(md, plain)
+        if self.bar is not None:
+            # The bar becomes the Markdown header again: a saved notebook shows no dead widget.
+            self.head.show("", "")  # type: ignore[union-attr]
+            close_tree(self.bar)
 
     # -- pieces ----------------------------------------------------------------
     def _fold_reasoning(self, reply: Reply) -> bool:
@@ -145,12 +141,6 @@ class CellRenderer:
         """The (Markdown, plain) bodies of a stretch of reply text; one MIME type only, since
         a text/plain twin would double the bytes sent and every notebook renders Markdown."""
         return (None, text) if self.plain else (close_fence(safe_markdown(text)), None)
-
-    @staticmethod
-    def _join(body: str | None, closing: str | None) -> str | None:
-        if body is None and closing is None:
-            return None
-        return (body or "") + (closing or "")
 
     def _draw_text(self) -> bool:
         """Show the text that arrived, in one message; True if some is held back."""
@@ -173,15 +163,10 @@ class CellRenderer:
         return False
 
     def _new_output(self, markdown: str | None, plain: str | None = None) -> _Output:
-        """An output for the next piece, below the ones before and above the Stop bar.
-        The first output carries the header."""
+        """An output for the next piece, below the ones before; the first carries the header."""
         if self.head_only is not None:  # the header alone was showing: it gets the piece
             out, self.head_only = self.head_only, None
             out.show(markdown, plain)
-        elif self.bar_output is not None:  # the bar's place takes the piece; the bar moves down
-            out = self.bar_output
-            out.show(markdown, plain)
-            self.bar_output = _Output(display(self.bar, display_id=True))
         else:
             out = _Output(display(_bundle(self.header, markdown, plain), raw=True,
                                   display_id=True), self.header)
@@ -191,18 +176,17 @@ class CellRenderer:
     def _show_bar(self, run: Run, waiting: bool) -> None:
         import ipywidgets as w
 
-        if self.header is not None:  # nothing shown yet: the header goes above the bar
-            self.head_only = self._new_output("", "")
         stop = w.Button(description="Stop", icon="stop", button_style="warning",
                         tooltip="Stop the reply (keeps what arrived)",
                         layout=w.Layout(width="auto"))
         stop.on_click(lambda _button: run.stop())
-        children: list[Any] = [stop]
+        assert self.head is not None and self.head.header is not None  # shown by begin
+        children: list[Any] = [w.HTML(f"<b>{escape_html(self.head.header[1])}</b>"), stop]
         if waiting:
             self._waiting = w.HTML("<i>waiting for the first token…</i>")
             children.append(self._waiting)
         self.bar = w.HBox(children, layout=w.Layout(align_items="center", gap="12px"))
-        self.bar_output = _Output(display(self.bar, display_id=True))
+        self.head.handle.update(self.bar)
 
     def _show_thinking(self, text: str, final: bool) -> None:
         shown = text if final else text[-2000:]  # the live view needs only the latest thoughts
