@@ -163,11 +163,52 @@ def test_rendering_cost_grows_with_time_not_tokens(endpoint: FakeEndpoint, clean
         updates, sent, elapsed, reply_bytes = _cost(kernel, 20000)
         assert reply_bytes > 100_000
         # One message per refresh (the first token, one per throttle interval, the end); with
-        # widgets a Stop bar (shown after 0.5 s) adds its own display and moves below each new
-        # output. Per-token or per-block updates would be thousands here.
-        per_tick = 1 if widgets == "off" else 2
-        assert updates <= per_tick * elapsed / 0.08 + 3, (updates, elapsed)
+        # widgets, the header's own output and its Stop bar (up after 0.5 s, down at the end)
+        # add three. Per-token or per-block updates would be thousands here.
+        fixed = 3 if widgets == "off" else 6
+        assert updates <= elapsed / 0.08 + fixed, (updates, elapsed)
         assert sent <= 1.5 * reply_bytes, (sent, reply_bytes)  # each block sent about once
+
+
+def _screen(messages: list[dict]) -> list[dict]:
+    """The cell's outputs as a frontend ends up showing them (display ids updated in place)."""
+    shown: list[dict] = []
+    where: dict[str, int] = {}
+    for msg in messages:
+        kind, content = msg["msg_type"], msg["content"]
+        display_id = content.get("transient", {}).get("display_id")
+        if kind == "display_data":
+            where[display_id] = len(shown)
+            shown.append(content["data"])
+        elif kind == "update_display_data":
+            shown[where[display_id]] = content["data"]
+    return shown
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.parametrize("model, tail, failed", [
+    ("long/tokens=300,delay=0.005", "w299", False),
+    ("reasoning/first=0.8", "The answer is: one two", False),
+    ("error-midstream/after=4,delay=0.2", "four", True),
+])
+def test_widgets_stop_bar_comes_and_goes_leaving_markdown(
+        endpoint: FakeEndpoint, clean_env: Path, model: str, tail: str, failed: bool) -> None:
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url}) as kernel:
+        kernel.execute("%load_ext chatmagic\n%chat_config set widgets=on")
+        reply, messages = kernel.execute(f"%%chat -m {model}\none two three four five six")
+    assert (reply["status"] == "error") is failed
+    # After half a second the header's output became the Stop bar...
+    bars = [m for m in messages if WIDGET in m["content"].get("data", {})]
+    assert bars and all(m["msg_type"] == "update_display_data" for m in bars)
+    # ...and at the end every output is Markdown again: header, text, footer last.
+    screen = _screen(messages)
+    assert all(WIDGET not in data for data in screen)
+    markdown = [data["text/markdown"] for data in screen]
+    assert markdown[0].startswith(f"**{model.split('/')[0]}")
+    assert tail in "".join(markdown) and "<sub>" in markdown[-1]
+    assert ("incomplete" in markdown[-1]) is failed
 
 
 def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint,
