@@ -21,14 +21,14 @@ pytestmark = pytest.mark.kernel
 def test_notebook_streams_markdown_and_keeps_it(endpoint: FakeEndpoint, clean_env: Path) -> None:
     nb = run_cells(["%load_ext chatmagic", "x = 'otters'",
                     "%%chat -m markdown\nshow me a table",
-                    "%chat -m echo tell me about {x}",
+                    "%chat -m echo what about {x}?",
                     "%models echo"],
                    env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
     table_cell, line_cell, models_cell = nb.cells[2], nb.cells[3], nb.cells[4]
     md = "".join(outputs(table_cell))
     assert "| echo  | fast  |" in md and "def greet(name: str)" in md
     assert any("tokens" in o and "first token" in o for o in outputs(table_cell))
-    assert "tell me about otters" in "".join(outputs(line_cell))
+    assert "what about otters?" in "".join(outputs(line_cell))  # a question, not help
     assert "| echo |" in "".join(outputs(models_cell))
     # a saved notebook holds no widget-only output and no leftover display ids
     for cell in nb.cells:

@@ -140,3 +140,12 @@ def test_format_code_puts_the_code_in_the_next_cell(shell: Any, endpoint: FakeEn
 def test_help_is_the_option_table(shell: Any) -> None:
     doc = shell.find_cell_magic("chat").__doc__
     assert "--compare" in doc and "--no-interpolate" in doc
+
+
+def test_a_chat_line_ending_in_a_question_mark_is_a_question(shell: Any,
+                                                              endpoint: FakeEndpoint) -> None:
+    # IPython would read it as `pinfo blue`: a help request, nothing sent
+    assert shell.run_cell("%chat -m echo --no-history why is the sky blue?").success
+    assert endpoint.last_body["messages"][-1]["content"] == "why is the sky blue?"
+    shell.run_cell("%%chat -m echo --no-history\n%chat is text here?")
+    assert endpoint.last_body["messages"][-1]["content"] == "%chat is text here?"

@@ -106,8 +106,11 @@ def test_unload_removes_what_load_added(shell: Any) -> None:
     import chatmagic
 
     matchers = len(shell.Completer.custom_matchers)
+    cleanups = len(shell.input_transformers_cleanup)
     chatmagic.unload_ipython_extension(shell)
     assert len(shell.Completer.custom_matchers) == matchers - 1
+    assert len(shell.input_transformers_cleanup) == cleanups - 1
     assert not shell.custom_exceptions
     chatmagic.load_ipython_extension(shell)
     assert len(shell.Completer.custom_matchers) == matchers
+    assert len(shell.input_transformers_cleanup) == cleanups

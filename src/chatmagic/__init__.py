@@ -26,12 +26,14 @@ def load_ipython_extension(ipython: Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
     from .errors import ChatError
-    from .magics import _RUNNER, ChatMagics, _runner, await_chat_transform, show_error
+    from .magics import (_RUNNER, ChatMagics, _runner, await_chat_transform,
+                         question_transform, show_error)
 
     if _magics is not None and _magics.shell is ipython:
         return  # loaded already
     magics = ChatMagics(ipython)
     ipython.register_magics(magics)
+    ipython.input_transformers_cleanup.append(question_transform)
     if type(ipython).__name__ == "ZMQInteractiveShell":
         ipython.input_transformers_post.append(await_chat_transform)
         ipython.user_ns[_RUNNER] = _runner(magics)
@@ -48,8 +50,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Undo `load_ipython_extension` (``%unload_ext chatmagic``)."""
     global _magics
     from .errors import ChatError
-    from .magics import _RUNNER, await_chat_transform
+    from .magics import _RUNNER, await_chat_transform, question_transform
 
+    if question_transform in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(question_transform)
     if await_chat_transform in ipython.input_transformers_post:
         ipython.input_transformers_post.remove(await_chat_transform)
     ipython.user_ns.pop(_RUNNER, None)

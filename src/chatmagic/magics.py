@@ -36,6 +36,7 @@ __all__ = ["ChatMagics", "await_chat_transform", "show_error"]
 
 _AWAITABLE = re.compile(r"^get_ipython\(\)\.run_(cell|line)_magic\('chat', (.*)\)\s*$")
 _RUNNER = "__chatmagic_run__"
+_QUESTION = re.compile(r"^(\s*)%chat\s(.*\?)\s*$")
 
 
 def _chat_doc() -> str:
@@ -347,6 +348,22 @@ def _parse(magic: Any, line: str) -> Any:
         raise
     except SystemExit:  # argparse inside magic_arguments exits on -h
         raise UsageError(magic.__doc__ or "") from None
+
+
+def question_transform(lines: list[str]) -> list[str]:
+    """Keep a ``%chat`` line that ends in ``?`` a chat, not a help request.
+
+    IPython reads ``%chat why is the sky blue?`` as ``pinfo blue``. Questions end in
+    ``?``, so such a line becomes the magic call IPython would have made without it.
+    """
+    if next((ln for ln in lines if ln.strip()), "").lstrip().startswith("%%"):
+        return lines  # a cell magic's body is its text, not code
+    out = []
+    for line in lines:
+        match = _QUESTION.match(line)
+        out.append(f"{match.group(1)}get_ipython().run_line_magic('chat', "
+                   f"{match.group(2).strip()!r})\n" if match else line)
+    return out
 
 
 def await_chat_transform(lines: list[str]) -> list[str]:
