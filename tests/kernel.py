@@ -55,14 +55,20 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def execute(self, code: str, timeout: float = 60, during: Any = None) -> tuple[dict, list]:
+    def execute(self, code: str, timeout: float = 60, during: Any = None,
+                typed: str | None = None) -> tuple[dict, list]:
         """Run code; return (execute_reply content, iopub messages of that cell).
 
         ``during(msg)`` sees each iopub message as it arrives (to interrupt, say).
+        ``typed`` answers the cell's one input prompt, as a user would; the prompt's
+        request is kept as ``self.prompted``.
         """
         import time
 
         msg_id = self.client.execute(code)
+        if typed is not None:
+            self.prompted = self.client.get_stdin_msg(timeout=timeout)["content"]
+            self.client.input(typed)
         messages: list[dict] = []
         deadline = time.monotonic() + timeout
         while True:

@@ -255,6 +255,24 @@ def test_key_is_in_no_output_history_file_or_log(endpoint: FakeEndpoint, clean_e
     assert "hello" in stored and key not in stored and key[-10:] not in stored
 
 
+def test_key_typed_without_echo_is_used_and_never_shown(clean_env: Path) -> None:
+    key = "sk-typed-QWERTYUIOPASDFGH0987654321"
+    with FakeEndpoint(api_key=key) as secured, Kernel() as kernel:
+        (clean_env / "chatmagic.toml").write_text(
+            f'[profiles.safe]\nbase_url = "{secured.base_url}"\napi_key_env = "SAFE_KEY"\n'
+            'model = "echo"\n')
+        kernel.execute("%load_ext chatmagic")
+        reply, typed = kernel.execute("%chat_config key safe", typed=key)
+        assert reply["status"] == "ok"
+        assert kernel.prompted["password"] is True and "safe" in kernel.prompted["prompt"]
+        reply, chatted = kernel.execute("%%chat -p safe --no-history\nhello")
+        assert reply["status"] == "ok"
+        assert secured.chat_requests[-1].headers["authorization"] == f"Bearer {key}"
+        _, shown = kernel.execute("%chat_config profiles\n%chat_config use safe\n%chat_config")
+    dumped = json.dumps([m["content"] for m in typed + chatted + shown], ensure_ascii=False)
+    assert key not in dumped and key[-10:] not in dumped and "sk-…321" in dumped
+
+
 def test_many_chats_and_compares_keep_memory_bounded(endpoint: FakeEndpoint,
                                                      clean_env: Path) -> None:
     with Kernel({"OPENAI_BASE_URL": endpoint.base_url, "JPY_SESSION_NAME":
