@@ -130,7 +130,10 @@ def test_interrupt_closes_the_stream_and_keeps_the_partial_text(
                                          during=interrupt_once_text_arrives)
         ended = time.monotonic()
         assert interrupted_at and ended - interrupted_at[0] < 1.5
-        assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+        # Still a KeyboardInterrupt (Run All stops), shown as one line without our frames
+        assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
+        (shown,) = [m["content"] for m in messages if m["msg_type"] == "error"]
+        assert len(shown["traceback"]) == 1 and "text that arrived is kept" in shown["evalue"]
         time.sleep(0.3)
         assert endpoint.chat_requests[-1].disconnected  # the server saw the client go away
         reply, messages = kernel.execute(

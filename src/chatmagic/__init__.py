@@ -25,8 +25,7 @@ _session: "Session | None" = None  # the Python API's session when no extension 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
-    from .errors import ChatError
-    from .magics import (_RUNNER, ChatMagics, _runner, await_chat_transform,
+    from .magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner, await_chat_transform,
                          question_transform, show_error)
 
     if _magics is not None and _magics.shell is ipython:
@@ -39,7 +38,7 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.user_ns[_RUNNER] = _runner(magics)
         ipython.user_ns_hidden[_RUNNER] = ipython.user_ns[_RUNNER]
     if not ipython.custom_exceptions:  # never displace a handler the user installed
-        ipython.set_custom_exc((ChatError,), show_error(magics))
+        ipython.set_custom_exc(CUSTOM_EXCEPTIONS, show_error(magics))
     from .completion import install as install_completion
 
     magics.completion_matcher = install_completion(ipython, magics)
@@ -49,8 +48,7 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Undo `load_ipython_extension` (``%unload_ext chatmagic``)."""
     global _magics
-    from .errors import ChatError
-    from .magics import _RUNNER, await_chat_transform, question_transform
+    from .magics import _RUNNER, CUSTOM_EXCEPTIONS, await_chat_transform, question_transform
 
     if question_transform in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(question_transform)
@@ -58,7 +56,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.input_transformers_post.remove(await_chat_transform)
     ipython.user_ns.pop(_RUNNER, None)
     ipython.user_ns_hidden.pop(_RUNNER, None)
-    if ipython.custom_exceptions == (ChatError,):
+    if ipython.custom_exceptions == CUSTOM_EXCEPTIONS:
         ipython.set_custom_exc((), None)
     matcher = getattr(_magics, "completion_matcher", None)
     if matcher in ipython.Completer.custom_matchers:

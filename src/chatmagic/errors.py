@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["ChatError", "OptionError", "ProfileError", "EndpointError", "HistoryError"]
+__all__ = ["ChatError", "OptionError", "ProfileError", "EndpointError", "HistoryError",
+           "ReplyInterrupted"]
 
 
 class ChatError(Exception):
@@ -23,3 +24,12 @@ class EndpointError(ChatError):
 
 class HistoryError(ChatError):
     """A conversation that cannot be found, loaded or changed as asked."""
+
+
+class ReplyInterrupted(KeyboardInterrupt):
+    """A kernel interrupt that stopped a reply. Still a KeyboardInterrupt (Run All stops),
+    shown as one line: what arrived is kept."""
+
+    def __init__(self) -> None:
+        super().__init__("the kernel interrupt stopped the reply; the text that arrived is "
+                         "kept in the cell and the history, marked incomplete")

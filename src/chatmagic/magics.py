@@ -24,7 +24,7 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 from . import history_view
 from .conversation import Notebook
-from .errors import ChatError, HistoryError
+from .errors import ChatError, HistoryError, ReplyInterrupted
 from .interpolate import interpolate
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render import CellRenderer, ColumnsRenderer, TextRenderer
@@ -36,6 +36,7 @@ __all__ = ["ChatMagics", "await_chat_transform", "show_error"]
 
 _AWAITABLE = re.compile(r"^get_ipython\(\)\.run_(cell|line)_magic\('chat', (.*)\)\s*$")
 _RUNNER = "__chatmagic_run__"
+CUSTOM_EXCEPTIONS = (ChatError, ReplyInterrupted)
 _QUESTION = re.compile(r"^(\s*)%chat\s(.*\?)\s*$")
 
 
@@ -174,14 +175,13 @@ class ChatMagics(Magics):
             run_blocking(run)
         except (KeyboardInterrupt, asyncio.CancelledError):
             self._finish(plan, run, interrupted=True)
-            raise KeyboardInterrupt from None
+            raise ReplyInterrupted from None
         self._finish(plan, run)
 
     chat.__doc__ = _chat_doc()
 
     async def achat(self, line: str, cell: str | None = None) -> None:
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
-        __tracebackhide__ = True  # an interrupted cell shows KeyboardInterrupt, not our frames
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
@@ -191,7 +191,7 @@ class ChatMagics(Magics):
         except asyncio.CancelledError:
             # The kernel's interrupt cancels an awaited cell: keep what came, end as interrupted.
             self._finish(plan, run, interrupted=True)
-            raise KeyboardInterrupt from None
+            raise ReplyInterrupted from None
         self._finish(plan, run)
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
@@ -390,7 +390,8 @@ def _runner(magics: ChatMagics) -> Any:
 
 
 def show_error(magics: ChatMagics) -> Any:
-    """IPython custom-exception handler: a ChatError is one message, no traceback."""
+    """IPython custom-exception handler: a ChatError or a ReplyInterrupted is one message,
+    no traceback (`CUSTOM_EXCEPTIONS` are the types it is installed for)."""
     def handler(shell: Any, etype: type, value: BaseException, tb: Any,
                 tb_offset: int | None = None) -> Any:
         if magics.debug or getattr(value, "debug", False):
