@@ -76,8 +76,13 @@ class Run:
         self._stop_hook: Any = None
 
     # -- folding and throttling (always on the caller's thread) ---------------
-    def _feed(self, column: int, event: StreamEvent) -> None:
+    def _feed(self, column: int, event: StreamEvent | None) -> None:
         reply = self.replies[column]
+        if event is _END:
+            # Closed here, on the caller's thread, once every earlier event is folded in.
+            reply.close(interrupted=self.stopped)
+            self._dirty = True
+            return
         first = reply.first_token is None and isinstance(event, TextDelta)
         reply.feed(event)
         self._dirty = True
@@ -122,7 +127,9 @@ class Run:
                 events.put_nowait((column, _END))
 
         tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
-        self._stop_hook = lambda: [t.cancel() for t in tasks]
+        loop = asyncio.get_running_loop()
+        # Stop may come from another thread (run()'s caller): wake this loop to cancel.
+        self._stop_hook = lambda: loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
         try:
             await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
             started()
@@ -131,7 +138,6 @@ class Run:
                 item = await events.get()
                 if item[1] is _END:
                     running -= 1
-                    self.replies[item[0]].close(interrupted=self.stopped)
                 yield item
         finally:
             for task in tasks:
@@ -162,8 +168,7 @@ class Run:
         interrupted = True
         try:
             async for column, event in self._events(started):
-                if event is not None:
-                    self._feed(column, event)
+                self._feed(column, event)
                 self._tick()
                 arm()
             interrupted = False
@@ -228,8 +233,7 @@ class Run:
                 if isinstance(item, BaseException):
                     raise item
                 column, event = item
-                if event is not None:
-                    self._feed(column, event)
+                self._feed(column, event)
                 self._tick()
             interrupted = False
         finally:

@@ -1,0 +1,97 @@
+"""The runner's blocking path: streams on a worker thread, drawing and closing on the caller's."""
+
+from __future__ import annotations
+
+import _thread
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from chatmagic.client import ClientPool
+from chatmagic.profiles import Profile
+from chatmagic.runner import Job, Run
+from chatmagic.stream import estimate_tokens
+from chatmagic.testing import FakeEndpoint
+
+
+class SlowFirstFrame:
+    """A sink whose first draw is slow, as in a busy kernel: events queue up behind it."""
+
+    def begin(self, run: Run) -> None:
+        time.sleep(0.3)
+
+    def refresh(self, run: Run) -> None:
+        pass
+
+    def end(self, run: Run) -> None:
+        pass
+
+
+def _run(base_url: str, model: str, prompt: str = "hi", sink: Any = None) -> Run:
+    profile = Profile("local", base_url, needs_key=False)
+    request = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True}
+    return Run([Job(model, profile, request)], ClientPool({}), sink)
+
+
+def test_a_reply_is_closed_only_after_all_its_events_are_folded(endpoint: FakeEndpoint) -> None:
+    prompt = " ".join(f"w{i}" for i in range(400))
+    run = _run(endpoint.base_url, "no-usage", prompt, SlowFirstFrame())
+    (reply,) = run.run()
+    assert reply.text() == prompt
+    assert reply.usage is not None and reply.usage.estimated
+    assert reply.usage.completion_tokens == estimate_tokens(prompt)  # not of a partial text
+    assert reply.first_token is not None and reply.ended is not None
+    assert reply.first_token <= reply.ended
+
+
+@pytest.fixture
+def silent_server() -> Any:
+    """Answers 200 with SSE headers, then sends nothing; records when each client hangs up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    hung_up: list[float] = []
+
+    def handle(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            conn.recv(1)
+        except OSError:
+            pass
+        hung_up.append(time.monotonic())
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/v1", hung_up
+    server.close()
+
+
+@pytest.mark.parametrize("how", ["stop", "interrupt"])
+def test_stop_and_interrupt_reach_a_silent_stream(silent_server: Any, how: str) -> None:
+    base_url, hung_up = silent_server
+    run = _run(base_url, "m")
+    timer = threading.Timer(0.5, run.stop if how == "stop" else _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        (reply,) = run.run()
+    except KeyboardInterrupt:
+        reply = run.replies[0]
+    took = time.monotonic() - started
+    assert took < 1.5, f"run() returned {took:.1f}s after starting"
+    assert reply.interrupted
+    deadline = time.monotonic() + 2
+    while not hung_up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hung_up, "the server never saw the client hang up"
+    assert not [t for t in threading.enumerate() if t.name == "chatmagic-streams"]
