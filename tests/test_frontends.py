@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import chatmagic
 from chatmagic.render.markdown import Blocks, close_fence, markdown_html, safe_markdown
 from chatmagic.testing import XSS_REPLY, FakeEndpoint
@@ -41,6 +43,34 @@ def test_safe_markdown_neutralises_every_probe() -> None:
     html = markdown_html(XSS_REPLY)
     assert "<script" not in html and "onerror" not in html.replace("onerror=&quot;", "")
     assert 'href="javascript' not in html
+
+
+TAG = "<img src=x onerror=alert(1)>"
+TRICKY = [  # each fooled a line-by-line reading of code at some point
+    f"Note:\u2028```\n{TAG}\n",  # U+2028 is no line end in Markdown
+    f"Note:\x85```\n{TAG}\n",
+    f"```a`b\n{TAG}\n",  # no fence: a backtick in a backtick fence's info string
+    f"a \\`{TAG}` b\n",  # an escaped backtick opens no code span
+    f"- item\n\n   ```\n{TAG}\n",  # the list item ends, and its fence with it
+    f"[a](`x) {TAG} `y)\n",  # the link takes the first backtick
+    "[x]:\n  javascript:alert(1)\n\n[x]\n",  # a definition's URL on the next line
+    f"> ```\n{TAG}\n",  # a quoted fence ends with the quote
+]
+
+
+@pytest.mark.parametrize("probe", TRICKY)
+def test_no_probe_renders_live_under_a_commonmark_parser(probe: str) -> None:
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark", {"html": True}).enable("table")
+    renderer.validateLink = lambda url: True  # as a renderer that checks no scheme would
+    shown = renderer.render(safe_markdown(probe))
+    assert "<img" not in shown and 'href="javascript' not in shown, shown
+
+
+def test_code_keeps_its_angle_brackets() -> None:
+    text = "Use `Vec<T>` here.\n\n```rust\nlet v: Vec<u8> = a << 2;\n```\n"
+    assert safe_markdown(text) == text
 
 
 def test_links_keep_safe_schemes_and_dollars_stay_money() -> None:

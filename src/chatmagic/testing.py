@@ -93,6 +93,17 @@ Code stays literal: `<b>not bold</b>`
 ```html
 <script>shown, not run</script>
 ```
+
+Tricks: a \\`<img src=x onerror="window.__xss = 'tick'">` b and
+[a](`x) <img src=x onerror="window.__xss = 'link-tick'"> `y)
+
+```a`b
+<img src=x onerror="window.__xss = 'info-string'">
+
+- a list
+
+   ```
+<img src=x onerror="window.__xss = 'list-fence'">
 """
 
 

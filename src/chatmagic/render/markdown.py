@@ -19,7 +19,8 @@ __all__ = ["safe_markdown", "markdown_html", "escape_html", "Blocks", "close_fen
            "first_code_block"]
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(.+?)(?<!`)\1(?!`)")  # not after a backslash escape
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Markdown's line ends only
 _LINK_DEST = re.compile(r"(\]\(\s*<?)([^)\s>]*)")
 _REF_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*<?)(\S*)")
 _SAFE_SCHEMES = ("http", "https", "mailto")
@@ -64,26 +65,91 @@ def _escape_line(line: str) -> str:
     return "".join(out)
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a Markdown text with their ends (``str.splitlines`` also splits on
+    characters such as U+2028 that Markdown does not treat as line ends)."""
+    return _LINE.findall(text)
+
+
 def _next_fence(line: str, fence: str | None) -> str | None:
     """The code fence open after ``line``, given the one open before it."""
     opener = _FENCE.match(line)
     if fence is None:
+        if opener and opener.group(1)[0] == "`" and "`" in line[opener.end():]:
+            return None  # a backtick fence's info string cannot hold a backtick
         return opener.group(1) if opener else None
     closes = (opener is not None and opener.group(1)[0] == fence[0]
-              and len(opener.group(1)) >= len(fence) and not line[opener.end():].strip())
+              and len(opener.group(1)) >= len(fence)
+              and not line[opener.end():].strip(" \t\r\n"))
     return None if closes else fence
 
 
 def safe_markdown(text: str) -> str:
-    """Markdown whose raw HTML and script links are neutralised; code left as written."""
+    """Markdown whose raw HTML and script links are neutralised; code left as written.
+
+    Code (fences, code spans) is found line by line, cheaply; then, if anything that
+    could be live survived, a CommonMark parser double-checks the result and any block
+    where it still finds raw HTML or a script link is escaped whole, code and all.
+    """
     out: list[str] = []
     fence: str | None = None
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         after = _next_fence(line, fence)
         code = fence is not None or after is not None  # inside a fence, or its opening line
         out.append(line if code else _escape_line(line))
         fence = after
-    return "".join(out)
+    result = "".join(out)
+    if "<" in result or "[" in result:
+        result = _double_check(result)
+    return result
+
+
+@lru_cache(maxsize=1)
+def _inspector() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+    md.validateLink = lambda url: True  # let every link through, to inspect its scheme
+    return md
+
+
+def _live_blocks(markdown: str) -> list[tuple[int, int, str]] | None:
+    """Line ranges (start, end, what) of blocks holding raw HTML or a script link, as a
+    CommonMark parser reads them; None if some such part cannot be placed."""
+    found: list[tuple[int, int, str]] = []
+    for token in _inspector().parse(markdown):
+        kinds = set()
+        if token.type == "html_block":
+            kinds.add("<")
+        for child in token.children or ():
+            if child.type == "html_inline":
+                kinds.add("<")
+            elif child.type in ("link_open", "image"):
+                url = child.attrGet("href") or child.attrGet("src") or ""
+                if _safe_url(str(url)) != url:
+                    kinds.add("[")
+        for kind in kinds:
+            if token.map is None:
+                return None
+            found.append((token.map[0], token.map[1], kind))
+    return found
+
+
+def _double_check(markdown: str) -> str:
+    for _ in range(3):
+        live = _live_blocks(markdown)
+        if live == []:
+            return markdown
+        if live is None:
+            break
+        lines = _lines(markdown)
+        for start, end, kind in live:
+            for i in range(start, min(end, len(lines))):
+                # "<" can start no tag once escaped; "\[" can start no link.
+                lines[i] = lines[i].replace("<", "&lt;") if kind == "<" else \
+                    re.sub(r"(?<!\\)\[", r"\\[", lines[i])
+        markdown = "".join(lines)
+    return re.sub(r"(?<!\\)\[", r"\\[", markdown.replace("<", "&lt;"))  # the last resort
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +197,7 @@ class Blocks:
         """The end of the last blank line outside a fence (the tail always starts outside)."""
         fence: str | None = None
         pos, best = 0, -1
-        for line in self.tail.splitlines(keepends=True):
+        for line in _lines(self.tail):
             pos += len(line)
             fence_before, fence = fence, _next_fence(line, fence)
             if fence_before is None and fence is None and not line.strip() \
@@ -143,7 +209,7 @@ class Blocks:
 def close_fence(text: str) -> str:
     """The text with a code fence it leaves open closed, so what follows is not code."""
     fence: str | None = None
-    for line in text.splitlines(keepends=True):
+    for line in _lines(text):
         fence = _next_fence(line, fence)
     if fence is None:
         return text
