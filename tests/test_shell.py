@@ -149,3 +149,7 @@ def test_a_chat_line_ending_in_a_question_mark_is_a_question(shell: Any,
     assert endpoint.last_body["messages"][-1]["content"] == "why is the sky blue?"
     shell.run_cell("%%chat -m echo --no-history\n%chat is text here?")
     assert endpoint.last_body["messages"][-1]["content"] == "%chat is text here?"
+    sent = len(endpoint.chat_requests)
+    assert shell.run_cell('s = """\n%chat is this a string?\n"""').success  # data, untouched
+    assert shell.user_ns["s"] == "\n%chat is this a string?\n"
+    assert len(endpoint.chat_requests) == sent

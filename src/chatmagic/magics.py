@@ -12,8 +12,10 @@ streams on a worker thread's loop and draws from the caller's thread.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -358,12 +360,23 @@ def question_transform(lines: list[str]) -> list[str]:
     """
     if next((ln for ln in lines if ln.strip()), "").lstrip().startswith("%%"):
         return lines  # a cell magic's body is its text, not code
-    out = []
-    for line in lines:
+    out = list(lines)
+    for i, line in enumerate(lines):
         match = _QUESTION.match(line)
-        out.append(f"{match.group(1)}get_ipython().run_line_magic('chat', "
-                   f"{match.group(2).strip()!r})\n" if match else line)
+        if match and not _inside_string("".join(lines[:i])):
+            out[i] = (f"{match.group(1)}get_ipython().run_line_magic('chat', "
+                      f"{match.group(2).strip()!r})\n")
     return out
+
+
+def _inside_string(code: str) -> bool:
+    """Whether ``code`` ends inside a multi-line string (the next line is its text)."""
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO(code).readline):
+            pass
+    except tokenize.TokenError as exc:
+        return "string" in str(exc)
+    return False
 
 
 def await_chat_transform(lines: list[str]) -> list[str]:

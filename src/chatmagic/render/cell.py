@@ -154,6 +154,8 @@ class CellRenderer:
             self.tail, self.shown = None, 0
             return bool(self.blocks.tail)
         text = self.blocks.tail
+        if self.tail is None and not text.strip():
+            return False  # leading blank lines (some send them before the reasoning) wait
         if len(text) > self.shown:
             if self.tail is None:
                 self.tail = self._new_output(*self._text_bundle(text))
