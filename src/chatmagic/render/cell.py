@@ -71,7 +71,6 @@ class CellRenderer:
         self.thinking: _Output | None = None
         self.head: _Output | None = None  # with widgets: the header's own output
         self.bar: Any = None  # with widgets: the Stop bar that the header turns into
-        self._waiting: Any = None  # the bar's "waiting for the first token" label
 
     # -- Sink ----------------------------------------------------------------
     def begin(self, run: Run) -> bool:
@@ -94,9 +93,7 @@ class CellRenderer:
         if self.widgets and self.bar is None:
             if reply.elapsed < self.bar_after:
                 return True  # come back when the bar is due
-            self._show_bar(run, waiting=reply.first_token is None)
-        elif self._waiting is not None and reply.first_token is not None:
-            self._waiting.value, self._waiting = "", None
+            self._show_bar(run)
         return held_back
 
     def end(self, run: Run) -> None:
@@ -175,7 +172,7 @@ class CellRenderer:
         self.header = None
         return out
 
-    def _show_bar(self, run: Run, waiting: bool) -> None:
+    def _show_bar(self, run: Run) -> None:
         import ipywidgets as w
 
         stop = w.Button(description="Stop", icon="stop", button_style="warning",
@@ -184,9 +181,6 @@ class CellRenderer:
         stop.on_click(lambda _button: run.stop())
         assert self.head is not None and self.head.header is not None  # shown by begin
         children: list[Any] = [w.HTML(f"<b>{escape_html(self.head.header[1])}</b>"), stop]
-        if waiting:
-            self._waiting = w.HTML("<i>waiting for the first token…</i>")
-            children.append(self._waiting)
         self.bar = w.HBox(children, layout=w.Layout(align_items="center", gap="12px"))
         self.head.handle.update(self.bar)
 
