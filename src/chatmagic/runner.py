@@ -81,7 +81,9 @@ class Run:
         if event is _END:
             # Closed here, on the caller's thread, once every earlier event is folded in.
             reply.close(interrupted=self.stopped)
-            self._dirty = True
+            # Others still running: show this one's end at the next tick. The last one's
+            # end is drawn by the sink's end(), so no refresh is spent on it.
+            self._dirty = self._dirty or any(r.ended is None for r in self.replies)
             return
         first = reply.first_token is None and isinstance(event, TextDelta)
         reply.feed(event)
