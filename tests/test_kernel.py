@@ -60,33 +60,33 @@ def test_compare_across_two_profiles(endpoint: FakeEndpoint, clean_env: Path) ->
     assert "### two:markdown" in static["text/markdown"]
 
 
-# A live tag (its event handlers with it) or a script link; escaped text (&lt;img ...) is inert.
-XSS_MARKERS = re.compile(r"<(script|img|svg|iframe|a|object|embed|details|style)\b[^>]*"
-                         r"(\bon\w+=|javascript:|src=|>)|\]\(\s*(javascript|data|vbscript):",
-                         re.I)
+# A live tag or handler, or a script link, in HTML that the grid shows.
 HTML_MARKERS = re.compile(r"<(script|img|svg|iframe|object|embed)\b|<[^>]*\son\w+\s*=|"
                           r"(href|src)\s*=\s*[\"']?\s*(javascript|data|vbscript):", re.I)
 
 
-def _outside_code(markdown: str) -> str:
-    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
-    return re.sub(r"`[^`]*`", "", text)
+# The only "<" a Markdown output may hold raw: chatmagic's own markup.
+OUR_MARKUP = re.compile(r'<pre><code(?: class="language-[\w+#.-]+")?>|</code></pre>|</?code>'
+                        r"|</?(?:sub|details|summary)>")
 
 
 def test_model_html_is_never_live_in_outputs(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    # xss sends probes in its thoughts, its answer and a refusal; history shows them again.
     nb = run_cells(["%load_ext chatmagic", "%%chat -m xss\nx", "%%chat --compare xss,echo\nx",
-                    "%chat_history show"],
+                    "%chat_history show", "%%chat -m xss --no-stream\nx"],
                    env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
     for cell in nb.cells[1:]:
         for out in cell.outputs:
             data = out.get("data", {})
             if "text/markdown" in data:
-                assert not XSS_MARKERS.search(_outside_code(data["text/markdown"])), data
+                assert "<" not in OUR_MARKUP.sub("", data["text/markdown"]), data
+                assert not re.search(r"\]\(\s*javascript", data["text/markdown"]), data
             if "text/html" in data:
                 assert not HTML_MARKERS.search(data["text/html"]), data
     reply = "".join(outputs(nb.cells[1]))
-    assert "&lt;script>" in reply and "`<b>not bold</b>`" in reply  # shown, and code kept
-    assert "<script>shown, not run</script>" in reply  # inside a fence, left as code
+    assert "&lt;script>" in reply and "&#60;b&#62;not bold" in reply  # shown as text
+    assert "&#60;script&#62;shown, not run" in reply  # code: shown, escaped
+    assert "Thinking" in reply and "Refused" in reply and "refusal-fence" in reply
 
 
 @pytest.mark.parametrize("model, message", [
@@ -224,7 +224,7 @@ def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint
     shown = "".join(outputs(thinking))
     assert "<details><summary>Thinking</summary>" in shown and "Let me think" in shown
     assert shown.index("Thinking") < shown.index("The answer is: why")
-    assert "**Refused:** I can't help with that." in "".join(outputs(refusal))
+    assert "> **Refused:**\n> I can't help with that." in "".join(outputs(refusal))
     assert "cut at the token limit (finish_reason=length)" in "".join(outputs(length))
     assert "(estimated)" in "".join(outputs(no_usage))
     grid = choices.outputs[-1]["data"]["text/html"]

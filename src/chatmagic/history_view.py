@@ -10,7 +10,7 @@ from IPython.display import display
 
 from .conversation import Conversation
 from .errors import HistoryError
-from .render.markdown import safe_markdown
+from .render.markdown import code_html, safe_markdown
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
@@ -29,7 +29,7 @@ def _text(content: Any) -> str:
 
 def transcript(conv: Conversation) -> str:
     """A readable Markdown transcript, with each reply's facts under it."""
-    lines = [f"**Conversation `{safe_markdown(conv.name)}`** · {len(conv.turns)} exchange(s)"]
+    lines = [f"**Conversation {code_html(conv.name)}** · {len(conv.turns)} exchange(s)"]
     if conv.system:
         lines.append(f"**system:** {safe_markdown(conv.system)}")
     for i, turn in enumerate(conv.turns, 1):
@@ -85,7 +85,7 @@ def run(magics: "ChatMagics", args: Any) -> Any:
     name, action = args.conversation, args.action
     if action == "list":
         rows = [(n, len(c.turns)) for n, c in notebook.conversations.items()]
-        md = "\n".join(f"- `{safe_markdown(n)}`: {t} exchange(s)" for n, t in rows) \
+        md = "\n".join(f"- {code_html(n)}: {t} exchange(s)" for n, t in rows) \
             or "_No conversations yet._"
         display({"text/markdown": md, "text/plain": "\n".join(f"{n}: {t}" for n, t in rows)},
                 raw=True)

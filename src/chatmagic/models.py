@@ -78,7 +78,8 @@ def model_ids(cache: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def _table(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
     def cell(value: Any) -> str:
-        return safe_markdown(str(value)).replace("|", "\\|")
+        # One line per row: a line end in a value (servers send what they like) ends the table.
+        return safe_markdown(" ".join(str(value).split())).replace("|", "\\|")
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else []

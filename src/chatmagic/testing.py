@@ -12,7 +12,8 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
 ``echo``           the last user message, word by word
 ``markdown``       a canned Markdown reply (heading, table, code, list)
 ``long``           ``tokens`` words in paragraphs of 40 (default 2000)
-``xss``            Markdown laced with HTML/script probes (none may run)
+``xss``            Markdown laced with HTML/script probes (none may run), in its
+                   thoughts, its answer and a refusal
 ``reasoning``      ``delta.reasoning_content`` first, then the answer
 ``reasoning-vllm`` the same through ``delta.reasoning`` (vLLM >= 0.11)
 ``refusal``        ``delta.refusal`` instead of content
@@ -94,6 +95,28 @@ Code stays literal: `<b>not bold</b>`
 <script>shown, not run</script>
 ```
 
+JupyterLab's reading (math pass, then GFM) differs from CommonMark's here:
+
+```
+```~
+<img src=x onerror="window.__xss = 'tilde-close'">
+```
+
+```
+a
+```\t
+```
+<img src=x onerror="window.__xss = 'tab-close'">
+```
+
+see http://a.b/`<img src=x onerror="window.__xss = 'url-tick'">`
+and www.a.b`<img src=x onerror="window.__xss = 'www-tick'">`
+
+$a
+ ```
+b$ <img src=x onerror="window.__xss = 'math-fence'">
+ ```
+
 Tricks: a \\`<img src=x onerror="window.__xss = 'tick'">` b and
 [a](`x) <img src=x onerror="window.__xss = 'link-tick'"> `y)
 
@@ -105,6 +128,14 @@ Tricks: a \\`<img src=x onerror="window.__xss = 'tick'">` b and
    ```
 <img src=x onerror="window.__xss = 'list-fence'">
 """
+
+# The xss model thinks this first (a lone CR ends a line; math may take a fence's opener) ...
+XSS_THOUGHTS = """\
+hmm\n\n```\r<img src=x onerror="window.__xss = 'thinking-cr'">\n```\n\n\
+$a\n```\nb$ <img src=x onerror="window.__xss = 'thinking-math'">\n"""
+
+# ... and refuses this after its answer (a fence that a prefix on its line would undo).
+XSS_REFUSAL = """```\n<img src=x onerror="window.__xss = 'refusal-fence'">\n```"""
 
 
 @dataclass
@@ -418,9 +449,10 @@ class _Handler(BaseHTTPRequestHandler):
         reasoning_tokens = 0
         for i in range(n):
             chunk(i, {"role": "assistant", "content": ""})
-        if script.base in ("reasoning", "reasoning-vllm"):
-            field_name = "reasoning_content" if script.base == "reasoning" else "reasoning"
-            thoughts = _words("Let me think about this step by step. The user asked a question.")
+        if script.base in ("reasoning", "reasoning-vllm", "xss"):
+            field_name = "reasoning" if script.base == "reasoning-vllm" else "reasoning_content"
+            thoughts = _words(XSS_THOUGHTS if script.base == "xss" else
+                              "Let me think about this step by step. The user asked a question.")
             reasoning_tokens = len(thoughts)
             for word in thoughts:
                 chunk(0, {field_name: word})
@@ -441,6 +473,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if script.base == "keepalive":
                     self.wfile.write(b": keep-alive\n\n")
                 _sleep(script.delay)
+        if script.base == "xss":  # and a refusal after the answer
+            for word in _words(XSS_REFUSAL):
+                chunk(0, {"refusal": word})
         finish = "length" if script.base == "length" else "stop"
         for i in range(n):
             chunk(i, {}, finish)

@@ -1,42 +1,59 @@
 """Model Markdown made safe to show, and cut into blocks that can be frozen.
 
 JupyterLab trusts a cell's outputs, so raw HTML inside a ``text/markdown``
-output runs (``<img onerror>``, ``<script>``). `safe_markdown` escapes ``<``
-outside code (inside code it would show as ``&lt;``) and blanks links whose
-scheme could run script. `markdown_html` renders Markdown to HTML with raw HTML
+output runs (``<img onerror>``, ``<script>``). `safe_markdown` makes sure no
+``<`` the model wrote is left raw anywhere, code included, and that no link
+target anywhere has a script scheme. Both hold whatever a frontend's parser
+makes of the text (JupyterLab strips math first and reads GFM; VS Code and
+nbconvert read CommonMark), because neither relies on where a parser thinks
+code starts or ends. `markdown_html` renders Markdown to HTML with raw HTML
 disabled, for widgets and the compare grid. `Blocks` cuts a growing reply at
 block boundaries so that only a small live tail is ever re-sent.
 """
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["safe_markdown", "markdown_html", "escape_html", "Blocks", "close_fence",
-           "first_code_block"]
+__all__ = ["safe_markdown", "code_html", "markdown_html", "escape_html", "Blocks",
+           "close_fence", "first_code_block"]
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(.+?)(?<!`)\1(?!`)")  # not after a backslash escape
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Markdown's line ends only
-_LINK_DEST = re.compile(r"(\]\(\s*<?)([^)\s>]*)")
-_REF_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*<?)(\S*)")
-_SAFE_SCHEMES = ("http", "https", "mailto")
-_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
+_BACKTICKS = re.compile(r"`+")
+# Where a link's or a definition's URL starts. Any whitespace may come first: JavaScript's
+# \s (marked's) takes U+2028 and more; taking too much only means checking more.
+_LINK_TARGET = re.compile(r"\][(:]\s*")
+_URL = re.compile(r"\S{0,2001}")  # a longer target counts as unsafe: checking stays linear
+# What browsers or Markdown renderers may run or open as a document (markdown-it's list);
+# any other scheme ("note:", "python:") is left alone, as prose often has "[1]: word:".
+_SCRIPT_SCHEMES = ("javascript", "vbscript", "file", "data")
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f\s\\]+")  # browsers drop these, Markdown drops \\
+_TAG = re.compile(r"<[^>]*>?")
+# Inline HTML's contents are still read as Markdown (and by the math pass): every ASCII
+# punctuation character becomes an entity, which no reading turns back into syntax.
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+# A <pre> block's contents are raw HTML to CommonMark and GFM; these are what HTML, the
+# math pass (``$``, ``\\begin``) or a code span could still read in it.
+_PRE_SPECIAL = re.compile(r"[&<>$\\`\[\]\n]")
 
 
 def escape_html(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _safe_url(url: str) -> str:
-    plain = _CONTROL.sub("", html.unescape(url)).lower()
-    scheme = re.match(r"([a-z][a-z0-9+.-]*):", plain)
-    if scheme and scheme.group(1) not in _SAFE_SCHEMES:
-        return "#blocked-link"
-    return url
+def _entities(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda m: f"&#{ord(m.group())};", text)
+
+
+def code_html(text: str) -> str:
+    """Inline code as HTML that shows ``text`` verbatim in any Markdown frontend."""
+    return f"<code>{_entities(_PUNCTUATION, text)}</code>"
 
 
 def _math_fixes(text: str) -> str:
@@ -47,20 +64,55 @@ def _math_fixes(text: str) -> str:
 
 
 def _escape_prose(text: str) -> str:
-    """Escape what could become HTML in a stretch of prose (no code in it)."""
+    """A stretch of prose (no code span in it) with no ``<`` and no backtick left raw."""
     text = text.replace("<", "&lt;")
-    text = _LINK_DEST.sub(lambda m: m.group(1) + _safe_url(m.group(2)), text)
-    text = _REF_DEF.sub(lambda m: m.group(1) + _safe_url(m.group(2)), text)
+    # A stray backtick could pair up with another in some parser's eyes, and a code span
+    # there would show our own markup; as an entity it is only a backtick. An odd
+    # backslash before it escaped it, and would now escape the entity's "&": drop it.
+    text = re.sub(r"(?<!\\)((?:\\\\)*)\\?`", r"\1&#96;", text)
     return _math_fixes(text)
+
+
+def _code_spans(line: str) -> list[tuple[int, int, int, int]]:
+    """(start, content start, content end, end) of each code span in a line.
+
+    CommonMark's rule, in linear time: an opening backtick run pairs with the next run of
+    the same length; a backslash before a run escapes its first backtick only.
+    """
+    runs = [m.span() for m in _BACKTICKS.finditer(line)]
+    by_length: dict[int, list[int]] = {}
+    for i, (start, end) in enumerate(runs):
+        by_length.setdefault(end - start, []).append(i)
+    spans = []
+    i = 0
+    while i < len(runs):
+        start, end = runs[i]
+        slashes = 0
+        while start - slashes > 0 and line[start - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2:
+            start += 1  # an escaped backtick is text; the rest of the run may open a span
+        same = by_length.get(end - start, [])
+        j = bisect.bisect_right(same, i)
+        if end > start and j < len(same):
+            close_start, close_end = runs[same[j]]
+            spans.append((start, end, close_start, close_end))
+            i = same[j] + 1
+        else:
+            i += 1
+    return spans
 
 
 def _escape_line(line: str) -> str:
     out: list[str] = []
     pos = 0
-    for span in _CODE_SPAN.finditer(line):
-        out.append(_escape_prose(line[pos:span.start()]))
-        out.append(span.group())
-        pos = span.end()
+    for start, inner, inner_end, end in _code_spans(line):
+        out.append(_escape_prose(line[pos:start]))
+        code = line[inner:inner_end]
+        if len(code) > 2 and code[0] == code[-1] == " " and code.strip(" "):
+            code = code[1:-1]  # as CommonMark strips one space off each side
+        out.append(code_html(code))
+        pos = end
     out.append(_escape_prose(line[pos:]))
     return "".join(out)
 
@@ -69,6 +121,11 @@ def _lines(text: str) -> list[str]:
     """The lines of a Markdown text with their ends (``str.splitlines`` also splits on
     characters such as U+2028 that Markdown does not treat as line ends)."""
     return _LINE.findall(text)
+
+
+def _newline(line: str) -> str:
+    """The line with its end written as ``\\n``, so that quoting it by ``\\n`` holds."""
+    return line.rstrip("\r\n") + "\n" if line.endswith(("\r", "\n")) else line
 
 
 def _next_fence(line: str, fence: str | None) -> str | None:
@@ -84,72 +141,92 @@ def _next_fence(line: str, fence: str | None) -> str | None:
     return None if closes else fence
 
 
-def safe_markdown(text: str) -> str:
-    """Markdown whose raw HTML and script links are neutralised; code left as written.
+def _pre_html(block: list[str]) -> str:
+    """A fenced code block as one line of HTML showing its code verbatim.
 
-    Code (fences, code spans) is found line by line, cheaply; then, if anything that
-    could be live survived, a CommonMark parser double-checks the result and any block
-    where it still finds raw HTML or a script link is escaped whole, code and all.
+    One line, because a frontend that reads the block differently (a list item or a
+    blockquote it ends early, a math pass) can then only split it at its edges.
+    """
+    opener = block[0]
+    found = _FENCE.match(opener)
+    assert found is not None
+    indent = len(opener) - len(opener.lstrip(" "))
+    lang = re.match(r"[A-Za-z0-9_+#.-]*", opener[found.end():].strip()).group()  # type: ignore[union-attr]
+    body = block[1:]
+    if body and _next_fence(body[-1], found.group(1)) is None:
+        body = body[:-1]  # the closing fence
+    code = "".join(_newline(line[min(indent, len(line) - len(line.lstrip(" "))):])
+                   for line in body)
+    attr = f' class="language-{lang}"' if lang else ""
+    return f"{' ' * indent}<pre><code{attr}>{_entities(_PRE_SPECIAL, code.removesuffix(chr(10)))}" \
+           f"</code></pre>\n"
+
+
+def _unsafe_url(url: str) -> bool:
+    """Whether a link target could have a script scheme, as any parser and browser read it."""
+    plain = html.unescape(url)
+    for candidate in (plain, _TAG.sub("", plain)):
+        candidate = _NOT_IN_URL.sub("", candidate).lower().lstrip("<>\"'(")
+        scheme = _SCHEME.match(candidate)
+        if scheme and scheme.group(1) in _SCRIPT_SCHEMES:
+            return True
+    return False
+
+
+def _block_script_links(markdown: str) -> str:
+    """Every link target in the text that could have a script scheme, made a fragment.
+
+    Every ``](`` and ``]:`` counts, wherever it stands, so no parser can find a link we
+    missed; a ``#`` in front makes the target a harmless in-page link.
     """
     out: list[str] = []
+    pos = 0
+    for start in _LINK_TARGET.finditer(markdown):
+        url = _URL.match(markdown, start.end())
+        if url is not None and (len(url.group()) > 2000 or _unsafe_url(url.group())):
+            out.append(markdown[pos:start.end()] + "#")
+            pos = start.end()
+    out.append(markdown[pos:])
+    return "".join(out)
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown that shows ``text`` and can run no script in any frontend.
+
+    Prose keeps its Markdown with every ``<`` escaped. Code spans become ``<code>``
+    HTML with their contents as entities. A fenced code block stays Markdown (and
+    highlighted) when it holds no ``<``; otherwise it becomes a ``<pre>`` line with its
+    contents escaped. Line ends come out as ``\\n``.
+    """
+    out: list[str] = []
+    block: list[str] = []  # the fenced code block being read
     fence: str | None = None
     for line in _lines(text):
         after = _next_fence(line, fence)
-        code = fence is not None or after is not None  # inside a fence, or its opening line
-        out.append(line if code else _escape_line(line))
+        if fence is None and after is None:
+            out.append(_newline(_escape_line(line)))
+            continue
+        block.append(line)
         fence = after
-    result = "".join(out)
-    if "<" in result or "[" in result:
-        result = _double_check(result)
-    return result
+        if fence is None:  # the block closed
+            out.append(_fenced(block))
+            block = []
+    if block:
+        out.append(_fenced(block))
+    return _block_script_links("".join(out))
 
 
-@lru_cache(maxsize=1)
-def _inspector() -> Any:
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
-    md.validateLink = lambda url: True  # let every link through, to inspect its scheme
-    return md
-
-
-def _live_blocks(markdown: str) -> list[tuple[int, int, str]] | None:
-    """Line ranges (start, end, what) of blocks holding raw HTML or a script link, as a
-    CommonMark parser reads them; None if some such part cannot be placed."""
-    found: list[tuple[int, int, str]] = []
-    for token in _inspector().parse(markdown):
-        kinds = set()
-        if token.type == "html_block":
-            kinds.add("<")
-        for child in token.children or ():
-            if child.type == "html_inline":
-                kinds.add("<")
-            elif child.type in ("link_open", "image"):
-                url = child.attrGet("href") or child.attrGet("src") or ""
-                if _safe_url(str(url)) != url:
-                    kinds.add("[")
-        for kind in kinds:
-            if token.map is None:
-                return None
-            found.append((token.map[0], token.map[1], kind))
-    return found
-
-
-def _double_check(markdown: str) -> str:
-    for _ in range(3):
-        live = _live_blocks(markdown)
-        if live == []:
-            return markdown
-        if live is None:
-            break
-        lines = _lines(markdown)
-        for start, end, kind in live:
-            for i in range(start, min(end, len(lines))):
-                # "<" can start no tag once escaped; "\[" can start no link.
-                lines[i] = lines[i].replace("<", "&lt;") if kind == "<" else \
-                    re.sub(r"(?<!\\)\[", r"\\[", lines[i])
-        markdown = "".join(lines)
-    return re.sub(r"(?<!\\)\[", r"\\[", markdown.replace("<", "&lt;"))  # the last resort
+def _fenced(block: list[str]) -> str:
+    """A fenced code block, kept as Markdown if it holds no ``<``, else as HTML."""
+    if any("<" in line for line in block):
+        return _pre_html(block)
+    found = _FENCE.match(block[0])
+    assert found is not None
+    if len(block) > 1 and _next_fence(block[-1], found.group(1)) is None:
+        # The closing fence as every parser reads one: no tab or "~" after it.
+        closer = _FENCE.match(block[-1])
+        block = [*block[:-1], closer.group() + "\n"]  # type: ignore[union-attr]
+    return "".join(_newline(line) for line in block)
 
 
 @lru_cache(maxsize=1)
