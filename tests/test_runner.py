@@ -95,3 +95,12 @@ def test_stop_and_interrupt_reach_a_silent_stream(silent_server: Any, how: str) 
         time.sleep(0.05)
     assert hung_up, "the server never saw the client hang up"
     assert not [t for t in threading.enumerate() if t.name == "chatmagic-streams"]
+
+
+def test_a_stop_at_any_moment_ends_the_run_without_an_error(silent_server: Any) -> None:
+    base_url, _ = silent_server
+    for delay in [0.0, 0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05]:
+        run = _run(base_url, "m")
+        threading.Timer(delay, run.stop).start()
+        (reply,) = run.run()  # a stop before the streams took over the hook included
+        assert reply.interrupted and run.stopped

@@ -153,3 +153,8 @@ def test_a_chat_line_ending_in_a_question_mark_is_a_question(shell: Any,
     assert shell.run_cell('s = """\n%chat is this a string?\n"""').success  # data, untouched
     assert shell.user_ns["s"] == "\n%chat is this a string?\n"
     assert len(endpoint.chat_requests) == sent
+    # An apostrophe is no Python string (Python 3.12's tokenizer stops at it).
+    assert shell.run_cell("%chat -m echo --no-history what's this?\n"
+                          "%chat -m echo --no-history and that?").success
+    assert [b["messages"][-1]["content"] for b in (r.body for r in endpoint.chat_requests[-2:])] == \
+        ["what's this?", "and that?"]

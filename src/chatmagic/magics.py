@@ -360,22 +360,43 @@ def question_transform(lines: list[str]) -> list[str]:
     """
     if next((ln for ln in lines if ln.strip()), "").lstrip().startswith("%%"):
         return lines  # a cell magic's body is its text, not code
+    if not any(_QUESTION.match(line) for line in lines):
+        return lines  # most cells: no tokenizing at all
     out = list(lines)
-    for i, line in enumerate(lines):
+    for i, (line, code) in enumerate(zip(lines, _continues_code(lines))):
         match = _QUESTION.match(line)
-        if match and not _inside_string("".join(lines[:i])):
+        if match and not code:
             out[i] = (f"{match.group(1)}get_ipython().run_line_magic('chat', "
                       f"{match.group(2).strip()!r})\n")
     return out
 
 
-def _inside_string(code: str) -> bool:
-    """Whether ``code`` ends inside a multi-line string (the next line is its text)."""
+def _continues_code(lines: list[str]) -> list[bool]:
+    """For each line, whether it goes on with Python begun above it (inside a multi-line
+    string or an open bracket), and so is code or data, not a magic.
+
+    Magic and shell lines are left out of what is tokenized: ``%chat what's this?``
+    is no Python, and Python 3.12's tokenizer stops at its apostrophe.
+    """
+    continues = []
+    pending = ""  # the Python statement read so far, if it is still open
+    for line in lines:
+        continues.append(bool(pending))
+        if not pending and line.lstrip().startswith(("%", "!")):
+            continue
+        pending = pending + line if _open_at_end(pending + line) else ""
+    return continues
+
+
+def _open_at_end(code: str) -> bool:
+    """Whether ``code`` ends inside a multi-line string or an open bracket."""
     try:
         for _ in tokenize.generate_tokens(io.StringIO(code).readline):
             pass
-    except tokenize.TokenError as exc:
-        return "string" in str(exc)
+    except tokenize.TokenError as exc:  # 3.11: "EOF in multi-line string/statement"
+        return "multi-line" in str(exc.args[0])  # 3.12+: "unexpected EOF in multi-line ..."
+    except SyntaxError:  # 3.12+ raises some (bad indentation) as they are
+        return False
     return False
 
 

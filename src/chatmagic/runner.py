@@ -74,6 +74,7 @@ class Run:
         self._last_refresh = 0.0
         self._dirty = False
         self._stop_hook: Any = None
+        self._stop_asked = False  # stop() came, perhaps before any hook could act on it
 
     # -- folding and throttling (always on the caller's thread) ---------------
     def _feed(self, column: int, event: StreamEvent | None) -> None:
@@ -131,7 +132,7 @@ class Run:
         tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
         loop = asyncio.get_running_loop()
         # Stop may come from another thread (run()'s caller): wake this loop to cancel.
-        self._stop_hook = lambda: loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+        self._hook_stop(lambda: loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks]))
         try:
             await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
             started()
@@ -194,10 +195,10 @@ class Run:
             try:
                 async for item in self._events(lambda: items.put(_BEGIN)):
                     items.put(item)
+            except asyncio.CancelledError:
+                pass  # stop() came before _events could take over the hook: a plain end
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 items.put(exc)
-            finally:
-                items.put(None)
 
         task_holder: list[asyncio.Task[None]] = []
 
@@ -210,13 +211,16 @@ class Run:
             except BaseException:  # noqa: BLE001 - cancelled by stop(); the caller knows
                 pass
             finally:
+                # The end, here: a task cancelled before its first step never runs produce().
+                items.put(None)
                 # This loop ends here: close its clients and generators while it can.
                 loop.run_until_complete(self.clients.aclose_loop())
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
-        self._stop_hook = lambda: loop.call_soon_threadsafe(
-            lambda: [t.cancel() for t in task_holder])
+        # Until _events (on the worker) sets a finer hook, stopping cancels the whole task.
+        self._hook_stop(lambda: loop.call_soon_threadsafe(
+            lambda: [t.cancel() for t in task_holder]))
         worker = threading.Thread(target=work, name="chatmagic-streams", daemon=True)
         worker.start()
         interrupted = True
@@ -245,10 +249,17 @@ class Run:
             self._close(interrupted and not self.stopped)
         return self.replies
 
+    def _hook_stop(self, hook: Callable[[], Any]) -> None:
+        """Make ``hook`` what stop() calls; call it now if a stop came before it."""
+        self._stop_hook = hook
+        if self._stop_asked:
+            self.stop(user=False)
+
     def stop(self, user: bool = True) -> None:
         """Stop every stream (the Stop button; thread-safe). What arrived is kept."""
         if user:
             self.stopped = True
+        self._stop_asked = True
         hook = self._stop_hook
         if hook is not None:
             try:
