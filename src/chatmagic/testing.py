@@ -117,6 +117,19 @@ $a
 b$ <img src=x onerror="window.__xss = 'math-fence'">
  ```
 
+JupyterLab pastes math back into the HTML with '"' raw, and an info string as it is:
+![$x" onerror="window.__xss = 'math-alt'//$](y)
+and [a]($x" onmouseover="window.__xss = 'math-href'//$)
+
+```python" onmouseover="window.__xss = 'info-string-attr'" x="
+print(1)
+```
+
+> [quoted](
+> javascript:window.__xss='quote-link')
+
+[bom](\ufeffjavascript:window.__xss='bom-link')
+
 Tricks: a \\`<img src=x onerror="window.__xss = 'tick'">` b and
 [a](`x) <img src=x onerror="window.__xss = 'link-tick'"> `y)
 

@@ -40,15 +40,6 @@ def _bundle(header: tuple[str, str] | None, markdown: str | None,
     return out
 
 
-def _quote(title: str, markdown: str) -> str:
-    """A blockquote of safe Markdown (whose lines end in ``\\n`` only), under a title on a
-    line of its own, so that every line of the Markdown starts where it did (a fence stays
-    a fence) and inside the quote (plain text still reads on from the title)."""
-    lines = markdown.rstrip("\n").split("\n")
-    head = [f"> {title}"] if title else []
-    return "\n".join([*head, *(f"> {line}" for line in lines)])
-
-
 class _Output:
     """One display output of the reply, rewritten in place through its display id."""
 
@@ -120,7 +111,8 @@ class CellRenderer:
             plain = f"{plain}{refused}\n\n[{footer}]"
         else:
             if refusal:
-                md = f"{md}\n\n{_quote('**Refused:**', safe_markdown(refusal))}"
+                # On lines of its own: safe_markdown's output is safe as a whole document.
+                md = f"{md}\n\n**Refused:**\n\n{close_fence(safe_markdown(refusal))}"
             md = f"{md}\n\n<sub>{safe_markdown(footer)}</sub>"
         if self.tail is not None:
             self.tail.show(md, plain)
@@ -195,8 +187,10 @@ class CellRenderer:
 
     def _show_thinking(self, text: str, final: bool) -> None:
         shown = text if final else text[-2000:]  # the live view needs only the latest thoughts
-        quoted = _quote("", safe_markdown(shown))
-        markdown = f"<details><summary>Thinking</summary>\n\n{quoted}\n\n</details>\n"
+        # Not a blockquote: JupyterLab's math pass gives up at a blank line, and a quoted
+        # blank line ("> ") is none (see markdown._escape_prose).
+        body = close_fence(safe_markdown(shown))
+        markdown = f"<details><summary>Thinking</summary>\n\n{body}\n\n</details>\n"
         plain = f"Thinking: {text}" if final else None
         if self.thinking is None:
             self.thinking = self._new_output(markdown, plain)

@@ -25,22 +25,24 @@ __all__ = ["safe_markdown", "code_html", "markdown_html", "escape_html", "Blocks
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # Markdown's line ends only
 _BACKTICKS = re.compile(r"`+")
-# Where a link's or a definition's URL starts. Any whitespace may come first: JavaScript's
-# \s (marked's) takes U+2028 and more; taking too much only means checking more.
-_LINK_TARGET = re.compile(r"\][(:]\s*")
+_FENCE_LIKE = re.compile(r"[ \t]*(`{3,}|~{3,})")
+# Where a link's or a definition's URL starts. Whitespace (JavaScript's \s, which marked
+# uses, also takes U+FEFF) and a quote's ">" may come first; skipping too much only means
+# checking more.
+_LINK_TARGET = re.compile(r"\][(:][\s\ufeff>]*")
 _URL = re.compile(r"\S{0,2001}")  # a longer target counts as unsafe: checking stays linear
 # What browsers or Markdown renderers may run or open as a document (markdown-it's list);
 # any other scheme ("note:", "python:") is left alone, as prose often has "[1]: word:".
 _SCRIPT_SCHEMES = ("javascript", "vbscript", "file", "data")
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
-_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f\s\\]+")  # browsers drop these, Markdown drops \\
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f\s\ufeff\\]+")  # browsers drop these, Markdown drops \\
 _TAG = re.compile(r"<[^>]*>?")
 # Inline HTML's contents are still read as Markdown (and by the math pass): every ASCII
 # punctuation character becomes an entity, which no reading turns back into syntax.
 _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 # A <pre> block's contents are raw HTML to CommonMark and GFM; these are what HTML, the
 # math pass (``$``, ``\\begin``) or a code span could still read in it.
-_PRE_SPECIAL = re.compile(r"[&<>$\\`\[\]\n]")
+_PRE_SPECIAL = re.compile(r"[&<>\"'$\\`\[\]\n]")
 
 
 def escape_html(text: str) -> str:
@@ -65,7 +67,11 @@ def _math_fixes(text: str) -> str:
 
 def _escape_prose(text: str) -> str:
     """A stretch of prose (no code span in it) with no ``<`` and no backtick left raw."""
-    text = text.replace("<", "&lt;")
+    # JupyterLab cuts math out before Markdown and pastes it back into the HTML after,
+    # escaping only & < >: math that lands in an attribute (an image's alt, a link) could
+    # end it with a '"'. So no '"' is left raw outside code blocks kept as Markdown, and
+    # those stand between blank lines, where the math pass gives up.
+    text = text.replace("<", "&lt;").replace('"', "&quot;")
     # A stray backtick could pair up with another in some parser's eyes, and a code span
     # there would show our own markup; as an entity it is only a backtick. An odd
     # backslash before it escaped it, and would now escape the entity's "&": drop it.
@@ -157,7 +163,7 @@ def _pre_html(block: list[str]) -> str:
         body = body[:-1]  # the closing fence
     code = "".join(_newline(line[min(indent, len(line) - len(line.lstrip(" "))):])
                    for line in body)
-    attr = f' class="language-{lang}"' if lang else ""
+    attr = f" class=language-{lang}" if lang else ""  # no quote: see _escape_prose
     return f"{' ' * indent}<pre><code{attr}>{_entities(_PRE_SPECIAL, code.removesuffix(chr(10)))}" \
            f"</code></pre>\n"
 
@@ -217,16 +223,26 @@ def safe_markdown(text: str) -> str:
 
 
 def _fenced(block: list[str]) -> str:
-    """A fenced code block, kept as Markdown if it holds no ``<``, else as HTML."""
-    if any("<" in line for line in block):
-        return _pre_html(block)
+    """A fenced code block: Markdown (highlighted by JupyterLab) if every reader agrees on
+    where it ends and it holds no ``<``; else one line of HTML.
+
+    Markdown when no line inside looks like a fence (parsers differ on which of those
+    close it) and its info string is a plain language name (JupyterLab pastes it into a
+    class attribute as it is), between blank lines (see _escape_prose).
+    """
     found = _FENCE.match(block[0])
     assert found is not None
-    if len(block) > 1 and _next_fence(block[-1], found.group(1)) is None:
-        # The closing fence as every parser reads one: no tab or "~" after it.
-        closer = _FENCE.match(block[-1])
-        block = [*block[:-1], closer.group() + "\n"]  # type: ignore[union-attr]
-    return "".join(_newline(line) for line in block)
+    fence = found.group(1)
+    closed = len(block) > 1 and _next_fence(block[-1], fence) is None
+    inside = block[1:-1] if closed else block[1:]
+    info = block[0][found.end():].strip()
+    lang = re.match(r"[A-Za-z0-9_+#.-]*", info).group()  # type: ignore[union-attr]
+    if any("<" in line for line in block) or any(_FENCE_LIKE.match(line) for line in inside) \
+            or lang != info.split(" ")[0]:
+        return _pre_html(block)
+    indent = found.group()[:-len(fence)]
+    closer = [indent + fence + "\n", "\n"] if closed else []
+    return "".join(["\n", indent + fence + lang + "\n", *map(_newline, inside), *closer])
 
 
 @lru_cache(maxsize=1)
