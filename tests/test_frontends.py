@@ -95,6 +95,8 @@ TRICKY = [  # each fooled some reading of where code starts and ends
     "> [click](\n> javascript:alert(1))",  # a URL after a quote's marker
     "> [a]:\n> javascript:alert(1)\n\n[a]",
     "[click](\ufeffjavascript:alert(1))",  # JavaScript's \\s takes U+FEFF
+    '- a\n  ```\n![$x" onerror="alert(1)//$](y)\n  ```\n',  # the line ends the list item
+    '1. a\n   ```\n ![$x" onerror="alert(1)//$](y)\n   ```\n',
 ]
 
 
@@ -167,6 +169,10 @@ def test_safe_markdown_stays_linear_on_backtick_runs() -> None:
 
     cost(40)
     assert cost(160) < 0.25  # 13 kB; a backtracking regex took seconds
+    for text in ["\\(" * 10000, "](" * 10000, "](<" * 6666]:  # 20 kB each
+        start = time.perf_counter()
+        safe_markdown(text)
+        assert time.perf_counter() - start < 0.25, text[:6]
 
 
 def test_links_keep_safe_schemes_and_dollars_stay_money() -> None:
@@ -174,6 +180,8 @@ def test_links_keep_safe_schemes_and_dollars_stay_money() -> None:
                          " note[1]: python:3")
     assert "(https://a.b)" in text and "(#JaVa&#115;cript:x)" in text
     assert "\\$5 and \\$6" in text and "$x^2$" in text and "[1]: python:3" in text
+    code = "```py\nfor k in d[x]:\n    data: list = []\n```\n"
+    assert code in safe_markdown(code)  # code holds no links
 
 
 def test_blocks_freeze_only_outside_code_fences() -> None:

@@ -30,7 +30,7 @@ _FENCE_LIKE = re.compile(r"[ \t]*(`{3,}|~{3,})")
 # uses, also takes U+FEFF) and a quote's ">" may come first; skipping too much only means
 # checking more.
 _LINK_TARGET = re.compile(r"\][(:][\s\ufeff>]*")
-_URL = re.compile(r"\S{0,2001}")  # a longer target counts as unsafe: checking stays linear
+_URL = re.compile(r"[^\s\]]{0,2001}")  # a longer target counts as unsafe: checking stays linear
 # What browsers or Markdown renderers may run or open as a document (markdown-it's list);
 # any other scheme ("note:", "python:") is left alone, as prose often has "[1]: word:".
 _SCRIPT_SCHEMES = ("javascript", "vbscript", "file", "data")
@@ -61,8 +61,9 @@ def code_html(text: str) -> str:
 def _math_fixes(text: str) -> str:
     # "$5 and $6" would be typeset as math; LLMs write \( \) and \[ \], which JupyterLab ignores.
     text = re.sub(r"\$(?=\d)", r"\\$", text)
-    text = re.sub(r"\\\((.+?)\\\)", r"$\1$", text)
-    return re.sub(r"\\\[(.+?)\\\]", r"$$\1$$", text)
+    # No backslash inside but other escapes: "\\(" repeated would make a lazy .+? quadratic.
+    text = re.sub(r"\\\(((?:[^\\\n]|\\(?![()]))+?)\\\)", r"$\1$", text)
+    return re.sub(r"\\\[((?:[^\\\n]|\\(?![\[\]]))+?)\\\]", r"$$\1$$", text)
 
 
 def _escape_prose(text: str) -> str:
@@ -199,19 +200,24 @@ def _block_script_links(markdown: str) -> str:
 def safe_markdown(text: str) -> str:
     """Markdown that shows ``text`` and can run no script in any frontend.
 
-    Prose keeps its Markdown with every ``<`` escaped. Code spans become ``<code>``
+    Prose keeps its Markdown with every ``<`` and ``"`` escaped, and script links made
+    in-page links (code has no links: "d[x]:\\n    data: list" stays as written). Code spans become ``<code>``
     HTML with their contents as entities. A fenced code block stays Markdown (and
     highlighted) when it holds no ``<``; otherwise it becomes a ``<pre>`` line with its
     contents escaped. Line ends come out as ``\\n``.
     """
     out: list[str] = []
+    prose: list[str] = []  # prose lines since the last code block
     block: list[str] = []  # the fenced code block being read
     fence: str | None = None
     for line in _lines(text):
         after = _next_fence(line, fence)
         if fence is None and after is None:
-            out.append(_newline(_escape_line(line)))
+            prose.append(_newline(_escape_line(line)))
             continue
+        if prose:
+            out.append(_block_script_links("".join(prose)))
+            prose = []
         block.append(line)
         fence = after
         if fence is None:  # the block closed
@@ -219,7 +225,8 @@ def safe_markdown(text: str) -> str:
             block = []
     if block:
         out.append(_fenced(block))
-    return _block_script_links("".join(out))
+    out.append(_block_script_links("".join(prose)))
+    return "".join(out)
 
 
 def _fenced(block: list[str]) -> str:
@@ -227,7 +234,8 @@ def _fenced(block: list[str]) -> str:
     where it ends and it holds no ``<``; else one line of HTML.
 
     Markdown when no line inside looks like a fence (parsers differ on which of those
-    close it) and its info string is a plain language name (JupyterLab pastes it into a
+    close it) or is indented less than the opener (it would end a list item, and the
+    code with it), and its info string is a plain language name (JupyterLab pastes it into a
     class attribute as it is), between blank lines (see _escape_prose).
     """
     found = _FENCE.match(block[0])
@@ -237,10 +245,11 @@ def _fenced(block: list[str]) -> str:
     inside = block[1:-1] if closed else block[1:]
     info = block[0][found.end():].strip()
     lang = re.match(r"[A-Za-z0-9_+#.-]*", info).group()  # type: ignore[union-attr]
-    if any("<" in line for line in block) or any(_FENCE_LIKE.match(line) for line in inside) \
-            or lang != info.split(" ")[0]:
-        return _pre_html(block)
     indent = found.group()[:-len(fence)]
+    if any("<" in line for line in block) or any(_FENCE_LIKE.match(line) for line in inside) \
+            or lang != info.split(" ")[0] \
+            or any(line.strip() and not line.startswith(indent) for line in inside):
+        return _pre_html(block)
     closer = [indent + fence + "\n", "\n"] if closed else []
     return "".join(["\n", indent + fence + lang + "\n", *map(_newline, inside), *closer])
 
