@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
