@@ -10,7 +10,7 @@ from IPython.display import display
 
 from .conversation import Conversation
 from .errors import HistoryError
-from .render.markdown import close_fence, code_html, safe_markdown
+from .render.markdown import code_html, safe_block, safe_markdown
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
@@ -27,20 +27,15 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _body(text: str) -> str:
-    """A message as Markdown of its own (lines of its own: only then is it safe)."""
-    return close_fence(safe_markdown(text))
-
-
 def transcript(conv: Conversation) -> str:
     """A readable Markdown transcript, with each reply's facts under it."""
     lines = [f"**Conversation {code_html(conv.name)}** · {len(conv.turns)} exchange(s)"]
     if conv.system:
-        lines.append(f"**system:**\n\n{_body(conv.system)}")
+        lines.append(f"**system:**\n\n{safe_block(conv.system)}")
     for i, turn in enumerate(conv.turns, 1):
-        lines.append(f"**user [{i}]:**\n\n{_body(_text(turn.user.get('content')))}")
+        lines.append(f"**user [{i}]:**\n\n{safe_block(_text(turn.user.get('content')))}")
         if turn.assistant is not None:
-            lines.append(f"**assistant [{i}]:**\n\n{_body(_text(turn.assistant['content']))}")
+            lines.append(f"**assistant [{i}]:**\n\n{safe_block(_text(turn.assistant['content']))}")
         meta = turn.meta
         facts = [str(meta.get("label") or meta.get("model") or "")]
         usage = meta.get("usage") or {}

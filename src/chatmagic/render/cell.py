@@ -24,7 +24,7 @@ from ..runner import Run
 from ..stream import Reply
 from .figures import footer_text, header_text
 from .lifetime import close_tree
-from .markdown import Blocks, close_fence, escape_html, safe_markdown
+from .markdown import Blocks, escape_html, safe_block, safe_markdown
 
 __all__ = ["CellRenderer"]
 
@@ -112,7 +112,7 @@ class CellRenderer:
         else:
             if refusal:
                 # On lines of its own: safe_markdown's output is safe as a whole document.
-                md = f"{md}\n\n**Refused:**\n\n{close_fence(safe_markdown(refusal))}"
+                md = f"{md}\n\n**Refused:**\n\n{safe_block(refusal)}"
             md = f"{md}\n\n<sub>{safe_markdown(footer)}</sub>"
         if self.tail is not None:
             self.tail.show(md, plain)
@@ -138,7 +138,7 @@ class CellRenderer:
     def _text_bundle(self, text: str) -> tuple[str | None, str | None]:
         """The (Markdown, plain) bodies of a stretch of reply text; one MIME type only, since
         a text/plain twin would double the bytes sent and every notebook renders Markdown."""
-        return (None, text) if self.plain else (close_fence(safe_markdown(text)), None)
+        return (None, text) if self.plain else (safe_block(text), None)
 
     def _draw_text(self) -> bool:
         """Show the text that arrived, in one message; True if some is held back."""
@@ -189,7 +189,7 @@ class CellRenderer:
         shown = text if final else text[-2000:]  # the live view needs only the latest thoughts
         # Not a blockquote: JupyterLab's math pass gives up at a blank line, and a quoted
         # blank line ("> ") is none (see markdown._escape_prose).
-        body = close_fence(safe_markdown(shown))
+        body = safe_block(shown)
         markdown = f"<details><summary>Thinking</summary>\n\n{body}\n\n</details>\n"
         plain = f"Thinking: {text}" if final else None
         if self.thinking is None:

@@ -17,7 +17,7 @@ from ..runner import Run
 from ..stream import Reply
 from .figures import footer_text, header_text
 from .lifetime import close_tree
-from .markdown import Blocks, close_fence, escape_html, markdown_html, safe_markdown
+from .markdown import Blocks, escape_html, markdown_html, safe_block, safe_markdown
 
 __all__ = ["ColumnsRenderer", "static_grid"]
 
@@ -34,7 +34,7 @@ def static_grid(columns: list[tuple[str, Reply, str]]) -> dict[str, Any]:
         header, footer = header_text(label, reply), footer_text(reply)
         cells.append(f'<div style="{_CELL}"><p><b>{escape_html(header)}</b></p>'
                      f'{markdown_html(text)}<p style="{_SMALL}">{escape_html(footer)}</p></div>')
-        sections.append(f"### {safe_markdown(header)}\n\n{close_fence(safe_markdown(text))}\n\n"
+        sections.append(f"### {safe_markdown(header)}\n\n{safe_block(text)}\n\n"
                         f"<sub>{safe_markdown(footer)}</sub>\n")
     plain = "\n\n".join(f"== {label} ==\n{text}" for label, _, text in columns)
     return {"text/html": f'<div style="{_GRID}">{"".join(cells)}</div>',

@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["safe_markdown", "code_html", "markdown_html", "escape_html", "Blocks",
+__all__ = ["safe_markdown", "safe_block", "code_html", "markdown_html", "escape_html", "Blocks",
            "close_fence", "first_code_block"]
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -131,7 +131,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _newline(line: str) -> str:
-    """The line with its end written as ``\\n``, so that quoting it by ``\\n`` holds."""
+    """The line with its end written as ``\\n`` (a lone ``\\r`` ends a line too, which
+    text composed around safe Markdown by ``\\n`` would not see)."""
     return line.rstrip("\r\n") + "\n" if line.endswith(("\r", "\n")) else line
 
 
@@ -148,24 +149,17 @@ def _next_fence(line: str, fence: str | None) -> str | None:
     return None if closes else fence
 
 
-def _pre_html(block: list[str]) -> str:
-    """A fenced code block as one line of HTML showing its code verbatim.
+def _pre_html(indent: str, lang: str, code_lines: list[str]) -> str:
+    """A fenced code block's lines as one line of HTML showing the code verbatim.
 
     One line, because a frontend that reads the block differently (a list item or a
     blockquote it ends early, a math pass) can then only split it at its edges.
     """
-    opener = block[0]
-    found = _FENCE.match(opener)
-    assert found is not None
-    indent = len(opener) - len(opener.lstrip(" "))
-    lang = re.match(r"[A-Za-z0-9_+#.-]*", opener[found.end():].strip()).group()  # type: ignore[union-attr]
-    body = block[1:]
-    if body and _next_fence(body[-1], found.group(1)) is None:
-        body = body[:-1]  # the closing fence
-    code = "".join(_newline(line[min(indent, len(line) - len(line.lstrip(" "))):])
-                   for line in body)
+    width = len(indent)  # as CommonMark, drop up to the opener's indent from each line
+    code = "".join(_newline(line[min(width, len(line) - len(line.lstrip(" "))):])
+                   for line in code_lines)
     attr = f" class=language-{lang}" if lang else ""  # no quote: see _escape_prose
-    return f"{' ' * indent}<pre><code{attr}>{_entities(_PRE_SPECIAL, code.removesuffix(chr(10)))}" \
+    return f"{indent}<pre><code{attr}>{_entities(_PRE_SPECIAL, code.removesuffix(chr(10)))}" \
            f"</code></pre>\n"
 
 
@@ -200,11 +194,12 @@ def _block_script_links(markdown: str) -> str:
 def safe_markdown(text: str) -> str:
     """Markdown that shows ``text`` and can run no script in any frontend.
 
-    Prose keeps its Markdown with every ``<`` and ``"`` escaped, and script links made
-    in-page links (code has no links: "d[x]:\\n    data: list" stays as written). Code spans become ``<code>``
-    HTML with their contents as entities. A fenced code block stays Markdown (and
-    highlighted) when it holds no ``<``; otherwise it becomes a ``<pre>`` line with its
-    contents escaped. Line ends come out as ``\\n``.
+    Prose keeps its Markdown with every ``<`` and ``"`` escaped and script links made
+    in-page links (code has none: ``d[x]:`` then ``data:`` stays as written). Code
+    spans become ``<code>`` HTML with their contents as entities. A fenced code block
+    stays Markdown (and highlighted) when every reader agrees on it (see `_fenced`);
+    otherwise it becomes a ``<pre>`` line with its contents escaped. Line ends come out
+    as ``\\n``.
     """
     out: list[str] = []
     prose: list[str] = []  # prose lines since the last code block
@@ -229,6 +224,12 @@ def safe_markdown(text: str) -> str:
     return "".join(out)
 
 
+def safe_block(text: str) -> str:
+    """`safe_markdown` that stands as a block of its own: a code block it leaves open is
+    closed, so whatever is written after it (a footer, ``</details>``) is no code."""
+    return close_fence(safe_markdown(text))
+
+
 def _fenced(block: list[str]) -> str:
     """A fenced code block: Markdown (highlighted by JupyterLab) if every reader agrees on
     where it ends and it holds no ``<``; else one line of HTML.
@@ -249,7 +250,7 @@ def _fenced(block: list[str]) -> str:
     if any("<" in line for line in block) or any(_FENCE_LIKE.match(line) for line in inside) \
             or lang != info.split(" ")[0] \
             or any(line.strip() and not line.startswith(indent) for line in inside):
-        return _pre_html(block)
+        return _pre_html(indent, lang, inside)
     closer = [indent + fence + "\n", "\n"] if closed else []
     return "".join(["\n", indent + fence + lang + "\n", *map(_newline, inside), *closer])
 
