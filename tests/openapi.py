@@ -1,4 +1,4 @@
-"""Validate request bodies against OpenAI's published OpenAPI description (../shared)."""
+"""Validate request bodies against OpenAI's published OpenAPI description (vendored subset)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai-openapi" / "openapi.yaml"
+# A verbatim subset of openai/openai-openapi's openapi.yaml (MIT); see openai_openapi/README.md.
+SPEC = Path(__file__).resolve().parent / "openai_openapi" / "openapi.yaml"
 
 
 @lru_cache(maxsize=None)
