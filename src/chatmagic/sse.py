@@ -1,0 +1,109 @@
+"""Server-sent events read from raw bytes, splitting lines only where SSE does.
+
+`SSEDecoder` turns the byte chunks of an HTTP body into `SSEMessage` values as
+the WHATWG spec reads them: lines end at CRLF, CR or LF and nowhere else (not
+at U+2028, U+2029 or U+0085, which ``str.splitlines`` and so httpx's
+``iter_lines`` split at), the bytes are UTF-8 whatever the charset header says,
+one leading BOM is dropped, and an event with empty data is never dispatched.
+A line is handed on as soon as its end arrives, a lone CR included. Lines that
+are no SSE field at all (a JSON body labelled ``text/event-stream``) are kept
+apart in `stray` for the caller to read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+__all__ = ["SSEMessage", "SSEDecoder"]
+
+_LINE_END = re.compile("\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEMessage:
+    """One dispatched event: its name (``message`` unless the server named it) and data."""
+
+    data: str
+    event: str = "message"
+
+
+class SSEDecoder:
+    """An incremental SSE reader: `feed` it byte chunks, then call `end` once."""
+
+    def __init__(self) -> None:
+        # Incremental, so a multi-byte character split across two chunks survives.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""  # the start of a line whose end has not arrived
+        self._skip_lf = False  # the last chunk ended in CR: a LF first in the next is its pair
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self.stray: list[str] = []  # lines that are not SSE (a plain body); kept for the caller
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        """The events completed by this chunk of the body."""
+        return self._text(self._decoder.decode(chunk))
+
+    def end(self) -> list[SSEMessage]:
+        """The events left when the body ends.
+
+        The spec drops an event the body ends inside of; a server that closes
+        without the last blank line still sent that event whole, so it is kept.
+        """
+        messages = self._text(self._decoder.decode(b"", final=True))
+        if self._tail:
+            messages += self._lines([self._tail])
+            self._tail = ""
+        return messages + self._lines([""])
+
+    def _text(self, text: str) -> list[SSEMessage]:
+        if not text:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+        if not self._started:
+            self._started = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        text = self._tail + text
+        if "\r" in text:
+            lines = _LINE_END.split(text)
+            # A CR ends its line now (no waiting for a LF that may never come).
+            self._skip_lf = text[-1] == "\r"
+        else:
+            lines = text.split("\n")
+        self._tail = lines.pop()
+        return self._lines(lines) if lines else []
+
+    def _lines(self, lines: list[str]) -> list[SSEMessage]:
+        messages: list[SSEMessage] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    text = "\n".join(data)
+                    data.clear()
+                    if text.strip():  # an event with empty data is no event
+                        messages.append(SSEMessage(text, self._event or "message"))
+                self._event = ""
+                continue
+            if line.startswith("data:"):
+                value = line[5:]
+                data.append(value[1:] if value[:1] == " " else value)
+                continue
+            if line[0] == ":":
+                continue  # a comment: DeepSeek's ": keep-alive"
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "event":
+                self._event = value
+            elif name == "data":  # "data" alone: an empty data line
+                data.append("")
+            elif name not in ("id", "retry"):
+                self.stray.append(line)
+        return messages
