@@ -1,41 +1,153 @@
-"""The ``chatmagic`` command: ``demo`` (JupyterLab on the quickstart), ``serve``, ``--version``."""
+"""The ``chatmagic`` command: ``demo`` (JupyterLab on the quickstart) and ``serve``."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
+import importlib.util
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._version import __version__
 from .profiles import DEMO_PORT
 
-__all__ = ["main"]
+__all__ = ["main", "jupyter_command"]
 
 _KEY_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATMAGIC_PROFILE")
+_QUICKSTART = "quickstart.ipynb"
+# The packaged copy (a wheel's), kept identical to notebooks/quickstart.ipynb by a test.
+_PACKAGED = Path(__file__).resolve().parent / "notebooks" / _QUICKSTART
+# notebooks/quickstart.ipynb of the source checkout this module runs from (an editable install).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+_DESCRIPTION = """\
+chatmagic demo   JupyterLab on the quickstart notebook, wired to a local demo endpoint
+                 when no key is configured (OPENAI_API_KEY, OPENAI_BASE_URL and
+                 CHATMAGIC_PROFILE unset).
+chatmagic serve  the local OpenAI-compatible endpoint (scripted models, no real model).
+
+`chatmagic COMMAND --help` shows a command's options."""
+
+_DEMO_EPILOG = """\
+Options chatmagic does not know go to JupyterLab as they are, e.g.
+  chatmagic demo --ServerApp.port=9999 --ServerApp.token=secret
+Run as root, it adds --allow-root (JupyterLab refuses root without it)."""
 
 
-def _demo(args: argparse.Namespace) -> int:
+class CliError(Exception):
+    """A mistake or missing piece the user can fix: printed as one line, exit status 2."""
+
+
+@dataclass
+class Notebook:
+    """The notebook the demo opens, and where it was found."""
+
+    source: Path          # the file found (the checkout's, the package's or --notebook)
+    target: Path          # what JupyterLab opens (a copy in the current folder for the package's)
+
+    @property
+    def needs_copy(self) -> bool:
+        return self.source != self.target
+
+
+def find_notebook(given: str | None, cwd: Path) -> Notebook:
+    """--notebook if given, else the checkout's quickstart, else the packaged one (copied here).
+
+    The packaged copy is not opened in place: JupyterLab autosaves, and an installed
+    package is no place for a user's edits.
+    """
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise CliError(f"no notebook at {path}: pass --notebook with the path of an .ipynb "
+                           "file, or leave it out for the quickstart")
+        return Notebook(path, path)
+    checkout = _CHECKOUT / "notebooks" / _QUICKSTART
+    if (_CHECKOUT / "pyproject.toml").is_file() and checkout.is_file():
+        return Notebook(checkout, checkout)
+    if not _PACKAGED.is_file():
+        raise CliError(f"the quickstart notebook is missing from this installation ({_PACKAGED}): "
+                       "reinstall chatmagic, or pass --notebook PATH")
+    return Notebook(_PACKAGED, cwd / _QUICKSTART)
+
+
+def missing_for_demo() -> list[str]:
+    """The modules of the ``demo`` extra that cannot be imported here."""
+    return [name for name in ("jupyterlab", "ipykernel") if importlib.util.find_spec(name) is None]
+
+
+def is_root() -> bool:
+    return getattr(os, "geteuid", lambda: -1)() == 0
+
+
+def jupyter_command(notebook: Path, ip: str, no_browser: bool, extra: list[str],
+                    root: bool) -> list[str]:
+    """The JupyterLab command line: ours first, then the user's own options, as given."""
+    command = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.ip={ip}"]
+    if no_browser:
+        command.append("--no-browser")
+    if root and "--allow-root" not in extra:
+        command.append("--allow-root")
+    return command + extra
+
+
+def _start_endpoint(port: int, what: str):  # type: ignore[no-untyped-def]
     from .testing import FakeEndpoint
 
+    try:
+        return FakeEndpoint(port=port).start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(f"port {port} is already in use (another `chatmagic demo` or `serve`?): "
+                           f"pass --port with a free port (or --port 0 for any) to {what}") from None
+        raise CliError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+
+
+def _demo(args: argparse.Namespace, extra: list[str]) -> int:
+    notebook = find_notebook(args.notebook, Path.cwd())
+    missing = missing_for_demo()
+    if missing:
+        raise CliError(f"chatmagic demo needs JupyterLab, and {' and '.join(missing)} "
+                       f"{'is' if len(missing) == 1 else 'are'} not installed for {sys.executable}: "
+                       "pip install 'chatmagic[demo]'")
     env = dict(os.environ)
+    wants_endpoint = not any(env.get(v) for v in _KEY_VARIABLES)
+    command = jupyter_command(notebook.target, args.ip, args.no_browser, extra, is_root())
+    if args.dry_run:
+        print(f"notebook: {notebook.source}")
+        if notebook.needs_copy:
+            print(f"copy to: {notebook.target}" + (" (already there)"
+                                                   if notebook.target.exists() else ""))
+        if wants_endpoint:
+            _start_endpoint(args.port, "chatmagic demo").stop()  # a busy port is found now
+            print(f"endpoint: the local demo endpoint on 127.0.0.1:{args.port}")
+        print(f"command: {shlex.join(command)}")
+        return 0
+    if notebook.needs_copy:
+        if notebook.target.exists():
+            print(f"Opening {notebook.target} (already there; delete it for a fresh copy).")
+        else:
+            try:
+                shutil.copyfile(notebook.source, notebook.target)
+            except OSError as exc:
+                raise CliError(f"cannot copy the quickstart to {notebook.target}: "
+                               f"{exc.strerror or exc}; run it from a folder you can write to, "
+                               "or pass --notebook PATH") from None
+            print(f"Copied the quickstart to {notebook.target}.")
     endpoint = None
-    if not any(env.get(v) for v in _KEY_VARIABLES):
-        endpoint = FakeEndpoint(port=args.port).start()
+    if wants_endpoint:
+        endpoint = _start_endpoint(args.port, "chatmagic demo")
         env["CHATMAGIC_PROFILE"] = "demo"
         env["CHATMAGIC_DEMO_URL"] = endpoint.base_url
         print(f"No key configured: using the local demo endpoint at {endpoint.base_url} "
               "(scripted replies, no real model). Set OPENAI_API_KEY to talk to OpenAI.",
               flush=True)
-    notebook = Path(args.notebook)
-    if not notebook.is_file():
-        print(f"chatmagic demo: no notebook at {notebook}: run it from the chatmagic repository, "
-              "or pass --notebook PATH", file=sys.stderr)
-        return 2
-    command = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.ip={args.ip}"]
-    if args.no_browser:
-        command.append("--no-browser")
     try:
         return subprocess.call(command, env=env)
     except KeyboardInterrupt:
@@ -46,30 +158,76 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .testing import main as serve
+    import time
 
-    serve(["--host", args.ip, "--port", str(args.port)])
-    return 0
+    endpoint = _start_endpoint(args.port, "chatmagic serve")
+    try:
+        print(f"chatmagic local endpoint at {endpoint.base_url} (Ctrl-C to stop)", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        endpoint.stop()
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(prog="chatmagic", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"chatmagic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="JupyterLab on the quickstart notebook",
+                          description="JupyterLab on the quickstart notebook, with the local "
+                                      "demo endpoint when no key is configured.",
+                          epilog=_DEMO_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--notebook", metavar="PATH",
+                      help="open this notebook instead of the quickstart")
+    demo.add_argument("--port", type=int, default=DEMO_PORT,
+                      help=f"the demo endpoint's port (default {DEMO_PORT}; 0 picks a free one)")
+    demo.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on")
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    demo.add_argument("--dry-run", action="store_true",
+                      help="check everything, print what would run, start nothing")
+    serve = sub.add_parser("serve", help="the local OpenAI-compatible endpoint",
+                           description="The local OpenAI-compatible endpoint "
+                                       "(chatmagic.testing.FakeEndpoint) until Ctrl-C.")
+    serve.add_argument("--port", type=int, default=DEMO_PORT,
+                       help=f"default {DEMO_PORT}; 0 picks a free one")
+    serve.add_argument("--ip", default="127.0.0.1", help="the address to listen on")
+    return parser, {"demo": demo, "serve": serve}
+
+
+def _near_miss(extra: list[str], parser: argparse.ArgumentParser) -> str | None:
+    """'--notebok: did you mean --notebook?' for an option close to one of ours."""
+    ours = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    for word in extra:
+        name = word.split("=", 1)[0]
+        if name.startswith("--") and name not in ours:
+            near = difflib.get_close_matches(name, ours, n=1, cutoff=0.88)
+            if near:
+                return f"unknown option {name}: did you mean {near[0]}?"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chatmagic", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"chatmagic {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="JupyterLab on the quickstart notebook (local endpoint "
-                                       "when no key is configured)")
-    demo.add_argument("--notebook", default="notebooks/quickstart.ipynb")
-    demo.add_argument("--port", type=int, default=DEMO_PORT, help="the demo endpoint's port")
-    demo.add_argument("--ip", default="127.0.0.1")
-    demo.add_argument("--no-browser", action="store_true")
-    serve = sub.add_parser("serve", help="run the local OpenAI-compatible endpoint")
-    serve.add_argument("--port", type=int, default=DEMO_PORT)
-    serve.add_argument("--ip", default="127.0.0.1")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    if args.command == "serve":
-        return _serve(args)
+    parser, commands = _parser()
+    args, extra = parser.parse_known_args(argv)
+    command = commands.get(args.command or "")
+    if extra:
+        hint = _near_miss(extra, command or parser)
+        if hint:
+            (command or parser).error(hint)
+        if args.command != "demo":
+            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "demo":
+            return _demo(args, extra)
+        if args.command == "serve":
+            return _serve(args)
+    except CliError as exc:
+        print(f"chatmagic {args.command}: {exc}", file=sys.stderr)
+        return 2
     parser.print_help()
     return 0
 
