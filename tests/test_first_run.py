@@ -156,6 +156,8 @@ def test_the_clone_reads_nothing_beside_it(clone: Path) -> None:
                              check=True).stdout.split()
     offenders = []
     for name in tracked:
+        if name == "tests/test_first_run.py":  # it names what it looks for
+            continue
         try:
             text = (clone / name).read_text(encoding="utf-8")
         except (UnicodeDecodeError, IsADirectoryError):
