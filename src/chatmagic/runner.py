@@ -5,6 +5,13 @@ Every stream is a task on one event loop; their events meet in one queue as
 its `Sink` at most once per ``throttle`` seconds (the first token at once, the
 end always), so drawing costs O(time), not O(tokens). The sink is always
 called from the thread that called `Run.arun` or `Run.run`: the cell's own.
+
+Some servers serve one request at a time and end a running stream when
+another arrives (llama-cpp-python's ``interrupt_requests``: ``[DONE]`` with no
+finish reason). A stream that ends so while another request to the same
+endpoint was in flight is asked again once the others are done; its column
+starts over as a new `Reply` with a note saying why, and that endpoint gets
+one request at a time from then on.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from .client import ClientPool
 from .profiles import Profile
-from .stream import Reply, StreamError, StreamEvent, TextDelta, astream_chat, estimate_tokens
+from .stream import (Finish, Reply, StreamError, StreamEvent, TextDelta, astream_chat,
+                     estimate_tokens)
 
-__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking"]
+__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
 
 
 @dataclass
@@ -58,6 +66,20 @@ _END = None  # what a column's task puts in the queue when its stream is over
 _BEGIN = "begin"  # what the worker thread hands the caller's thread when the requests are out
 
 
+class _Redo:
+    """What a column's task puts in the queue before asking its request again."""
+
+
+_REDO = _Redo()
+Item = tuple[int, "StreamEvent | _Redo | None"]
+
+#: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
+ONE_AT_A_TIME: set[str] = set()
+
+REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
+             "reason when another request reached it (it now gets one request at a time)")
+
+
 class Run:
     """Several requests streamed at once into one sink."""
 
@@ -77,9 +99,17 @@ class Run:
         self._stop_asked = False  # stop() came, perhaps before any hook could act on it
 
     # -- folding and throttling (always on the caller's thread) ---------------
-    def _feed(self, column: int, event: StreamEvent | None) -> None:
+    def _feed(self, column: int, event: StreamEvent | _Redo | None) -> None:
         reply = self.replies[column]
-        if event is _END:
+        if isinstance(event, _Redo):
+            # The column starts over: a renderer sees a new Reply object in run.replies.
+            fresh = Reply(reply.model, reply.profile, reply.endpoint,
+                          prompt_estimate=reply.prompt_estimate)
+            fresh.notes.append(REDO_NOTE)
+            self.replies[column] = fresh
+            self._refresh()
+            return
+        if event is None:
             # Closed here, on the caller's thread, once every earlier event is folded in.
             reply.close(interrupted=self.stopped)
             # Others still running: show this one's end at the next tick. The last one's
@@ -114,18 +144,45 @@ class Run:
         self.sink.end(self)
 
     # -- the streams -----------------------------------------------------------
-    async def _events(self, started: Callable[[], None]
-                      ) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+    async def _events(self, started: Callable[[], None]) -> AsyncIterator[Item]:
         """Every stream's events as they come; ``started()`` once the requests are out."""
-        events: asyncio.Queue[tuple[int, StreamEvent | None]] = asyncio.Queue()
+        events: asyncio.Queue[Item] = asyncio.Queue()
+        endpoints = _Endpoints()
 
-        async def pump(column: int, job: Job) -> None:
+        async def stream(column: int, job: Job) -> bool:
+            """Stream one request into the queue; whether another request cut it short."""
+            url = job.profile.base_url
+            endpoints.begin(url, column)
+            finished = failed = False
             try:
                 client = self.clients.async_(job.profile)
                 async for event in astream_chat(client, job.request, job.profile):
+                    if type(event) is Finish:
+                        finished = True
+                    elif type(event) is StreamError:
+                        failed = event.kind != "incomplete"
                     events.put_nowait((column, event))
+            finally:
+                await endpoints.end(url, column)
+            return (bool(job.request.get("stream")) and not finished and not failed
+                    and endpoints.overlapped(column))
+
+        async def pump(column: int, job: Job) -> None:
+            url = job.profile.base_url
+            try:
+                if url in ONE_AT_A_TIME or getattr(job.profile, "one_at_a_time", False):
+                    async with endpoints.lock(url):
+                        cut = await stream(column, job)
+                else:
+                    cut = await stream(column, job)
+                if cut:
+                    ONE_AT_A_TIME.add(url)
+                    await endpoints.idle(url, column)
+                    async with endpoints.lock(url):
+                        events.put_nowait((column, _REDO))
+                        await stream(column, job)
             except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
-                events.put_nowait((column, StreamError(str(exc))))
+                events.put_nowait((column, StreamError(f"{type(exc).__name__}: {exc}")))
             finally:
                 events.put_nowait((column, _END))
 
@@ -187,8 +244,7 @@ class Run:
         The caller's thread only folds events and draws, so a kernel interrupt
         (KeyboardInterrupt here) stops the worker's streams and keeps what came.
         """
-        items: queue.Queue[tuple[int, StreamEvent | None] | BaseException | str | None] = \
-            queue.Queue()
+        items: queue.Queue[Item | BaseException | str | None] = queue.Queue()
         loop = asyncio.new_event_loop()
 
         async def produce() -> None:
@@ -233,7 +289,7 @@ class Run:
                     continue
                 if item is None:
                     break
-                if item == _BEGIN:
+                if isinstance(item, str):  # _BEGIN
                     self._begin()  # here, not in the worker: the sink draws from this thread
                     continue
                 if isinstance(item, BaseException):
@@ -266,6 +322,40 @@ class Run:
                 hook()
             except RuntimeError:
                 pass  # the worker's loop already closed: nothing left to stop
+
+
+class _Endpoints:
+    """Which columns are streaming from which endpoint, on one run's event loop."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, set[int]] = {}
+        self._overlapped: set[int] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._changed = asyncio.Condition()
+
+    def begin(self, url: str, column: int) -> None:
+        active = self._active.setdefault(url, set())
+        active.add(column)
+        if len(active) > 1:
+            self._overlapped.update(active)
+
+    async def end(self, url: str, column: int) -> None:
+        self._active[url].discard(column)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def overlapped(self, column: int) -> bool:
+        """Whether another request to the same endpoint was in flight while this one ran."""
+        return column in self._overlapped
+
+    async def idle(self, url: str, column: int) -> None:
+        """Until no other request to this endpoint is streaming."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._active[url] - {column})
+
+    def lock(self, url: str) -> asyncio.Lock:
+        """Held by the one request an endpoint that serves one at a time is serving."""
+        return self._locks.setdefault(url, asyncio.Lock())
 
 
 def run_blocking(run: Run) -> list[Reply]:

@@ -482,8 +482,11 @@ async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], prof
     async for event in _events(client, plain):
         if isinstance(event, (StreamError, _Failed)):
             said = failure(event)
-            yield replace(said, message=f"{profile.name} ({profile.base_url}) sent an empty "
-                                        f"stream; asked again without streaming: {said.message}")
+            where = f"{profile.name} ({profile.base_url})"
+            words = (f"it {said.message[len(where) + 1:]}" if said.message.startswith(where + " ")
+                     else said.message.removeprefix(where + ": "))
+            yield replace(said, message=f"{where} sent an empty stream; asked again without "
+                                        f"streaming, {words}")
         elif not isinstance(event, _Empty):
             if not noted:
                 noted = True

@@ -29,11 +29,38 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
 ``rate-limited``   HTTP 429 with ``Retry-After: 0`` once, then like echo
 ``hang``           headers, then nothing until the client goes away
 ``keepalive``      like echo, with ``: keep-alive`` comments between chunks
+``separators``     raw U+2028, U+2029 and U+0085 inside the JSON strings (as
+                   pydantic and Node write them); they are text, not line ends
+``mislabelled``    UTF-8 labelled ``charset=iso-8859-1``, a character split
+                   across two writes
+``content-parts``  ``content`` (and ``reasoning``) as lists of text parts, and
+                   ``content: null``, ``refusal: false`` between them
+``whole-json``     a whole ``chat.completion`` JSON body to a streamed request
+``surrogate``      a lone surrogate (``\ud800`` escape) in the text
+``empty-data``     empty ``data:`` events (and one named ``ping``) among chunks
+``bom``            the stream starts with a UTF-8 byte order mark
+``event-error``    some text, then ``event: error`` whose data has no ``error``
+                   key, only the server's ``message``
+``html-502``       HTTP 502 with a proxy's HTML page
+``redirect``       HTTP 308 to the same path under ``/v1`` (to ``https`` when
+                   already under ``/v1``; ``to=URL`` elsewhere)
+``context-overflow`` llama-cpp-python past its context: streamed, an empty stream;
+                   without streaming, HTTP 400 saying why
+``one-at-a-time``  llama-cpp-python's ``interrupt_requests``: like echo, but a
+                   stream ends with ``[DONE]`` and no finish_reason when another
+                   chat request reaches the server while it streams
 =================  ==========================================================
 
 Options: ``delay`` (seconds per token), ``first`` (seconds before the first
-token), ``tokens`` (for ``long``), ``after`` (tokens before a failure).
-An id with an unknown base gets a 404 "model does not exist", as OpenAI does.
+token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
+``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
+(seconds to wait after the first text chunk, to see it dispatched on time),
+``to`` (for ``redirect``). An id with an unknown base gets a 404 "model does
+not exist", as OpenAI does.
+
+Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
+answers the model id ``name`` with exactly those writes (a float is a pause),
+then closes the connection; for byte streams no script above makes.
 
 From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
 """
@@ -49,13 +76,24 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeEndpoint", "RecordedRequest", "MODELS", "main"]
+__all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "main"]
 
 MODELS: tuple[str, ...] = (
     "echo", "markdown", "long", "xss", "reasoning", "reasoning-vllm", "refusal",
     "length", "no-usage", "error-midstream", "error-200", "json-as-sse", "drop",
     "error-list", "unauthorized", "server-error", "rate-limited", "hang", "keepalive",
+    "separators", "mislabelled", "content-parts", "whole-json", "surrogate", "empty-data",
+    "bom", "event-error", "html-502", "redirect", "context-overflow", "one-at-a-time",
 )
+
+SEPARATORS_REPLY = "one\u2028two\u2029three\u0085four"
+MISLABELLED_REPLY = "café ☕ naïve 日本語"
+SURROGATE_REPLY = "lone \ud800 surrogate"
+HTML_502 = ("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title>"
+            "<style>body { font: 14px sans-serif }</style></head>\n<body><center><h1>502 Bad "
+            "Gateway</h1></center>\n<hr><center>nginx/1.25.3</center>\n" + "<!-- pad -->\n" * 40
+            + "</body></html>\n")
+CONTEXT_ERROR = "Requested tokens (4107) exceed context window of 2048"
 
 MARKDOWN_REPLY = """\
 ## A small table
@@ -162,6 +200,16 @@ class RecordedRequest:
     disconnected: bool = False
 
 
+@dataclass(frozen=True)
+class RawReply:
+    """An answer given byte for byte: each write is sent and flushed; a float is a pause."""
+
+    writes: tuple[bytes | float, ...] | list[bytes | float]
+    status: int = 200
+    content_type: str = "text/event-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class _Script:
     base: str
@@ -169,6 +217,9 @@ class _Script:
     first: float = 0.0
     tokens: int = 2000
     after: int = 3
+    eol: str = "lf"
+    pause: float = 0.0
+    to: str = ""
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -176,8 +227,10 @@ class _Script:
         script = cls(base=base)
         for item in filter(None, re.split(r"[,&]", opts)):
             key, _, value = item.partition("=")
-            if key in ("delay", "first"):
+            if key in ("delay", "first", "pause"):
                 setattr(script, key, float(value))
+            elif key in ("eol", "to"):
+                setattr(script, key, value)
             elif key in ("tokens", "after"):
                 setattr(script, key, int(value))
         return script
@@ -215,9 +268,11 @@ class FakeEndpoint:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  models: tuple[str, ...] = MODELS, api_key: str | None = None,
-                 owned_by: str = "chatmagic") -> None:
+                 owned_by: str = "chatmagic", raw: dict[str, RawReply] | None = None) -> None:
         self.requests: list[RecordedRequest] = []
-        self.models = models
+        self.raw = dict(raw or {})
+        self.models = models + tuple(name for name in self.raw if name not in models)
+        self._arrivals = 0  # chat requests received so far (one-at-a-time watches it)
         self.api_key = api_key
         self.owned_by = owned_by
         self._host, self._port = host, port
@@ -272,9 +327,17 @@ class FakeEndpoint:
     def last_body(self) -> dict[str, Any]:
         return self.chat_requests[-1].body  # type: ignore[no-any-return]
 
-    def _record(self, request: RecordedRequest) -> None:
+    def _record(self, request: RecordedRequest) -> int:
+        """Keep a request; the number of chat requests received with it."""
         with self._lock:
             self.requests.append(request)
+            if request.path.rstrip("/").endswith("/chat/completions"):
+                self._arrivals += 1
+            return self._arrivals
+
+    def _arrived_since(self, arrival: int) -> bool:
+        with self._lock:
+            return self._arrivals > arrival
 
     def _first_rate_limit(self, key: str) -> bool:
         with self._lock:
@@ -341,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         record = RecordedRequest("POST", self.path, _lower(self.headers), body)
-        self.owner._record(record)
+        self._arrival = self.owner._record(record)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._error(404, f"No route for POST {self.path}")
         if not isinstance(body, dict):
@@ -355,6 +418,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         model = str(body.get("model", ""))
+        if model in self.owner.raw:
+            return self._raw(self.owner.raw[model])
         script = _Script.parse(model)
         known = {m.partition("/")[0] for m in self.owner.models}
         if script.base not in known:
@@ -377,6 +442,18 @@ class _Handler(BaseHTTPRequestHandler):
         if base == "json-as-sse":
             return self._send_json(200, {"error": {"message": "gateway: no channel available"}},
                                    content_type="text/event-stream")
+        if base == "html-502":
+            page = HTML_502.encode()
+            return self._raw(RawReply([page], 502, "text/html",
+                                      {"Content-Length": str(len(page))}))
+        if base == "redirect":
+            return self._redirect(script)
+        if base == "context-overflow":
+            if body.get("stream"):  # headers, then an empty body: nothing says why
+                return self._raw(RawReply([]))
+            return self._error(400, CONTEXT_ERROR)
+        if base == "whole-json" and body.get("stream"):
+            return self._complete(body, script)
         if base == "rate-limited" and self.owner._first_rate_limit(model):
             return self._error(429, "Rate limit reached. Please try again in 0s.",
                                "rate_limit_error", headers={"Retry-After": "0"})
@@ -385,11 +462,43 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._complete(body, script)
 
+    def _raw(self, reply: RawReply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for write in reply.writes:
+            if isinstance(write, bytes):
+                self.wfile.write(write)
+                self.wfile.flush()
+            else:
+                time.sleep(write)
+
+    def _redirect(self, script: _Script) -> None:
+        host = self.headers.get("Host") or f"127.0.0.1:{self.owner.port}"
+        if script.to:
+            target = script.to
+        elif not self.path.startswith("/v1/"):
+            target = f"http://{host}/v1{self.path}"
+        else:
+            target = f"https://{host}{self.path}"
+        self._raw(RawReply([b""], 308, "text/plain", {"Location": target,
+                                                     "Content-Length": "0"}))
+
     # -- reply content -------------------------------------------------------
     def _reply_text(self, body: dict[str, Any], script: _Script) -> str:
         base = script.base
         if base == "markdown":
             return MARKDOWN_REPLY
+        if base == "separators":
+            return SEPARATORS_REPLY
+        if base == "mislabelled":
+            return MISLABELLED_REPLY
+        if base == "surrogate":
+            return SURROGATE_REPLY
         if base == "xss":
             return XSS_REPLY
         if base == "long":
@@ -431,8 +540,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, payload)
 
     def _stream(self, body: dict[str, Any], script: _Script, record: RecordedRequest) -> None:
+        base = script.base
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", "text/event-stream; charset=iso-8859-1"
+                         if base == "mislabelled" else "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
@@ -440,14 +551,58 @@ class _Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         frame_head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
                       "created": created, "model": body.get("model")}
+        eol = {"cr": b"\r", "crlf": b"\r\n"}.get(script.eol, b"\n")
+        # pydantic's model_dump_json and Node's JSON.stringify leave non-ASCII unescaped.
+        raw_text = base in ("separators", "mislabelled")
+        if base == "bom":
+            self.wfile.write(b"\xef\xbb\xbf")
+        text_sent = 0
 
         def send(payload: Any) -> None:
-            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            data = b"data: " + json.dumps(payload, ensure_ascii=not raw_text).encode() + eol + eol
+            if base == "mislabelled" and "é".encode() in data:  # split inside a character
+                cut = data.index("é".encode()) + 1
+                self.wfile.write(data[:cut])
+                self.wfile.flush()
+                time.sleep(0.01)
+                data = data[cut:]
+            self.wfile.write(data)
             self.wfile.flush()
 
         def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
+            nonlocal text_sent
+            if base == "one-at-a-time" and self.owner._arrived_since(self._arrival):
+                # llama-cpp-python stops this stream for the request that just came in.
+                self.wfile.write(b"data: [DONE]" + eol + eol)
+                self.wfile.flush()
+                raise _Cut
+            if base == "content-parts" and isinstance(delta.get("content"), str) \
+                    and delta["content"]:
+                word = delta["content"]
+                half = len(word) // 2
+                delta = {"content": [{"type": "text", "text": word[:half]},
+                                     {"type": "text", "text": word[half:]}]}
             send({**frame_head, "choices": [{"index": index, "delta": delta,
                                               "finish_reason": finish, "logprobs": None}]})
+            if delta.get("content"):
+                text_sent += 1
+                if text_sent == 1 and base == "empty-data":
+                    self.wfile.write(b"data:" + eol + eol + b"data: " + eol + eol
+                                     + b"event: ping" + eol + b"data:" + eol + eol)
+                    self.wfile.flush()
+                if text_sent == 1 and script.pause:
+                    time.sleep(script.pause)
+
+        try:
+            self._stream_chunks(body, script, send, chunk, eol)
+        except _Cut:
+            return
+
+    def _stream_chunks(self, body: dict[str, Any], script: _Script, send: Any, chunk: Any,
+                       eol: bytes) -> None:
+        created = int(time.time())
+        frame_head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
+                      "created": created, "model": body.get("model")}
 
         if script.base == "hang":
             while True:  # until the client goes away: the write then fails
@@ -470,6 +625,9 @@ class _Handler(BaseHTTPRequestHandler):
             for word in thoughts:
                 chunk(0, {field_name: word})
                 _sleep(script.delay)
+        if script.base == "content-parts":
+            chunk(0, {"reasoning": [{"type": "text", "text": "Thinking in parts."}],
+                      "content": None, "refusal": False})
         if script.base == "refusal":
             for word in _words("I can't help with that."):
                 chunk(0, {"refusal": word})
@@ -480,11 +638,15 @@ class _Handler(BaseHTTPRequestHandler):
                         send({"error": {"message": "upstream model crashed mid-stream",
                                         "type": "server_error", "code": 500}})
                     return  # close without finish_reason or [DONE]
+                if script.base == "event-error" and position == script.after:
+                    self.wfile.write(b"event: error" + eol + b'data: {"message": "the model '
+                                     b'server ran out of memory"}' + eol + eol)
+                    return
                 for i in range(n):
                     chunk(i, {"content": word + (_choice_suffix(i, n) if position == len(tokens) - 1
                                                  else "")})
                 if script.base == "keepalive":
-                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.write(b": keep-alive" + eol + eol)
                 _sleep(script.delay)
         if script.base == "xss":  # and a refusal after the answer
             for word in _words(XSS_REFUSAL):
@@ -497,8 +659,12 @@ class _Handler(BaseHTTPRequestHandler):
             completion = (len(tokens) * n) + reasoning_tokens
             send({**frame_head, "choices": [],
                   "usage": self._usage(body, completion, reasoning_tokens)})
-        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.write(b"data: [DONE]" + eol + eol)
         self.wfile.flush()
+
+
+class _Cut(Exception):
+    """A one-at-a-time stream ended for a newer request."""
 
 
 def _lower(headers: Any) -> dict[str, str]:
