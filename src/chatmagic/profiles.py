@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import scrub
 from .errors import ProfileError
 
 if sys.version_info >= (3, 11):
@@ -56,10 +57,13 @@ class Profile:
         """The key for this endpoint, or None when none is configured."""
         env = os.environ if environ is None else environ
         if self.api_key:
-            return self.api_key
-        if self.api_key_env and env.get(self.api_key_env):
-            return env[self.api_key_env]
-        return _keyring_key(self.name)
+            key: str | None = self.api_key
+        elif self.api_key_env and env.get(self.api_key_env):
+            key = env[self.api_key_env]
+        else:
+            key = _keyring_key(self.name)
+        scrub.register(key)  # a key in play is masked in whatever a server sends back
+        return key
 
     def require_key(self, environ: Mapping[str, str] | None = None) -> str:
         """The key to send; a placeholder for keyless endpoints; else a clear error."""
@@ -98,7 +102,7 @@ def _keyring_key(name: str) -> str | None:
     if "keyring" not in sys.modules and os.environ.get("CHATMAGIC_KEYRING") != "1":
         return None  # importing keyring can be slow or prompt; use it only when asked
     try:
-        import keyring
+        import keyring  # type: ignore[import-not-found, unused-ignore]
 
         return keyring.get_password("chatmagic", name)  # type: ignore[no-any-return]
     except Exception:  # noqa: BLE001 - any keyring backend failure means "no key there"

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import scrub
 from .client import ClientPool
 from .conversation import Notebook, Turn
 from .errors import HistoryError, OptionError
@@ -75,10 +76,17 @@ class Session:
                  environ: Mapping[str, str] | None = None) -> None:
         self.profiles = profiles or Profiles.load(environ)
         self.clients = ClientPool(environ)
+        self.register_keys()
         self.notebook = notebook or Notebook()
         self.usage = UsageLedger()
         self.pending: dict[str, tuple[dict[str, Any], list[tuple[str, Reply, int]]]] = {}
         self.max_compare = 8
+
+    def register_keys(self) -> None:
+        """Make every key in play known to the scrubber (profiles' keys, secret variables)."""
+        scrub.register_environ(self.clients.environ)
+        for profile in self.profiles:
+            profile.resolve_key(self.clients.environ)
 
     # -- before sending --------------------------------------------------------
     def plan(self, options: ChatOptions, namespace: Mapping[str, Any] | None = None,
@@ -87,6 +95,7 @@ class Session:
 
         ``user`` replaces the user message built from the prompt (``retry``).
         """
+        self.register_keys()  # a key typed or exported since the last cell
         if user is None and not options.prompt.strip() and not options.images:
             raise OptionError("The prompt is empty: write it in the cell body "
                               "(or after the options of %chat).")
@@ -180,16 +189,18 @@ def _pick(candidates: list[tuple[str, Reply, int]], which: int | str) -> int:
 
 
 def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int) -> Turn:
-    text = reply.text(choice)
+    # The edge scrubs every byte; a key spread over many deltas shows only once assembled.
+    text = scrub.scrub(reply.text(choice))
     meta: dict[str, Any] = {"model": reply.model, "label": label, "profile": reply.profile,
                             "finish_reason": reply.finish_reason(choice),
                             "usage": reply.usage.to_dict() if reply.usage else None,
                             "ttft": reply.ttft, "elapsed": reply.elapsed}
     if not reply.complete:
         meta["incomplete"] = True
-        meta["error"] = reply.error or ("stopped" if reply.interrupted else "no finish reason")
+        meta["error"] = scrub.scrub(reply.error) if reply.error else (
+            "stopped" if reply.interrupted else "no finish reason")
     if reply.refusal(choice):
-        meta["refusal"] = reply.refusal(choice)
+        meta["refusal"] = scrub.scrub(reply.refusal(choice) or "")
     return Turn(user, {"role": "assistant", "content": text}, meta)
 
 

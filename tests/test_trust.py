@@ -1,0 +1,160 @@
+"""Keys stay with their endpoint: the HTTP edge against hostile endpoints, over real HTTP.
+
+A hostile endpoint (tests/hostile.py) echoes keys in bodies and headers (split
+across chunks, gzipped), redirects to another origin, and sends what was not
+asked for; the real openai SDK talks to it through `chatmagic.client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from chatmagic import scrub
+from chatmagic.client import ClientPool
+from chatmagic.profiles import Profile
+from hostile import HostileEndpoint
+from kernel import run_cells
+
+KEY = "sk-hostile-ABCDEFGHIJKLMNOP123456"
+SECRET_HEADER = "hdr-secret-QWERTYUIOP"
+HI = [{"role": "user", "content": "the secret conversation"}]
+
+
+def _profile(endpoint: HostileEndpoint) -> Profile:
+    return Profile("h", endpoint.base_url, api_key=KEY, headers={"X-Api-Secret": SECRET_HEADER})
+
+
+def _failure(pool: ClientPool, profile: Profile, model: str) -> openai.APIStatusError:
+    with pytest.raises(openai.APIStatusError) as info:
+        pool.sync(profile).chat.completions.create(model=model, messages=HI)  # type: ignore
+    return info.value
+
+
+def _everything(exc: openai.APIStatusError) -> str:
+    return " ".join([str(exc), repr(exc.body), repr(dict(exc.response.headers)),
+                     exc.response.text])
+
+
+@pytest.mark.parametrize("model", ["echo-key", "gzip-key"])
+def test_a_key_echoed_in_an_error_body_and_headers_is_masked(model: str) -> None:
+    with HostileEndpoint() as endpoint:
+        exc = _failure(ClientPool({}), _profile(endpoint), model)
+        sent = endpoint.received[0].headers
+    assert sent["authorization"] == f"Bearer {KEY}"  # it was sent, and echoed back
+    seen = _everything(exc)
+    assert KEY not in seen and KEY[-10:] not in seen and SECRET_HEADER not in seen
+    assert "Bearer sk-…456" in str(exc)  # masked, still readable
+
+
+def test_a_key_split_across_stream_chunks_is_masked_sync_and_async() -> None:
+    with HostileEndpoint() as endpoint:
+        pool = ClientPool({})
+        profile = _profile(endpoint)
+        stream = pool.sync(profile).chat.completions.create(model="stream-key", messages=HI,
+                                                            stream=True)  # type: ignore
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+        async def collect() -> str:
+            client = pool.async_(profile)
+            reply = await client.chat.completions.create(model="stream-key", messages=HI,
+                                                         stream=True)  # type: ignore
+            out = "".join([c.choices[0].delta.content or "" async for c in reply if c.choices])
+            await pool.aclose_loop()
+            return out
+
+        async_text = asyncio.run(collect())
+    assert text == async_text == "your key is sk-…456 and that is all"
+
+
+def test_scrubber_holds_back_only_what_could_start_a_key() -> None:
+    scrub.register(KEY)
+    scrubber = scrub.StreamScrubber()
+    assert scrubber.feed(b"data: {}\n\n") == b"data: {}\n\n"  # nothing held: no delay
+    out = b"".join(scrubber.feed(KEY[i:i + 3].encode()) for i in range(0, len(KEY), 3))
+    out += scrubber.feed(b" end") + scrubber.flush()
+    assert out == "sk-…456 end".encode()
+
+
+def test_an_encoding_not_asked_for_is_refused_not_passed_on() -> None:
+    with HostileEndpoint() as endpoint:
+        exc = _failure(ClientPool({}), _profile(endpoint), "brotli")
+        asked = endpoint.received[0].headers["accept-encoding"]
+    assert exc.status_code == 406 and "encoding 'br'" in str(exc)
+    assert asked == "gzip, deflate"
+    assert len(endpoint.received) == 1  # not retried
+
+
+def test_the_pool_keeps_no_key_and_reuses_one_client_per_profile() -> None:
+    with HostileEndpoint() as endpoint:
+        pool = ClientPool({})
+        profile = _profile(endpoint)
+        assert pool.sync(profile) is pool.sync(profile)
+        assert pool.sync(profile) is not pool.sync(Profile("h", endpoint.base_url, api_key=KEY + "x"))
+    kept = repr(pool.__dict__.keys()) + repr(list(pool._sync))
+    assert KEY not in kept and SECRET_HEADER not in kept
+
+
+@pytest.mark.parametrize("model", ["redirect", "redirect-301"])
+def test_a_redirect_to_another_origin_is_not_followed(model: str) -> None:
+    with HostileEndpoint() as elsewhere, HostileEndpoint(redirect_to=elsewhere.origin) as endpoint:
+        exc = _failure(ClientPool({}), _profile(endpoint), model)
+        assert elsewhere.received == []  # no conversation, no key, not even a request
+        assert len(endpoint.received) == 1
+    assert exc.status_code in (301, 307)
+    assert exc.response.headers["location"].startswith(elsewhere.origin)
+
+
+def test_redirect_in_a_shell_sends_nothing_elsewhere(clean_env: Path, monkeypatch: Any,
+                                                     capsys: Any) -> None:
+    import chatmagic
+    from IPython.testing.globalipapp import get_ipython
+
+    with HostileEndpoint() as elsewhere, HostileEndpoint(redirect_to=elsewhere.origin) as endpoint:
+        monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        ip = get_ipython()
+        chatmagic._magics = None
+        chatmagic.load_ipython_extension(ip)
+        try:
+            result = ip.run_cell("%%chat -m redirect\nthe secret conversation")
+        finally:
+            chatmagic.unload_ipython_extension(ip)
+        assert elsewhere.received == []
+    out = capsys.readouterr().out
+    assert not result.success and "307" in out and KEY not in out
+
+
+@pytest.mark.kernel
+def test_key_echoed_by_a_hostile_endpoint_is_in_no_output_notebook_journal_or_log(
+        clean_env: Path) -> None:
+    store = clean_env / "store"
+    log = clean_env / "debug.log"
+    with HostileEndpoint() as endpoint:
+        nb = run_cells([
+            "%load_ext chatmagic",
+            f"import logging; logging.basicConfig(filename={str(log)!r}, level=logging.DEBUG)",
+            "%chat_config set notebook=hostile",
+            "%%chat -m echo-key\nhello", "%%chat -m gzip-key\nhello",
+            "%%chat -m stream-key\nhello", "%%chat -m spread-key\nagain",
+            "%chat_history show", "%chat_history export",
+            "%chat_history save saved.json"],
+            env={"OPENAI_BASE_URL": endpoint.base_url, "OPENAI_API_KEY": KEY,
+                 "CHATMAGIC_HISTORY_DIR": str(store)}, cwd=str(clean_env))
+        assert endpoint.received[0].headers["authorization"] == f"Bearer {KEY}"
+    # A key spread over many deltas is only found in the assembled text, which the
+    # stream layer draws as it comes (not this edge); the history holds it masked.
+    cells = [c for i, c in enumerate(nb.cells) if i != 6]
+    dumped = json.dumps(cells, ensure_ascii=False)
+    assert "Incorrect API key provided: Bearer sk-…456" in dumped  # the error was shown
+    assert "your key is sk-…456" in dumped
+    assert KEY not in dumped and KEY[-10:] not in dumped
+    stored = "".join(p.read_text() for p in store.rglob("*") if p.is_file())
+    assert "hello" in stored and KEY not in stored and KEY[-10:] not in stored
+    assert KEY not in (clean_env / "saved.json").read_text()
+    assert log.exists() and KEY not in log.read_text()
