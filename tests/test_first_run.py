@@ -205,6 +205,40 @@ def _get_json(url: str, token: str, deadline: float) -> Any:
             time.sleep(0.5)
 
 
+def serves_the_quickstart(command: list[str], cwd: Path) -> str:
+    """Run a demo command until JupyterLab serves quickstart.ipynb, then Ctrl-C it; its output."""
+    port, token = _free_port(), "first-run-test"
+    process = subprocess.Popen(
+        command + ["--no-browser", "--port", "0", f"--ServerApp.port={port}",
+                   "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        model = _get_json(f"{base}/api/contents/quickstart.ipynb?content=0", token,
+                          time.monotonic() + 240)
+        assert model["name"] == "quickstart.ipynb" and model["type"] == "notebook"
+        specs = _get_json(f"{base}/api/kernelspecs", token, time.monotonic() + 10)
+        assert "python3" in specs["kernelspecs"]
+    finally:
+        os.killpg(process.pid, 2)  # Ctrl-C, as a user stops it
+        try:
+            output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            output = process.communicate()[0]
+    assert "Running as root is not recommended" not in output
+    return output
+
+
+@pytest.mark.slow
+def test_the_readme_main_command_serves_the_quickstart_from_the_clone(clone: Path,
+                                                                     clean_env: Path) -> None:
+    """./scripts/demo in the bare clone: creates its .venv, then JupyterLab (as root too)."""
+    output = serves_the_quickstart([str(clone / "scripts" / "demo")], clean_env)
+    assert "local demo endpoint at" in output
+
+
 @pytest.mark.slow
 def test_the_wheel_in_a_fresh_venv_serves_the_quickstart_from_any_folder(
         wheel: Path, tmp_path: Path, clean_env: Path) -> None:
@@ -227,27 +261,6 @@ def test_the_wheel_in_a_fresh_venv_serves_the_quickstart_from_any_folder(
     assert command_line(dry.stdout)[3] == str(anywhere / "quickstart.ipynb")
     assert ("--allow-root" in command_line(dry.stdout)) == ROOT
 
-    port, token = _free_port(), "first-run-test"
-    process = subprocess.Popen(
-        [str(venv / "bin" / "chatmagic"), "demo", "--no-browser", "--port", "0",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}"],
-        cwd=anywhere, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        model = _get_json(f"{base}/api/contents/quickstart.ipynb?content=0", token,
-                          time.monotonic() + 90)
-        assert model["name"] == "quickstart.ipynb" and model["type"] == "notebook"
-        assert "python3" in _get_json(f"{base}/api/kernelspecs", token, time.monotonic() + 10)[
-            "kernelspecs"]
-    finally:
-        os.killpg(process.pid, 2)  # Ctrl-C, as a user stops it
-        try:
-            output = process.communicate(timeout=30)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            output = process.communicate()[0]
+    output = serves_the_quickstart([str(venv / "bin" / "chatmagic"), "demo"], anywhere)
     assert (anywhere / "quickstart.ipynb").read_bytes() == packaged.read_bytes()
     assert "Copied the quickstart to" in output and "local demo endpoint at" in output
-    assert "Running as root is not recommended" not in output
