@@ -2,24 +2,72 @@
 
 ``%load_ext chatmagic`` registers ``%%chat``/``%chat``, ``%models``,
 ``%chat_history``, ``%chat_usage`` and ``%chat_config``. From plain Python,
-`chat`, `compare` and `history` use the same core without IPython.
+`prompt`/`aprompt` (stateless, streaming), `conversation`, `chat`, `compare`
+and `history` use the same core without IPython.
+
+The public names are declared in ``__all__`` and live in private modules,
+imported on first use, so that ``import chatmagic`` (and ``%load_ext``) stays fast.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ._api import (NamedConversation, aprompt, chat, compare, conversation, history,
+                       prompt)
+    from ._response import AsyncResponse, Failure, Response
+    from .errors import ChatError, OptionError
     from .stream import Reply
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", "history",
-           "chat", "compare"]
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension",
+           "prompt", "aprompt", "conversation", "chat", "compare", "history",
+           "Response", "AsyncResponse", "Failure", "NamedConversation", "Reply",
+           "ChatError", "OptionError"]
+
+# Public name -> the private module that defines it; imported when first asked for.
+_LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_api",
+         "compare": "_api", "history": "_api", "NamedConversation": "_api",
+         "Response": "_response", "AsyncResponse": "_response", "Failure": "_response",
+         "Reply": "stream", "ChatError": "errors", "OptionError": "errors"}
 
 _magics: Any = None  # the ChatMagics of the loaded extension, if any
-_session: "Session | None" = None  # the Python API's session when no extension is loaded
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chatmagic' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping its public names when a submodule shares one.
+
+    Importing ``chatmagic.conversation`` (the storage module) sets the package's
+    attribute ``conversation`` to that module, hiding the function; a public
+    name is never replaced by a submodule.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -41,8 +89,9 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc(CUSTOM_EXCEPTIONS, show_error(magics))
     from .completion import install as install_completion
 
-    magics.completion_matcher = install_completion(ipython, magics)
+    matcher = install_completion(ipython, magics)
     _magics = magics
+    _magics.completion_matcher = matcher  # typed Any: ChatMagics declares no such trait
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -62,45 +111,3 @@ def unload_ipython_extension(ipython: Any) -> None:
     if matcher in ipython.Completer.custom_matchers:
         ipython.Completer.custom_matchers.remove(matcher)
     _magics = None
-
-
-def _current_session() -> "Session":
-    global _session
-    if _magics is not None:
-        return _magics.session  # type: ignore[no-any-return]
-    if _session is None:
-        from .session import Session
-
-        _session = Session()
-    return _session
-
-
-def history(name: str = "default") -> list[dict[str, Any]]:
-    """The conversation ``name`` as an OpenAI messages list (system first)."""
-    return _current_session().notebook.get(name, create=False).messages()
-
-
-def _run_plain(prompt: str, models: list[str] | None, **options: Any) -> tuple[Any, list["Reply"]]:
-    from .options import ChatOptions
-    from .runner import Run, run_blocking
-
-    session = _current_session()
-    opts = ChatOptions(prompt=prompt, **options)
-    if models is not None:
-        opts.compare = list(models)
-    plan = session.plan(opts)
-    replies = run_blocking(Run(plan.jobs, session.clients))
-    session.record(plan, replies)
-    return plan, replies
-
-
-def chat(prompt: str, **options: Any) -> "Reply":
-    """Ask one model (options as ``ChatOptions`` fields: model, profile, system, ...);
-    returns the finished `Reply` (``.text()``, ``.usage``, ``.error``)."""
-    return _run_plain(prompt, None, **options)[1][0]
-
-
-def compare(prompt: str, models: list[str], **options: Any) -> dict[str, "Reply"]:
-    """Ask several models at once; returns label → `Reply` with its text and figures."""
-    plan, replies = _run_plain(prompt, models, **options)
-    return dict(zip(plan.labels, replies))

@@ -1,27 +1,39 @@
-"""The options of ``%%chat``: parsed from the magic line into a validated value.
+"""The options of ``%%chat`` and of the Python API: one validated value, `ChatOptions`.
 
-`parse_chat_line` turns the text after ``%%chat`` (or ``%chat``) into
-`ChatOptions`; every range and type is checked here, so a bad option is refused
-before any request is sent. `CHAT_PARSER.format_help()` is what ``%%chat?`` shows.
+`ChatOptions` checks every field when it is set (bounds and types, see
+`_params`), so ``%%chat``, ``chatmagic.prompt()`` and any code that builds
+options refuse a bad value the same way, naming it, before anything is sent.
+`parse_chat_line` turns the text after ``%%chat`` (or ``%chat``) into one;
+`CHAT_PARSER.format_help()` is what ``%%chat?`` shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from ._params import CHECKS, FORMATS, MAX_STOP, Invalid
 from .errors import OptionError
 
-__all__ = ["ChatOptions", "CHAT_PARSER", "parse_chat_line", "FORMATS", "SAMPLING_FIELDS"]
-
-FORMATS = ("markdown", "text", "code")
+__all__ = ["ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
+           "SAMPLING_FIELDS"]
 
 #: The body fields that ChatOptions carries under their own names.
 SAMPLING_FIELDS = ("temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty",
                    "logit_bias", "seed", "user")
+
+
+class ParameterError(OptionError):
+    """A refused option value: ``option`` is the field, ``problem`` what is wrong with it."""
+
+    def __init__(self, option: str, problem: str, label: str | None = None) -> None:
+        super().__init__(f"{label or option} {problem}")
+        self.option = option
+        self.problem = problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,48 +46,33 @@ class _Parser(argparse.ArgumentParser):
         raise OptionError(message or "%%chat: stopped")
 
 
-def _float(name: str, low: float, high: float) -> Any:
+def _number(flag: str) -> Any:
+    """Text to a number; its range is the value's to check (`_params`), for every entry point."""
     def convert(text: str) -> float:
         try:
-            value = float(text)
+            return float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes a number, not {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{name} must be between {low:g} and {high:g}, "
-                                             f"not {value:g}")
-        return value
-    convert.__name__ = name
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
+    convert.__name__ = flag
     return convert
 
 
-def _int(name: str, low: int) -> Any:
+def _whole(flag: str) -> Any:
     def convert(text: str) -> int:
         try:
-            value = int(text)
+            return int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes a whole number, not {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{name} must be at least {low}, not {value}")
-        return value
-    convert.__name__ = name
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {text!r}") from None
+    convert.__name__ = flag
     return convert
 
 
-def _logit_bias(text: str) -> dict[str, int]:
+def _logit_bias(text: str) -> Any:
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--logit-bias takes a JSON object like '{{\"50256\": -100}}', not {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--logit-bias takes a JSON object of token id -> bias")
-    for token, bias in value.items():
-        if not str(token).isdigit():
-            raise argparse.ArgumentTypeError(f"--logit-bias keys are token ids, not {token!r}")
-        if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
-            raise argparse.ArgumentTypeError(f"--logit-bias values are numbers from -100 to 100, "
-                                             f"not {bias!r}")
-    return {str(k): v for k, v in value.items()}
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -115,15 +112,15 @@ def _build_parser() -> _Parser:
         help="one-shot: send only the system message and this prompt, record nothing")
     add("--compare", type=_models, metavar="M1,M2,...",
         help="send the same prompt to several models, streamed side by side")
-    add("-t", "--temperature", type=_float("--temperature", 0, 2), help="sampling temperature, 0-2")
-    add("--top-p", type=_float("--top-p", 0, 1), help="nucleus sampling, 0-1")
-    add("-n", type=_int("-n", 1), help="number of choices")
-    add("--stop", action="append", help="stop sequence (repeatable)")
-    add("--max-tokens", type=_int("--max-tokens", 1), help="most tokens in the reply")
-    add("--presence-penalty", type=_float("--presence-penalty", -2, 2), help="-2 to 2")
-    add("--frequency-penalty", type=_float("--frequency-penalty", -2, 2), help="-2 to 2")
+    add("-t", "--temperature", type=_number("--temperature"), help="sampling temperature, 0-2")
+    add("--top-p", type=_number("--top-p"), help="nucleus sampling, 0-1")
+    add("-n", type=_whole("-n"), help="number of choices, at least 1")
+    add("--stop", action="append", help=f"stop sequence (repeatable, up to {MAX_STOP})")
+    add("--max-tokens", type=_whole("--max-tokens"), help="most tokens in the reply, at least 1")
+    add("--presence-penalty", type=_number("--presence-penalty"), help="-2 to 2")
+    add("--frequency-penalty", type=_number("--frequency-penalty"), help="-2 to 2")
     add("--logit-bias", type=_logit_bias, metavar="JSON", help="token id -> bias, -100 to 100")
-    add("--seed", type=_int("--seed", -(2**63)), help="sampling seed")
+    add("--seed", type=_whole("--seed"), help="sampling seed")
     add("--user", help="end-user id sent to the endpoint")
     add("--json", action="store_true", help='response_format={"type": "json_object"}')
     add("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
@@ -135,8 +132,8 @@ def _build_parser() -> _Parser:
     add("-f", "--format", choices=FORMATS, default="markdown",
         help="how to show the reply; code puts the reply's code in a new cell below")
     add("--no-interpolate", action="store_true", help="send { and } literally")
-    add("--timeout", type=_float("--timeout", 0.1, 86400), metavar="SECONDS",
-        help="per-request timeout")
+    add("--timeout", type=_number("--timeout"), metavar="SECONDS",
+        help="per-request timeout, above 0")
     add("--debug", action="store_true", help="show tracebacks of failures")
     add("prompt", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
@@ -152,7 +149,11 @@ _OWNED = {"model", "messages", "stream", "stream_options", "temperature", "top_p
 
 @dataclass
 class ChatOptions:
-    """Everything one ``%%chat`` cell asked for, validated."""
+    """Everything one ``%%chat`` cell (or one Python API call) asked for.
+
+    Every field is checked when it is set, at construction or later, so an
+    instance never holds a value the endpoint should not be sent.
+    """
 
     prompt: str = ""
     model: str | None = None
@@ -181,6 +182,26 @@ class ChatOptions:
     no_interpolate: bool = False
     timeout: float | None = None
     debug: bool = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = CHECKS.get(name)
+        if check is not None:
+            try:
+                value = check(value)
+            except Invalid as exc:
+                raise ParameterError(name, exc.problem) from None
+        object.__setattr__(self, name, value)
+
+    def __post_init__(self) -> None:
+        shadowed = sorted(set(self.params) & _OWNED)
+        if shadowed:
+            raise ParameterError("params", f"cannot set {', '.join(shadowed)}: each has an "
+                                 "option of its own (see %%chat?)")
+        if self.compare and self.model:
+            raise ParameterError("model", "cannot be combined with compare, which names the "
+                                 "models itself")
+        if self.compare and (self.n or 1) > 1:
+            raise ParameterError("n", "above 1 cannot be combined with compare: pick one")
 
     def sampling(self) -> dict[str, Any]:
         """The Chat Completions parameters the cell set (not None)."""
@@ -218,14 +239,14 @@ def _split_options(line: str) -> tuple[list[str], str]:
             return tokens, line[pos:].strip()
         if not expect_value and line.startswith("-- ", pos):
             return tokens, line[pos + 3:].strip()
-        lexer = shlex.shlex(line[pos:], posix=True)
+        rest = io.StringIO(line[pos:])
+        lexer = shlex.shlex(rest, posix=True)
         lexer.whitespace_split = True
         try:
             token = lexer.get_token()
         except ValueError as exc:
             raise OptionError(f"%chat: {exc} in the options: check the quotes") from None
-        consumed = lexer.instream.tell()
-        pos += consumed
+        pos += rest.tell()
         assert token is not None
         tokens.append(token)
         if expect_value:
@@ -259,4 +280,17 @@ def parse_chat_line(line: str, cell: str | None = None) -> ChatOptions:
     if ns.compare and ns.n and ns.n > 1:
         raise OptionError("-n > 1 and --compare cannot be combined: pick one")
     values = {k: v for k, v in vars(ns).items() if k not in ("param", "image", "prompt")}
-    return ChatOptions(prompt=prompt, params=params, images=list(ns.image), **values)
+    try:
+        return ChatOptions(prompt=prompt, params=params, images=list(ns.image), **values)
+    except ParameterError as exc:
+        # The value's own check refused it: name the option as the cell wrote it.
+        raise ParameterError(exc.option, exc.problem, _FLAGS.get(exc.option)) from None
+
+
+def _flags() -> dict[str, str]:
+    """Field name -> the option string that sets it (its long form)."""
+    return {action.dest: max(action.option_strings, key=len)
+            for action in CHAT_PARSER._actions if action.option_strings}
+
+
+_FLAGS = {**_flags(), "params": "--param", "images": "--image"}

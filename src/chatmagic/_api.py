@@ -1,0 +1,167 @@
+"""The Python API: ``prompt``/``aprompt`` (stateless), ``conversation``, ``chat``, ``compare``.
+
+Every call builds one validated `ChatOptions` (a bad or unknown keyword is an
+`OptionError` before anything is sent), plans it with the session the magics
+use (or a plain one, without IPython), and runs it on the portal loop
+(`_portal`). Endpoint failures are data on the result, never exceptions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import weakref
+from typing import Any
+
+import chatmagic
+
+from ._response import AsyncResponse, Exchange, Response
+from .errors import HistoryError, OptionError
+from .options import ChatOptions
+from .session import Session
+from .stream import Reply
+
+__all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "compare",
+           "history", "current_session"]
+
+#: What prompt() takes besides the text: the request, never the cell's presentation.
+PARAMETERS = ("temperature", "top_p", "n", "stop", "max_tokens", "presence_penalty",
+              "frequency_penalty", "logit_bias", "seed", "user", "json", "params", "images",
+              "no_stream", "timeout")
+_PROMPT = ("model", "system", "profile", *PARAMETERS)
+_CHAT = (*_PROMPT, "conversation", "new", "no_history")
+
+# Names people reach for: the magic's short flags and the SDK's own body fields.
+_ALIASES = {"t": "temperature", "m": "model", "s": "system", "p": "profile", "c": "conversation",
+            "i": "images", "image": "images", "max_completion_tokens": "max_tokens",
+            "stream": "no_stream", "response_format": "json", "extra_body": "params",
+            "messages": "conversation"}
+
+_plain: Session | None = None  # the session of a process without the extension loaded
+# The exchange each conversation is waiting on: the next prompt carries its turn.
+_running: weakref.WeakKeyDictionary[Session, dict[str, Exchange]] = weakref.WeakKeyDictionary()
+
+
+def current_session() -> Session:
+    """The loaded extension's session, else one made from the environment on first use."""
+    global _plain
+    magics = chatmagic._magics
+    if magics is not None:
+        return magics.session  # type: ignore[no-any-return]
+    if _plain is None:
+        _plain = Session()
+    return _plain
+
+
+def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
+    guess = _ALIASES.get(keyword) if _ALIASES.get(keyword) in allowed else None
+    if guess is None:
+        close = difflib.get_close_matches(keyword.replace("-", "_").lower(), allowed, n=1)
+        guess = close[0] if close else None
+    hint = f" Did you mean {guess}=?" if guess else ""
+    return (f"{where}() got an unknown keyword {keyword}=.{hint} "
+            f"It takes: {', '.join(allowed)}.")
+
+
+def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str, ...],
+             **fixed: Any) -> ChatOptions:
+    for keyword in keywords:
+        if keyword not in allowed:
+            raise OptionError(_unknown(where, keyword, allowed))
+    return ChatOptions(prompt=text, **keywords, **fixed)
+
+
+def _start(session: Session, options: ChatOptions) -> Exchange:
+    plan = session.plan(options)  # raises (unknown profile, no key, bad image) before sending
+    return Exchange(session, plan)
+
+
+def prompt(text: str, model: str | None = None, system: str | None = None,
+           profile: str | None = None, **params: Any) -> Response:
+    """Ask once, statelessly: sends only ``system`` (if any) and ``text``; records no turn.
+
+    Returns at once a `Response`: iterate it for the text as it arrives, or call
+    ``.text()``; ``.usage``, ``.cost``, ``.failure`` once it has ended.
+    """
+    options = _options("prompt", text, params, _PROMPT, model=model, system=system,
+                       profile=profile, no_history=True)
+    return Response(_start(current_session(), options))
+
+
+def aprompt(text: str, model: str | None = None, system: str | None = None,
+            profile: str | None = None, **params: Any) -> AsyncResponse:
+    """The async twin of `prompt`: ``async for piece in r``, ``await r.text()``.
+
+    Works on any running event loop (a notebook cell's top-level ``await``,
+    ``asyncio.run``); the request itself runs on chatmagic's own loop.
+    """
+    options = _options("aprompt", text, params, _PROMPT, model=model, system=system,
+                       profile=profile, no_history=True)
+    return AsyncResponse(_start(current_session(), options))
+
+
+class NamedConversation:
+    """One of this notebook's named conversations, as ``%%chat -c NAME`` sees it."""
+
+    def __init__(self, name: str = "default") -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise OptionError(f"conversation() takes a name, not {name!r}")
+        self.name = name
+
+    def prompt(self, text: str, model: str | None = None, system: str | None = None,
+               profile: str | None = None, **params: Any) -> Response:
+        """Ask within the conversation: the history goes with ``text`` and the turn is
+        recorded when the reply ends. ``system`` sets the conversation's system message
+        (as ``-s``). Waits for this conversation's previous prompt to end first."""
+        session = current_session()
+        running = _running.setdefault(session, {})
+        previous = running.get(self.name)
+        if previous is not None:
+            Response(previous).wait()  # its turn goes with this prompt
+        options = _options("conversation.prompt", text, params, _PROMPT, model=model,
+                           system=system, profile=profile, conversation=self.name)
+        exchange = running[self.name] = _start(session, options)
+        return Response(exchange)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation as an OpenAI messages list (``%chat_history export``)."""
+        try:
+            return current_session().notebook.get(self.name, create=False).messages()
+        except HistoryError:
+            return []  # not started yet
+
+    def __repr__(self) -> str:
+        return f"<NamedConversation {self.name!r}>"
+
+
+def conversation(name: str = "default") -> NamedConversation:
+    """This notebook's conversation ``name`` (the one ``%%chat -c NAME`` uses)."""
+    return NamedConversation(name)
+
+
+def _finish(exchange: Exchange) -> list[Reply]:
+    Response(exchange).wait()
+    return exchange.run.replies
+
+
+def chat(prompt: str, **options: Any) -> Reply:
+    """Ask one model within a conversation (``conversation="default"``, or
+    ``no_history=True``) and wait; returns the finished `Reply`."""
+    opts = _options("chat", prompt, options, _CHAT)
+    return _finish(_start(current_session(), opts))[0]
+
+
+def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:
+    """Ask several models at once and wait; returns label -> `Reply`, in order."""
+    if "model" in options:
+        raise OptionError("compare() takes its models in models=[...], not model=: to pick "
+                          "an endpoint, write PROFILE:MODEL in the list or pass profile=")
+    if isinstance(models, str) or not models:
+        raise OptionError(f"compare() takes a list of model names, not {models!r}")
+    opts = _options("compare", prompt, options, _CHAT, compare=list(models))
+    exchange = _start(current_session(), opts)
+    return dict(zip(exchange.plan.labels, _finish(exchange)))
+
+
+def history(name: str = "default") -> list[dict[str, Any]]:
+    """The conversation ``name`` as an OpenAI messages list (system first)."""
+    return current_session().notebook.get(name, create=False).messages()
