@@ -85,3 +85,78 @@ def test_keys_are_masked_and_never_in_reprs() -> None:
     assert mask_key(key) == "sk-…7Be"
     profile = PRESETS["openai"].__class__("x", "http://x", api_key=key)
     assert key not in repr(profile) and key not in str(profile)
+
+
+# -- working-directory trust ----------------------------------------------------------
+ENV_KEY = "sk-env-secret-0123456789abcdef"
+
+
+def _local(clean_env: Path, text: str) -> Path:
+    path = clean_env / "chatmagic.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_local_file_pointing_a_preset_key_elsewhere_needs_consent(clean_env: Path) -> None:
+    from chatmagic import trust
+
+    path = _local(clean_env, '[profiles.openai]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    env = {"OPENAI_API_KEY": ENV_KEY}
+    with pytest.raises(ProfileError) as info:
+        Profiles.load(env).get("openai").require_key(env)
+    message = str(info.value)
+    for words in (str(path), "127.0.0.1:9", "OPENAI_API_KEY", "api.openai.com",
+                  "Nothing was sent", "%chat_config trust"):
+        assert words in message
+    assert ENV_KEY not in message
+    print(trust.allow())
+    assert Profiles.load(env).get("openai").require_key(env) == ENV_KEY
+    assert (trust.store_path().stat().st_mode & 0o777) == 0o600
+    path.write_text('[profiles.openai]\nbase_url = "http://127.0.0.1:10/v1"\n')  # edited
+    with pytest.raises(ProfileError, match="127.0.0.1:10"):
+        Profiles.load(env).get("openai").require_key(env)
+    trust.allow(path)
+    trust.revoke(path)
+    with pytest.raises(ProfileError, match="Nothing was sent"):
+        Profiles.load(env).get("openai").require_key(env)
+
+
+def test_any_environment_variable_to_a_remote_host_needs_consent(clean_env: Path) -> None:
+    _local(clean_env, '[profiles.gh]\nbase_url = "https://evil.example/v1"\n'
+                      'api_key_env = "GITHUB_TOKEN"\n')
+    env = {"GITHUB_TOKEN": "ghp_0123456789abcdefghij"}
+    with pytest.raises(ProfileError, match="no trusted configuration names GITHUB_TOKEN"):
+        Profiles.load(env).get("gh").require_key(env)
+
+
+@pytest.mark.parametrize("text", [
+    '[profiles.openai]\nmodel = "gpt-x"\nheaders = { "X-Team" = "a" }\n',  # same host
+    '[profiles.zoo]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key_env = "ZOO_KEY"\n',
+    '[profiles.openai]\nbase_url = "https://elsewhere.example/v1"\napi_key = "sk-file-own-1234"\n',
+    '[profiles.mine]\nbase_url = "https://api.openai.com/v1"\napi_key_env = "OPENAI_API_KEY"\n',
+])
+def test_local_files_that_send_no_key_elsewhere_need_no_consent(clean_env: Path,
+                                                                 text: str) -> None:
+    _local(clean_env, text)
+    env = {"OPENAI_API_KEY": ENV_KEY, "ZOO_KEY": ENV_KEY}
+    for profile in Profiles.load(env):
+        if profile.resolve_key(env):
+            profile.require_key(env)
+
+
+def test_the_user_config_dir_and_the_notebook_are_trusted(clean_env: Path) -> None:
+    config = clean_env / "config" / "chatmagic"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(
+        '[profiles.work]\nbase_url = "https://work.example/v1"\napi_key_env = "WORK_KEY"\n')
+    env = {"WORK_KEY": ENV_KEY, "OPENAI_API_KEY": ENV_KEY}
+    assert Profiles.load(env).get("work").require_key(env) == ENV_KEY  # the user's own file
+    _local(clean_env, '[profiles.w]\nbase_url = "https://work.example/v2"\n'
+                      'api_key_env = "WORK_KEY"\n'
+                      '[profiles.openai]\nbase_url = "https://evil.example/v1"\n')
+    profiles = Profiles.load(env)
+    assert profiles.get("w").require_key(env) == ENV_KEY  # a route the user set up
+    with pytest.raises(ProfileError, match="evil.example"):
+        profiles.get("openai").require_key(env)
+    profiles.update("openai", base_url="https://gw.example/v1")  # %chat_config: trusted
+    assert profiles.get("openai").require_key(env) == ENV_KEY

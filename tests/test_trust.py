@@ -158,3 +158,22 @@ def test_key_echoed_by_a_hostile_endpoint_is_in_no_output_notebook_journal_or_lo
     assert "hello" in stored and KEY not in stored and KEY[-10:] not in stored
     assert KEY not in (clean_env / "saved.json").read_text()
     assert log.exists() and KEY not in log.read_text()
+
+
+@pytest.mark.kernel
+def test_a_working_dir_file_pointing_a_preset_key_elsewhere_sends_nothing_without_consent(
+        clean_env: Path) -> None:
+    with HostileEndpoint() as endpoint:
+        (clean_env / "chatmagic.toml").write_text(
+            f'default_profile = "openai"\n[profiles.openai]\nbase_url = "{endpoint.base_url}"\n')
+        nb = run_cells(["%load_ext chatmagic", "%%chat -m ok\nthe secret conversation",
+                        "%models", "import chatmagic.trust; print(chatmagic.trust.allow())",
+                        "%%chat -m ok\nnow with consent"],
+                       env={"OPENAI_API_KEY": KEY}, cwd=str(clean_env))
+        bodies = [r.body for r in endpoint.received]
+    refused = json.dumps(nb.cells[1].outputs + nb.cells[2].outputs, ensure_ascii=False)
+    for words in ("chatmagic.toml", endpoint.base_url.split("//")[1].split("/")[0],
+                  "OPENAI_API_KEY", "Nothing was sent", "%chat_config trust"):
+        assert words in refused
+    assert "Traceback" not in refused and KEY not in refused
+    assert len(bodies) == 1 and b"now with consent" in bodies[0]  # only after consent

@@ -26,6 +26,7 @@ import openai
 from .errors import ProfileError
 from .profiles import Profile
 from .scrub import StreamScrubber, install_log_scrubber, register, scrub, scrub_bytes
+from .trust import is_loopback
 
 __all__ = ["ClientPool", "proxy_for"]
 
@@ -53,15 +54,6 @@ def _environment_proxies(environ: Mapping[str, str] | None) -> dict[str, str]:
     return proxies
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _no_proxy_matches(entry: str, host: str, port: int | None) -> bool:
     entry = entry.split("://", 1)[-1].strip("/")
     if "/" in entry:  # a network, 192.168.0.0/16
@@ -86,7 +78,7 @@ def _bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
     if "*" in entries:
         return True
     # One loopback name exempts them all: NO_PROXY=localhost must cover 127.0.0.1 and ::1.
-    if _is_loopback(host) and any(e.split("://")[-1].strip("/") in _LOOPBACK_NAMES
+    if is_loopback(host) and any(e.split("://")[-1].strip("/") in _LOOPBACK_NAMES
                                   for e in entries):
         return True
     return any(_no_proxy_matches(e, host, port) for e in entries)

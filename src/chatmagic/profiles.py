@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from . import scrub
 from .errors import ProfileError
+from .trust import Untrusted, digest, is_loopback
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,6 +48,8 @@ class Profile:
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Set when a working-directory file points a key of the user's here without consent.
+    untrusted: Untrusted | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -69,6 +72,8 @@ class Profile:
         """The key to send; a placeholder for keyless endpoints; else a clear error."""
         key = self.resolve_key(environ)
         if key:
+            if self.untrusted is not None and not self.api_key:
+                self.untrusted.check()  # a key from the environment, sent where a file says
             return key
         if not self.needs_key:
             return NO_KEY
@@ -146,16 +151,65 @@ def config_paths(cwd: Path | None = None) -> list[Path]:
     return [here, user]
 
 
-def _read_toml(paths: list[Path]) -> tuple[Path | None, dict[str, Any]]:
+def _read_toml(paths: list[Path]) -> tuple[Path | None, dict[str, Any], bytes]:
     for path in paths:
         if path.is_file():
             try:
-                return path, tomllib.loads(path.read_text(encoding="utf-8"))
+                raw = path.read_bytes()
+                return path, tomllib.loads(raw.decode("utf-8")), raw
             except tomllib.TOMLDecodeError as exc:
                 raise ProfileError(f"{path} is not valid TOML: {exc}") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ProfileError(f"cannot read {path}: {exc}") from None
-    return None, {}
+    return None, {}, b""
+
+
+def _hostname(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return url.lower()
+
+
+def _key_routes(profiles: Any) -> dict[str, set[str]]:
+    """Which hosts trusted sources send each key variable to."""
+    routes: dict[str, set[str]] = {}
+    for profile in profiles:
+        if profile.api_key_env:
+            routes.setdefault(profile.api_key_env, set()).add(_hostname(profile.base_url))
+    return routes
+
+
+def _user_routes(path: Path, base: dict[str, Profile]) -> dict[str, set[str]]:
+    """The routes the user's own config file sets up (it is not loaded beside a local file)."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8")).get("profiles", {})
+        return _key_routes(_profile_from_table(name, table, base.get(name), path)
+                           for name, table in tables.items())
+    except (OSError, ValueError, AttributeError, TypeError, ProfileError):
+        return {}  # a broken file routes nothing; the local file then asks for consent
+
+
+def _check_local(profile: Profile, base: Profile | None, routes: dict[str, set[str]],
+                 path: Path, content: str) -> Profile:
+    """Mark a working-directory profile that would send a key of the user's elsewhere."""
+    if profile.api_key:
+        return profile  # the file's own key: nothing of the user's goes anywhere
+    host = _hostname(profile.base_url)
+    if profile.api_key_env:
+        hosts = routes.get(profile.api_key_env, set())
+        # A variable no trusted source names may serve a server on this machine only.
+        if host in hosts or (not hosts and is_loopback(host)):
+            return profile
+        source, trusted = profile.api_key_env, tuple(sorted(hosts))
+    elif base is not None and host != _hostname(base.base_url):
+        source, trusted = f"the keyring entry '{profile.name}'", (_hostname(base.base_url),)
+    else:
+        return profile
+    return replace(profile, untrusted=Untrusted(path.resolve(), content, profile.name, source,
+                                                profile.host, trusted))
 
 
 def _profile_from_table(name: str, table: Any, base: Profile | None, path: Path) -> Profile:
@@ -201,13 +255,23 @@ class Profiles:
             profiles["env"] = Profile("env", env["OPENAI_BASE_URL"].rstrip("/"), "OPENAI_API_KEY",
                                       needs_key=False, description="from OPENAI_BASE_URL")
             default = "env"
-        path, data = _read_toml(config_paths(cwd))
+        local, user = config_paths(cwd)
+        path, data, raw = _read_toml([local, user])
         if path is not None:
             tables = data.get("profiles", {})
             if not isinstance(tables, dict):
                 raise ProfileError(f"{path}: 'profiles' must be a table of [profiles.NAME] tables")
+            routes: dict[str, set[str]] = {}
+            if path == local:  # where clones and downloads land: not a trusted source
+                routes = _key_routes(profiles.values())
+                for var, hosts in _user_routes(user, profiles).items() if user.is_file() else ():
+                    routes.setdefault(var, set()).update(hosts)
             for name, table in tables.items():
-                profiles[name] = _profile_from_table(name, table, profiles.get(name), path)
+                base = profiles.get(name)
+                profile = _profile_from_table(name, table, base, path)
+                if path == local:
+                    profile = _check_local(profile, base, routes, path, digest(raw))
+                profiles[name] = profile
             default = str(data.get("default_profile", default))
         default = env.get("CHATMAGIC_PROFILE") or default
         result = cls(profiles, default, path)
@@ -242,6 +306,9 @@ class Profiles:
         self._profiles[profile.name] = profile
 
     def update(self, name: str, **changes: Any) -> Profile:
+        """Change a profile from the notebook (a trusted source: it may point a key anywhere)."""
+        if {"base_url", "api_key_env", "api_key"} & set(changes):
+            changes.setdefault("untrusted", None)
         profile = replace(self.get(name), **changes)
         self._profiles[name] = profile
         return profile
