@@ -177,3 +177,15 @@ def test_a_working_dir_file_pointing_a_preset_key_elsewhere_sends_nothing_withou
         assert words in refused
     assert "Traceback" not in refused and KEY not in refused
     assert len(bodies) == 1 and b"now with consent" in bodies[0]  # only after consent
+
+
+def test_os_environ_in_a_prompt_sends_no_key(shell: Any, endpoint: Any, monkeypatch: Any,
+                                             capsys: Any) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    shell.run_cell("import os\nenv_copy = dict(os.environ)")
+    for field in ("{os.environ}", "{env_copy}"):
+        result = shell.run_cell(f"%%chat -m echo\nmy environment is {field}")
+        assert not result.success
+    out = capsys.readouterr().out
+    assert "{os.environ} is the process environment" in out and "{env_copy} holds an API key" in out
+    assert endpoint.chat_requests == [] and KEY not in out and "Traceback" not in out
