@@ -186,6 +186,7 @@ def test_os_environ_in_a_prompt_sends_no_key(shell: Any, endpoint: Any, monkeypa
     for field in ("{os.environ}", "{env_copy}"):
         result = shell.run_cell(f"%%chat -m echo\nmy environment is {field}")
         assert not result.success
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
     assert "{os.environ} is the process environment" in out and "{env_copy} holds an API key" in out
     assert endpoint.chat_requests == [] and KEY not in out and "Traceback" not in out
