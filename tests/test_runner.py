@@ -12,7 +12,7 @@ import pytest
 
 from chatmagic.client import ClientPool
 from chatmagic.profiles import Profile
-from chatmagic.runner import Job, Run
+from chatmagic.runner import ONE_AT_A_TIME, REDO_NOTE, Job, Run
 from chatmagic.stream import estimate_tokens
 from chatmagic.testing import FakeEndpoint
 
@@ -104,3 +104,51 @@ def test_a_stop_at_any_moment_ends_the_run_without_an_error(silent_server: Any) 
         threading.Timer(delay, run.stop).start()
         (reply,) = run.run()  # a stop before the streams took over the hook included
         assert reply.interrupted and run.stopped
+
+
+PROMPT = " ".join(f"w{i}" for i in range(30))
+
+
+def _jobs(*urls: str, model: str = "one-at-a-time/delay=0.01") -> list[Job]:
+    return [Job(model, Profile("local", url, needs_key=False),
+                {"model": model, "messages": [{"role": "user", "content": PROMPT}],
+                 "stream": True}) for url in urls]
+
+
+def test_a_stream_cut_by_a_parallel_request_is_asked_again_alone(endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    url = endpoint.base_url
+    replies = Run(_jobs(url, url), ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT]
+    assert all(r.complete and r.failure is None for r in replies)
+    assert sorted(len(r.notes) for r in replies) == [0, 1]
+    assert REDO_NOTE in replies[0].notes + replies[1].notes
+    assert len(endpoint.chat_requests) == 3  # two at once, then the cut one again
+    # the endpoint is remembered: the next run sends one request at a time, nothing is cut
+    replies = Run(_jobs(url, url), ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT] and not any(r.notes for r in replies)
+    assert len(endpoint.chat_requests) == 5
+
+
+def test_streams_to_different_endpoints_are_not_serialised(endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    with FakeEndpoint() as other:
+        replies = Run(_jobs(endpoint.base_url, other.base_url), ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT] and not any(r.notes for r in replies)
+    assert endpoint.base_url not in ONE_AT_A_TIME
+
+
+def test_a_stream_that_merely_ends_early_alone_is_not_redone(endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    raw_done = _jobs(endpoint.base_url, model="drop/after=2")
+    (reply,) = Run(raw_done, ClientPool({})).run()
+    assert reply.failure is not None and reply.failure.kind == "incomplete"
+    assert len(endpoint.chat_requests) == 1 and not reply.notes
+
+
+def test_compare_on_one_server_that_cuts_fills_both_columns(shell: Any,
+                                                           endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    model = "one-at-a-time/delay=0.01"
+    shell.run_cell_magic("chat", f"--compare {model},{model} -o out", PROMPT)
+    assert list(shell.user_ns["out"].values()) == [PROMPT, PROMPT]

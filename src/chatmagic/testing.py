@@ -60,7 +60,8 @@ not exist", as OpenAI does.
 
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
 answers the model id ``name`` with exactly those writes (a float is a pause),
-then closes the connection; for byte streams no script above makes.
+then closes the connection (``unstreamed=RawReply(...)``: another answer for a
+request without ``stream``); for byte streams no script above makes.
 
 From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
 """
@@ -208,6 +209,7 @@ class RawReply:
     status: int = 200
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
+    unstreamed: "RawReply | None" = None  # what a request without ``stream`` gets, if not this
 
 
 @dataclass
@@ -419,7 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         model = str(body.get("model", ""))
         if model in self.owner.raw:
-            return self._raw(self.owner.raw[model])
+            reply = self.owner.raw[model]
+            return self._raw(reply if body.get("stream") else reply.unstreamed or reply)
         script = _Script.parse(model)
         known = {m.partition("/")[0] for m in self.owner.models}
         if script.base not in known:
@@ -615,8 +618,9 @@ class _Handler(BaseHTTPRequestHandler):
         text = self._reply_text(body, script)
         tokens = _words(text)
         reasoning_tokens = 0
-        for i in range(n):
-            chunk(i, {"role": "assistant", "content": ""})
+        if script.base != "bom":  # after a BOM, the first event carries text
+            for i in range(n):
+                chunk(i, {"role": "assistant", "content": ""})
         if script.base in ("reasoning", "reasoning-vllm", "xss"):
             field_name = "reasoning" if script.base == "reasoning-vllm" else "reasoning_content"
             thoughts = _words(XSS_THOUGHTS if script.base == "xss" else
