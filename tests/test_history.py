@@ -198,3 +198,90 @@ def test_from_messages_round_trip_with_image_parts() -> None:
     assert Conversation.from_messages(messages).messages() == messages
     with pytest.raises(HistoryError, match="expected a list of messages"):
         Conversation.from_messages({"role": "user"})
+
+
+# -- hostile files ----------------------------------------------------------------------
+import importlib  # noqa: E402
+
+conversation = importlib.import_module("chatmagic.conversation")
+from chatmagic.conversation import read_messages, validate_messages, write_private  # noqa: E402
+
+
+def _deep(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("messages, words", [
+    ([{"role": "user", "content": "ok"}, {"role": "user", "content": [{"type": "text",
+                                                                        "text": 42}]}],
+     "message 1 (role='user') has a text part whose text is not a string"),
+    ([{"role": "user", "content": _deep(100_000)}], "message 0 (role='user') nests deeper"),
+    ([{"role": "user", "content": [{"type": "text", "text": "a"}, "bare"]}],
+     "message 0 (role='user') has a content part that is not an object"),
+    ([{"role": "wizard", "content": "x"}], "message 0 (role='wizard') is not a chat message"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": "https://x"}]}],
+     "has an image_url part without"),
+    ([{"role": "user", "content": {"text": "x"}}], "neither text nor a list of parts"),
+])
+def test_bad_messages_name_the_first_bad_one(messages: Any, words: str) -> None:
+    with pytest.raises(HistoryError) as info:
+        validate_messages(messages)
+    assert words in str(info.value) and "nothing was changed" in str(info.value)
+
+
+def test_too_many_or_too_much_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(HistoryError, match="the limit is 20000"):
+        validate_messages([{"role": "user", "content": "x"}] * 20_001)
+    monkeypatch.setattr(conversation, "MAX_TEXT", 1000)
+    with pytest.raises(HistoryError, match="limit is reached at message 1"):
+        validate_messages([{"role": "user", "content": "x" * 600}] * 3)
+
+
+def test_hostile_files_give_one_clear_error(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = {"deep.json": "[" * 200_000 + "]" * 200_000, "binary.json": b"\xff\xfe\x00garbage",
+             "types.json": json.dumps([{"role": "user", "content": [{"type": "text",
+                                                                     "text": None}]}]),
+             "lines.jsonl": '{"role": "user", "content": "a"}\n[1, 2]\n',
+             "object.json": '{"messages": []}'}
+    expected = {"deep.json": "nests too deep", "binary.json": "cannot read",
+                "types.json": "message 0", "lines.jsonl": "message 1",
+                "object.json": "expected a list of messages"}
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+        with pytest.raises(HistoryError) as info:
+            read_messages(path)
+        assert expected[name] in str(info.value) and str(path) in str(info.value), name
+    monkeypatch.setattr(conversation, "MAX_FILE_BYTES", 10)
+    with pytest.raises(HistoryError, match="the limit is 0 MiB"):
+        read_messages(tmp_path / "types.json")
+
+
+def test_saved_histories_and_journals_are_private(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    target.chmod(0o644)
+    write_private(target, "[]")
+    assert target.read_text() == "[]" and target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(HistoryError, match="does not exist; create it first"):
+        write_private(tmp_path / "missing" / "out.json", "[]")
+    book = Notebook("private.ipynb", tmp_path / "journals")
+    book.add_turn("default", Turn({"role": "user", "content": "q"}, None))
+    assert book.path is not None and book.path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "journals").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_damaged_journal_line_is_skipped_not_loaded(tmp_path: Path) -> None:
+    book = Notebook("dmg.ipynb", tmp_path)
+    book.add_turn("default", Turn({"role": "user", "content": "good"}, None))
+    assert book.path is not None
+    with book.path.open("a") as f:
+        f.write(json.dumps({"op": "turn", "conv": "default", "user": {
+            "role": "user", "content": [{"type": "text", "text": {"not": "text"}}]}}) + "\n")
+        f.write("[" * 100_000 + "\n")
+    turns = Notebook("dmg.ipynb", tmp_path).get("default").turns
+    assert [t.user["content"] for t in turns] == ["good"]

@@ -28,7 +28,8 @@ try:  # POSIX file locks; elsewhere the append-only journal alone keeps lines wh
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Turn", "Conversation", "Notebook", "validate_messages", "history_dir"]
+__all__ = ["Turn", "Conversation", "Notebook", "validate_messages", "history_dir",
+           "read_messages", "write_private", "MAX_MESSAGES", "MAX_DEPTH"]
 
 _ROLES = {"system", "user", "assistant", "developer", "tool"}
 
@@ -98,21 +99,142 @@ class Conversation:
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if not isinstance(content, list):
+        return ""
+    return " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text"
+                    and isinstance(p.get("text"), str))
+
+
+#: Limits of a history a file (or a variable) may bring in.
+MAX_MESSAGES = 20_000
+MAX_DEPTH = 12  # a message is a dict of parts of dicts: real ones nest 4 or 5 deep
+MAX_TEXT = 64 * 1024 * 1024  # characters of text in all messages together
+MAX_FILE_BYTES = 128 * 1024 * 1024
+
+
+def _shape(value: Any, limit: int) -> tuple[int, int]:
+    """(depth, characters of text) of a JSON-like value, without recursion."""
+    depth, chars = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        depth = max(depth, level)
+        if level > limit:
+            return depth, chars
+        if isinstance(item, str):
+            chars += len(item)
+        elif isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+            chars += sum(len(k) for k in item if isinstance(k, str))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, level + 1) for v in item)
+    return depth, chars
+
+
+def _part_problem(part: Any) -> str | None:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        return "has a content part that is not an object with a \"type\""
+    if part["type"] in ("text", "refusal") and not isinstance(part.get(part["type"]), str):
+        return f"has a {part['type']} part whose {part['type']} is not a string"
+    if part["type"] == "image_url":
+        image = part.get("image_url")
+        if not (isinstance(image, dict) and isinstance(image.get("url"), str)):
+            return "has an image_url part without {\"url\": \"...\"}"
+    return None
+
+
+def _message_problem(message: Any) -> str | None:
+    """What is wrong with one message, or None."""
+    if not isinstance(message, dict) or message.get("role") not in _ROLES:
+        return f"is not a chat message (an object with a role of {', '.join(sorted(_ROLES))})"
+    depth, _ = _shape(message, MAX_DEPTH)
+    if depth > MAX_DEPTH:
+        return f"nests deeper than {MAX_DEPTH} levels"
+    content = message.get("content")
+    if isinstance(content, list):
+        return next(filter(None, map(_part_problem, content)), None)
+    if not (isinstance(content, str) or content is None):
+        return "has content that is neither text nor a list of parts"
+    if "name" in message and not isinstance(message["name"], str):
+        return "has a name that is not a string"
+    return None
+
+
+def _preview(message: Any) -> str:
+    text = repr(message) if not isinstance(message, (dict, list)) else type(message).__name__
+    if isinstance(message, dict):
+        text = f"role={str(message.get('role'))[:20]!r}"
+    return text[:60]
 
 
 def validate_messages(messages: Any) -> None:
-    """Refuse anything that is not a list of OpenAI chat messages."""
+    """Refuse anything that is not a list of OpenAI chat messages (within the limits),
+    naming the first bad message."""
     if not isinstance(messages, list):
         raise HistoryError(f"expected a list of messages, got {type(messages).__name__}")
+    if len(messages) > MAX_MESSAGES:
+        raise HistoryError(f"{len(messages)} messages; the limit is {MAX_MESSAGES}")
+    total = 0
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise HistoryError(f"item {i} is not a chat message (a dict with a role of "
-                               f"{', '.join(sorted(_ROLES))}): {str(message)[:80]}")
-        content = message.get("content")
-        if not (isinstance(content, str) or content is None or (
-                isinstance(content, list) and all(isinstance(p, dict) for p in content))):
-            raise HistoryError(f"message {i} has content that is neither text nor a list of parts")
+        problem = _message_problem(message)
+        if problem:
+            raise HistoryError(f"message {i} ({_preview(message)}) {problem}; nothing was "
+                               "changed")
+        total += _shape(message, MAX_DEPTH)[1]
+        if total > MAX_TEXT:
+            raise HistoryError(f"the messages hold more than {MAX_TEXT // 2**20} MiB of text "
+                               f"(the limit is reached at message {i}); nothing was changed")
+
+
+def read_messages(path: Path, fmt: str = "json") -> list[Any]:
+    """The messages list in a JSON (or JSONL) file, validated, or one HistoryError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise HistoryError(f"load: {path} is {size / 2**20:.0f} MiB; the limit is "
+                               f"{MAX_FILE_BYTES // 2**20} MiB; the history is unchanged")
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HistoryError(f"load: no file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryError(f"load: cannot read {path}: {exc}; the history is unchanged") from None
+    try:
+        if path.suffix == ".jsonl" or fmt == "jsonl":
+            data: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            data = json.loads(raw)
+    except RecursionError:
+        raise HistoryError(f"load: {path} nests too deep to be chat messages; the history is "
+                           "unchanged") from None
+    except ValueError as exc:
+        raise HistoryError(f"load: {path} is not valid JSON ({exc}); the history is unchanged")\
+            from None
+    try:
+        validate_messages(data)
+    except HistoryError as exc:
+        raise HistoryError(f"load: {path}: {exc}") from None
+    return data  # type: ignore[no-any-return]
+
+
+def _private_dir(directory: Path) -> None:
+    """Create a directory readable by its owner only (an existing one is left as it is)."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a saved history readable by its owner only, or raise one HistoryError."""
+    if not path.parent.is_dir():
+        raise HistoryError(f"save: the directory {path.parent} does not exist; create it first "
+                           "or pick another path. Nothing was written.")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise HistoryError(f"save: cannot write {path}: {exc.strerror}. Nothing was written.")\
+            from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: make it private
+        f.write(text)
 
 
 def history_dir() -> Path:
@@ -158,12 +280,23 @@ class Notebook:
             try:
                 op = json.loads(line)
                 self._apply(op)
-            except (ValueError, KeyError, TypeError, HistoryError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError,
+                    HistoryError):
                 continue  # a line cut short by a crash, or damaged: skip it, keep the rest
 
     def _apply(self, op: dict[str, Any]) -> None:
-        conv = self.get(op["conv"])
+        if not isinstance(op.get("conv"), str):
+            raise HistoryError("a journal line without a conversation name")
         kind = op["op"]
+        if kind == "system":
+            if not isinstance(op["text"], (str, type(None))):
+                raise HistoryError("a system message that is not text")
+        elif kind == "turn":
+            _check_turn(op)
+        elif kind == "replace":
+            for turn in op["turns"]:
+                _check_turn(turn)
+        conv = self.get(op["conv"])
         if kind == "system":
             conv.system = op["text"]
         elif kind == "turn":
@@ -187,9 +320,10 @@ class Notebook:
     def _append(self, op: dict[str, Any]) -> None:
         assert self.path is not None
         line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # a journal written by an older version may be 0644
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             # A torn previous write (a killed process) must not glue onto this line.
@@ -223,6 +357,16 @@ class Notebook:
     def replace(self, name: str, conversation: Conversation) -> None:
         self._do({"op": "replace", "conv": name, "system": conversation.system,
                   "turns": [t.to_dict() for t in conversation.turns]})
+
+
+def _check_turn(data: Any) -> None:
+    """A journaled turn must hold real messages (a damaged one would break every show)."""
+    if not isinstance(data, dict):
+        raise HistoryError("a turn that is not an object")
+    messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None else [])
+    validate_messages(messages)
+    if not isinstance(data.get("meta") or {}, dict):
+        raise HistoryError("a turn whose facts are not an object")
 
 
 def _last_byte(path: Path, size: int) -> bytes:

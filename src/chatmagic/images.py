@@ -1,12 +1,15 @@
 """Images for ``-i/--image``: a file, an http(s) URL, or a variable → an image URL.
 
-Files and in-memory images become base64 ``data:`` URLs; URLs are sent as is.
+Files and in-memory images become base64 ``data:`` URLs (we read the file, the
+endpoint never does); http(s) and ``data:image/`` URLs are sent as is; any
+other scheme (``file://`` included) is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -64,10 +67,22 @@ def image_url(source: str, namespace: Mapping[str, Any] | None = None) -> str:
             raise OptionError(f"-i {source}: the variable holds a {type(value).__name__}, not an "
                               "image (bytes, a PIL image, a matplotlib figure, a path or a URL)")
         return _data_url(data, source)
-    if source.startswith(("http://", "https://")):
+    scheme = source.split(":", 1)[0].lower() if re.match(r"[A-Za-z][\w+.-]*:", source) else ""
+    if scheme in ("http", "https"):
         return source
-    if source.startswith("data:image/"):
+    if scheme == "data":
+        if not source.lower().startswith("data:image/"):
+            raise OptionError(f"-i {source[:40]}: a data: URL must hold an image (data:image/...)")
+        if len(source) > MAX_IMAGE_BYTES * 4 // 3 + 100:
+            raise OptionError(f"-i data:...: the image is over {MAX_IMAGE_BYTES / 2**20:.0f} MiB")
         return source
+    if scheme == "file":
+        # The endpoint cannot read our disk, and must not be asked to read its own.
+        raise OptionError(f"-i {source[:80]}: file:// URLs are not sent; give the path itself "
+                          "(-i photo.png) and chatmagic reads the file and sends its bytes")
+    if scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive (C:\\...)
+        raise OptionError(f"-i {source[:80]}: only http(s) and data: URLs, image files and "
+                          "variables can be images")
     path = Path(source).expanduser()
     if not path.is_file():
         raise OptionError(f"-i {source}: no such file, URL or variable")
