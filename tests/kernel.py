@@ -27,16 +27,26 @@ def run_cells(cells: list[str], env: dict[str, str] | None = None, *, allow_erro
     return nb
 
 
-def outputs(cell: Any, mime: str = "text/markdown") -> list[str]:
-    """The texts of a cell's outputs of one MIME type, in order."""
+def outputs(cell: Any, mime: str | None = None) -> list[str]:
+    """The texts of a cell's outputs of one MIME type, in order (by default what a notebook
+    shows of each: its HTML, else its Markdown)."""
     texts = []
     for out in cell.outputs:
         data = out.get("data", {})
-        if mime in data:
-            texts.append(data[mime])
+        shown = mime or next((m for m in ("text/html", "text/markdown") if m in data), "")
+        if shown in data:
+            texts.append(data[shown])
         elif mime == "text/plain" and out.get("output_type") == "stream":
             texts.append(out["text"])
     return texts
+
+
+def visible(html: str) -> str:
+    """The text a reader sees in some HTML: tags dropped, entities read."""
+    import html as _html
+    import re
+
+    return _html.unescape(re.sub(r"<[^>]*>", "", html))
 
 
 def errors(cell: Any) -> list[Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatmagic.testing import FakeEndpoint
-from kernel import Kernel, errors, outputs, run_cells
+from kernel import Kernel, errors, outputs, run_cells, visible
 
 pytestmark = pytest.mark.kernel
 
@@ -22,10 +22,11 @@ def test_notebook_streams_markdown_and_keeps_it(endpoint: FakeEndpoint, clean_en
                     "%models echo"],
                    env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
     table_cell, line_cell, models_cell = nb.cells[2], nb.cells[3], nb.cells[4]
-    md = "".join(outputs(table_cell))
-    assert "| echo  | fast  |" in md and "def greet(name: str)" in md
+    shown = "".join(outputs(table_cell))
+    assert "<td>echo</td>" in shown and "<k>def</k> <f>greet</f>" in shown  # a table, code
+    assert "def greet(name: str)" in visible(shown)
     assert any("tokens" in o and "first token" in o for o in outputs(table_cell))
-    assert "what about otters?" in "".join(outputs(line_cell))  # a question, not help
+    assert "what about otters?" in visible("".join(outputs(line_cell)))  # a question, not help
     assert "| echo |" in "".join(outputs(models_cell))
     # a saved notebook holds no widget-only output and no leftover display ids
     for cell in nb.cells:
@@ -54,7 +55,7 @@ def test_compare_across_two_profiles(endpoint: FakeEndpoint, clean_env: Path) ->
     assert "['one:echo', 'one:echo#2', 'two:markdown']" in printed and "same prompt" in printed
     static = nb.cells[1].outputs[-1]["data"]
     assert "same prompt" in static["text/html"] and "A small table" in static["text/html"]
-    assert "### two:markdown" in static["text/markdown"]
+    assert "== two:markdown ==" in static["text/plain"]
 
 
 def live_html(html: str) -> list[str]:
@@ -97,8 +98,9 @@ def test_model_html_is_never_live_in_outputs(endpoint: FakeEndpoint, clean_env: 
             if "text/html" in data:
                 assert live_html(data["text/html"]) == [], data
     reply = "".join(outputs(nb.cells[1]))
-    assert "&lt;script>" in reply and "&#60;b&#62;not bold" in reply  # shown as text
-    assert "&#60;script&#62;shown, not run" in reply  # code: shown, escaped
+    assert "&lt;script&gt;window.__xss" in reply and "<code>&lt;b&gt;not bold" in reply  # text
+    assert "&lt;script&gt;shown, not run" in visible(reply) or \
+        "shown, not run" in visible(reply)  # code: shown, escaped
     assert "Thinking" in reply and "Refused" in reply and "refusal-fence" in reply
 
 
@@ -121,9 +123,9 @@ def test_every_failure_is_one_message_and_the_next_chat_works(
     assert message in error["evalue"] and endpoint.base_url in error["evalue"]
     assert len(error["traceback"]) == 1  # one message, no traceback
     if "after=3" in model:
-        assert "one two three " in "".join(outputs(nb.cells[1]))
+        assert "one two three" in visible("".join(outputs(nb.cells[1])))
         assert "'content': 'one two three '" in "".join(outputs(nb.cells[3], "text/plain"))
-    assert not errors(nb.cells[2]) and "still working" in "".join(outputs(nb.cells[2]))
+    assert not errors(nb.cells[2]) and "still working" in visible("".join(outputs(nb.cells[2])))
 
 
 def test_interrupt_closes_the_stream_and_keeps_the_partial_text(
@@ -135,7 +137,7 @@ def test_interrupt_closes_the_stream_and_keeps_the_partial_text(
 
         def interrupt_once_text_arrives(msg: dict) -> None:
             data = msg["content"].get("data", {})
-            if not interrupted_at and "w3" in data.get("text/markdown", ""):
+            if not interrupted_at and "w3" in data.get("text/html", ""):
                 interrupted_at.append(time.monotonic())
                 kernel.manager.interrupt_kernel()
 
@@ -218,13 +220,13 @@ def test_widgets_stop_bar_comes_and_goes_leaving_markdown(
     # After half a second the header's output became the Stop bar...
     bars = [m for m in messages if WIDGET in m["content"].get("data", {})]
     assert bars and all(m["msg_type"] == "update_display_data" for m in bars)
-    # ...and at the end every output is Markdown again: header, text, footer last.
+    # ...and at the end every output is HTML again: header, text, footer last.
     screen = _screen(messages)
     assert all(WIDGET not in data for data in screen)
-    markdown = [data["text/markdown"] for data in screen]
-    assert markdown[0].startswith(f"**{model.split('/')[0]}")
-    assert tail in "".join(markdown) and "<sub>" in markdown[-1]
-    assert ("incomplete" in markdown[-1]) is failed
+    shown = [data["text/html"] for data in screen]
+    assert visible(shown[0]).startswith(model.split("/")[0])
+    assert tail in visible("".join(shown)) and 'class="cm-note"' in shown[-1]
+    assert ("incomplete" in shown[-1]) is failed
 
 
 def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint,
@@ -237,8 +239,8 @@ def test_reasoning_refusal_length_and_estimates_are_shown(endpoint: FakeEndpoint
     shown = "".join(outputs(thinking))
     assert "<details><summary>Thinking</summary>" in shown and "Let me think" in shown
     assert shown.index("Thinking") < shown.index("The answer is: why")
-    assert "**Refused:**\n\nI can't help with that." in "".join(outputs(refusal))
-    assert "cut at the token limit (finish_reason=length)" in "".join(outputs(length))
+    assert "<b>Refused:</b><p>I can't help with that.</p>" in "".join(outputs(refusal))
+    assert "cut at the token limit (finish_reason=length)" in visible("".join(outputs(length)))
     assert "(estimated)" in "".join(outputs(no_usage))
     grid = choices.outputs[-1]["data"]["text/html"]
     assert "two ways (choice 0)" in grid and "two ways (choice 1)" in grid

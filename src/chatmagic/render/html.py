@@ -1,0 +1,278 @@
+"""Model text as HTML that is safe by construction, for every surface that shows it.
+
+One path for every piece of model or server text: Markdown is parsed by
+markdown-it-py with raw HTML off, code is highlighted here (Pygments), math is
+typeset here (MathML), and the resulting HTML goes through nh3, an allowlist
+sanitizer, before it is shown. Nothing depends on how a frontend would parse
+Markdown, because no frontend parses it: outputs are ``text/html``.
+
+Why each frontend cannot be made to run or fetch anything:
+
+- *Script and HTML*: nh3 keeps only the tags and attributes listed here (no
+  event handlers, no ``style`` but colours and alignment, no ``src`` but inline
+  raster ``data:`` images), whatever markdown-it produced.
+- *Fetches*: a remote image becomes a link showing its alt text unless the
+  user opted in (``remote_images``); links go nowhere until clicked and only
+  to ``http(s)``/``mailto`` or an in-page ``#`` fragment.
+- *MathJax* (JupyterLab and Notebook typeset ``text/html`` outputs, nbconvert
+  pages too): the root carries MathJax's ignore classes, and every ``$`` and
+  ``\\`` of model text stands alone in its own element, which MathJax never
+  pairs across. The math the model meant is already MathML (see `mathml`).
+- *Diagrams*: a ``mermaid`` block (or any other language) is only code here.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any, Sequence
+
+from .mathml import MATHML_TAGS, latex_mathml, mathml_attribute
+
+__all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
+           "STYLE", "ROOT_CLASS", "document"]
+
+ROOT_CLASS = "chatmagic tex2jax_ignore mathjax_ignore"
+
+# Code tokens as one-letter elements that HTML does not define (so they have no default
+# look of their own): three to seven bytes of markup per token keeps code near its size.
+_TOKEN_TAGS = {"k": "keyword", "t": "string", "c": "comment", "n": "number", "f": "def",
+               "e": "builtin", "d": "meta"}
+_FALLBACK = {"keyword": "#8250df", "string": "#0a3069", "comment": "#6e7781",
+             "number": "#0550ae", "def": "#8250df", "builtin": "#953800", "meta": "#116329"}
+
+#: The stylesheet, once per reply: JupyterLab's own editor colours (so code looks as in a
+#: code cell, in light and dark themes), with GitHub's colours where those are undefined.
+STYLE = "<style>" + "".join(
+    f".chatmagic {tag}{{color:var(--jp-mirror-editor-{name}-color,{_FALLBACK[name]})"
+    f"{';font-style:italic' if tag == 'c' else ''}}}"
+    for tag, name in _TOKEN_TAGS.items()) + (
+    ".chatmagic pre{background:var(--jp-cell-editor-background,#f6f8fa);padding:6px 10px;"
+    "margin:0 0 .6em;border-radius:4px;overflow-x:auto;line-height:1.35}"
+    ".chatmagic pre.cm-cont{border-top-left-radius:0;border-top-right-radius:0;padding-top:0}"
+    ".chatmagic pre.cm-open{border-bottom-left-radius:0;border-bottom-right-radius:0;"
+    "margin-bottom:0;padding-bottom:0}"
+    ".chatmagic .cm-refusal{border-left:3px solid #cf222e;padding-left:8px}"
+    ".chatmagic .cm-note{color:var(--jp-ui-font-color2,#57606a);font-size:85%}"
+    ".chatmagic .cm-error{color:#cf222e}"
+    ".chatmagic table{border-collapse:collapse}"
+    ".chatmagic th,.chatmagic td{border:1px solid var(--jp-border-color2,#d0d7de);"
+    "padding:2px 8px}"
+    "</style>")
+
+_HTML_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "del", "code", "pre",
+    "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr", "th", "td",
+    "span", "div", "details", "summary", "sub", "sup",
+}
+_TAGS = _HTML_TAGS | set(_TOKEN_TAGS) | MATHML_TAGS
+_ATTRIBUTES = {
+    "a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"},
+    "th": {"style"}, "td": {"style"}, "pre": {"class"}, "div": {"class"},
+    "span": {"class"}, "code": {"class"},
+    **{tag: {"display", "mathvariant", "stretchy", "fence", "separator", "accent",
+             "accentunder", "movablelimits", "largeop", "symmetric", "lspace", "rspace",
+             "width", "height", "depth", "columnalign", "rowalign", "columnspacing",
+             "rowspacing", "linethickness", "notation", "displaystyle", "scriptlevel", "form",
+             "minsize", "maxsize"} for tag in MATHML_TAGS},
+}
+_CLASSES = {"cm-refusal", "cm-note", "cm-error", "cm-cont", "cm-open", "cm-math"}
+_RASTER = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
+_WEB = re.compile(r"(?:https?:|mailto:)", re.I)
+_CONTROL = re.compile(r"[\x00\ud800-\udfff]")  # NUL and lone surrogates: U+FFFD
+_MATH_CHARS = re.compile(r"[$\\]")
+
+
+def clean_text(text: str) -> str:
+    """Text with NUL and lone surrogates replaced (the kernel cannot send a lone surrogate)."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def escape_html(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _inert(escaped: str) -> str:
+    """Escaped text with each ``$`` and ``\\`` alone in an element: MathJax finds no
+    delimiter in it, in any configuration."""
+    return _MATH_CHARS.sub(lambda m: f"<span>{m.group()}</span>", escaped)
+
+
+def text_html(text: str) -> str:
+    """Plain text (a header, a footer, a server's error) as inert HTML."""
+    return _inert(escape_html(clean_text(text)))
+
+
+# -- code ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _token_classes() -> list[tuple[Any, str]]:
+    from pygments.token import Comment, Keyword, Name, Number, Operator, String
+
+    return [(Comment, "c"), (Keyword, "k"), (Operator.Word, "k"), (String, "t"),
+            (Number, "n"), (Name.Function, "f"), (Name.Class, "f"), (Name.Builtin, "e"),
+            (Name.Decorator, "d")]
+
+
+# Fences that some frontend would draw rather than show (GitHub maps geojson, topojson and
+# stl, and renders math and mermaid): never given to a lexer by that name.
+_DRAWN = {"mermaid", "geojson", "topojson", "stl", "math", "latex-diagram"}
+
+
+@lru_cache(maxsize=64)
+def _lexer(lang: str) -> Any:
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    if not lang or lang.lower() in _DRAWN:
+        return None
+    try:
+        return get_lexer_by_name(lang.lower(), stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
+def _highlight(code: str, lang: str) -> str:
+    lexer = _lexer(lang)
+    if lexer is None:
+        return escape_html(code)
+    classes = _token_classes()
+    out: list[str] = []
+    run_tag, run = "", []  # adjacent tokens of one class share an element
+    for kind, value in lexer.get_tokens(code):
+        tag = next((t for base, t in classes if kind in base), "")
+        if tag != run_tag:
+            if run:
+                out.append(f"<{run_tag}>{''.join(run)}</{run_tag}>" if run_tag else "".join(run))
+            run_tag, run = tag, []
+        run.append(escape_html(value))
+    if run:
+        out.append(f"<{run_tag}>{''.join(run)}</{run_tag}>" if run_tag else "".join(run))
+    return "".join(out)
+
+
+def code_html(code: str, lang: str = "", *, opened: bool = False, continued: bool = False
+              ) -> str:
+    """A code block, highlighted; ``opened``/``continued`` join pieces of one long block."""
+    classes = " ".join(c for c, on in (("cm-open", opened), ("cm-cont", continued)) if on)
+    attr = f' class="{classes}"' if classes else ""
+    return f"<pre{attr}><code>{_highlight(clean_text(code), lang)}</code></pre>"
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+def _render_text(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    return _inert(escape_html(tokens[idx].content))
+
+
+def _render_code_inline(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    return f"<code>{escape_html(tokens[idx].content)}</code>"
+
+
+def _render_fence(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    lang = token.info.strip().split(" ")[0] if token.type == "fence" else ""
+    return code_html(token.content, lang)
+
+
+def _render_math(display: bool) -> Any:
+    def render(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+        source = tokens[idx].content
+        mathml = latex_mathml(source.strip(), display)
+        if mathml is None:
+            shown = _inert(escape_html(source))
+            return f"<pre><code>{shown}</code></pre>" if display else f"<code>{shown}</code>"
+        return f'<div class="cm-math">{mathml}</div>' if display else mathml
+    return render
+
+
+def _render_image(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = escape_html("".join(child.content for child in token.children or ()))
+    title = token.attrGet("title")
+    title_attr = f' title="{escape_html(str(title))}"' if title else ""
+    if _RASTER.match(src) or (env.get("remote_images") and re.match(r"https?:", src, re.I)):
+        return f'<img src="{escape_html(src)}" alt="{alt}"{title_attr}>'
+    label = _inert(alt or "image")
+    if _WEB.match(src):
+        # Shown as a link: the browser fetches nothing until the reader clicks.
+        return f'<a href="{escape_html(src)}"{title_attr}>🖼 {label}</a>'
+    return f"🖼 {label}"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.texmath import texmath_plugin
+
+    # html=False: raw HTML in model text is text. maxNesting (20) bounds deep lists/quotes.
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    # $$...$$ and \( \) \[ \] are math; a single $ only when it hugs its content on both
+    # sides and no digit follows the closing one, so "$5 and $6" stays money.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True,
+           allow_labels=False)
+    md.use(texmath_plugin, delimiters="brackets")
+    rules = md.add_render_rule
+    rules("text", _render_text)
+    rules("code_inline", _render_code_inline)
+    rules("fence", _render_fence)
+    rules("code_block", _render_fence)
+    rules("image", _render_image)
+    for name in ("math_inline", "math_inline_double"):
+        rules(name, _render_math(display=name.endswith("double")))
+    for name in ("math_block", "math_block_eqno", "math_block_label"):
+        rules(name, _render_math(display=True))
+    return md
+
+
+def markdown_html(text: str, *, remote_images: bool = False, drop_head: bool = False) -> str:
+    """Model Markdown as sanitized HTML (without the root element: see `document`).
+
+    ``drop_head`` leaves out a table's header row: the continuation of a long table
+    streamed in pieces carries its header only so that it parses as a table.
+    """
+    rendered = str(_parser().render(clean_text(text), {"remote_images": remote_images}))
+    if drop_head:
+        rendered = re.sub(r"<thead>.*?</thead>\s*", "", rendered, count=1, flags=re.S)
+    return sanitize(rendered, remote_images=remote_images)
+
+
+# -- the sanitizer -------------------------------------------------------------------------
+
+def _attribute(remote_images: bool) -> Any:
+    def keep(tag: str, name: str, value: str) -> str | None:
+        if tag in MATHML_TAGS:
+            return mathml_attribute(name, value)
+        if name == "src":
+            ok = _RASTER.match(value) or (remote_images and re.match(r"https?:", value, re.I))
+            return value if ok else None
+        if name == "href":
+            return value if _WEB.match(value) or value.startswith("#") else None
+        if name == "class":
+            kept = [c for c in value.split() if c in _CLASSES]
+            return " ".join(kept) or None
+        if name == "start":
+            return value if value.isdigit() and len(value) < 10 else None
+        return value
+    return keep
+
+
+def sanitize(fragment: str, *, remote_images: bool = False) -> str:
+    """An HTML fragment with everything but the allowlist removed."""
+    import nh3
+
+    return str(nh3.clean(
+        fragment, tags=_TAGS, attributes=_ATTRIBUTES, clean_content_tags={"script", "style"},
+        url_schemes={"http", "https", "mailto", "data"}, strip_comments=True,
+        link_rel="noopener noreferrer nofollow", attribute_filter=_attribute(remote_images),
+        filter_style_properties={"text-align"}))
+
+
+def document(body: str, *, style: bool = False, extra_style: str = "") -> str:
+    """The root element every output's HTML stands in (MathJax's ignore classes on it)."""
+    css = f' style="{extra_style}"' if extra_style else ""
+    return f'{STYLE if style else ""}<div class="{ROOT_CLASS}"{css}>{body}</div>'

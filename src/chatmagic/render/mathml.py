@@ -1,0 +1,64 @@
+"""LaTeX the model wrote, typeset here as MathML, so no frontend's MathJax ever reads it.
+
+MathJax macros can load things (``\\style{cursor:url(...)}``), link
+(``\\href``) or cover the page (``\\rule{200em}{200em}``). Converting to
+MathML ourselves and keeping only an allowlist of presentation elements and
+attributes (no ``href``, no ``style``, no colours, lengths bounded) leaves
+nothing that can fetch, link or run; browsers draw MathML natively.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["latex_mathml", "MATHML_TAGS", "MATHML_ATTRIBUTES", "mathml_attribute"]
+
+#: MathML presentation elements kept by the sanitizer (no maction, semantics or annotations:
+#: annotation-xml may carry HTML).
+MATHML_TAGS = frozenset({
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub", "msubsup",
+    "mfrac", "msqrt", "mroot", "munder", "mover", "munderover", "mtable", "mtr", "mtd",
+    "mstyle", "mpadded", "mphantom", "menclose", "merror", "mmultiscripts", "mprescripts",
+    "none",
+})
+
+MATHML_ATTRIBUTES = frozenset({
+    "display", "mathvariant", "stretchy", "fence", "separator", "accent", "accentunder",
+    "movablelimits", "largeop", "symmetric", "lspace", "rspace", "width", "height", "depth",
+    "columnalign", "rowalign", "columnspacing", "rowspacing", "linethickness", "notation",
+    "displaystyle", "scriptlevel", "form", "minsize", "maxsize",
+})
+
+_LENGTH = re.compile(r"\s*(-?\d*\.?\d+)\s*(em|ex|px|pt|mu)?\s*")
+_LENGTH_ATTRIBUTES = {"lspace", "rspace", "width", "height", "depth", "minsize", "maxsize",
+                      "columnspacing", "rowspacing", "linethickness"}
+_MAX_EM = 4.0  # \quad is 1em, \qquad 2em; \rule{200em}{200em} would cover the notebook
+_MAX_SOURCE = 4000  # characters of LaTeX converted at once; longer math is shown as code
+
+
+def mathml_attribute(name: str, value: str) -> str | None:
+    """The attribute value to keep (None drops it): lengths bounded, everything else as is."""
+    if name not in MATHML_ATTRIBUTES:
+        return None
+    if name in _LENGTH_ATTRIBUTES:
+        for part in value.split():
+            found = _LENGTH.fullmatch(part)
+            if found is None:
+                return None  # "thin", "veryverythickmathspace", url(...): not a number we know
+            size = abs(float(found.group(1)))
+            unit = found.group(2) or "em"
+            if size / {"em": 1, "ex": 2, "mu": 18, "px": 16, "pt": 12}[unit] > _MAX_EM:
+                return None
+    return value
+
+
+def latex_mathml(latex: str, display: bool) -> str | None:
+    """MathML for ``latex`` (not yet sanitized), or None when it cannot be converted."""
+    if len(latex) > _MAX_SOURCE or not latex.strip():
+        return None
+    from latex2mathml.converter import convert
+
+    try:
+        return str(convert(latex, display="block" if display else "inline"))
+    except Exception:  # noqa: BLE001 - any LaTeX it cannot read is shown as its source
+        return None
