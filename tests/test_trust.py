@@ -257,3 +257,45 @@ def test_deep_files_and_saves_through_history_view(clean_env: Path) -> None:
     assert "keep me" in "".join(o.get("text", "") for o in nb.cells[3].outputs)
     assert (clean_env / "saved.json").stat().st_mode & 0o777 == 0o600
     _one_clear_error(nb.cells[5], "does not exist; create it first")
+
+
+# -- proxies ----------------------------------------------------------------------------
+from chatmagic.client import proxy_for  # noqa: E402
+
+
+@pytest.mark.parametrize("url, env, expected", [
+    ("https://api.openai.com/v1", {"HTTPS_PROXY": "http://u:pw@proxy:3128"}, "http://proxy:3128"),
+    ("http://api.example/v1", {"HTTP_PROXY": "proxy:3128"}, "http://proxy:3128"),
+    ("https://api.example/v1", {"HTTP_PROXY": "http://p:1"}, None),  # http only
+    ("https://api.example/v1", {"ALL_PROXY": "http://p:1"}, "http://p:1"),
+    ("http://127.0.0.1:8000/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "localhost"}, None),
+    ("http://[::1]:8000/v1", {"HTTP_PROXY": "http://p:1", "no_proxy": "127.0.0.1"}, None),
+    ("http://localhost:8000/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "::1"}, None),
+    ("http://127.0.0.1:8000/v1", {"HTTP_PROXY": "http://p:1"}, "http://p:1"),  # as httpx does
+    ("http://a.corp.example/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": ".corp.example"},
+     None),
+    ("http://corp.example/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "corp.example"}, None),
+    ("http://notcorp.example/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "corp.example"},
+     "http://p:1"),
+    ("http://10.1.2.3/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+    ("http://gw:8080/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "gw:9090"}, "http://p:1"),
+    ("http://gw:8080/v1", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "*"}, None),
+    ("http://gw/v1", {"HTTP_PROXY": "http://up:1", "http_proxy": "http://low:2"}, "http://low:2"),
+])
+def test_proxy_variables_are_read_as_httpx_reads_them(url: str, env: dict[str, str],
+                                                      expected: str | None) -> None:
+    assert proxy_for(url, env) == expected
+
+
+def test_requests_go_through_the_proxy_and_loopback_is_exempt_by_no_proxy() -> None:
+    with HostileEndpoint() as proxy, HostileEndpoint() as direct:
+        env = {"HTTP_PROXY": proxy.origin, "NO_PROXY": "localhost"}
+        remote = Profile("r", "http://remote.invalid/v1", api_key=KEY)
+        pool = ClientPool(env)
+        stream = pool.sync(remote).chat.completions.create(model="ok", messages=HI,
+                                                           stream=True)  # type: ignore
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "ok"
+        assert proxy.received[0].path == "http://remote.invalid/v1/chat/completions"
+        local = Profile("l", direct.base_url, api_key=KEY)
+        pool.sync(local).chat.completions.create(model="ok", messages=HI)  # type: ignore
+        assert len(proxy.received) == 1 and len(direct.received) == 1  # 127.0.0.1 went direct
