@@ -246,7 +246,7 @@ def _http_options(proxy: str | None) -> dict[str, Any]:
 
 def _proxy_error(profile: Profile, shown: str | None, exc: Exception) -> ProfileError:
     return ProfileError(f"The proxy {shown or '(none)'} for {profile.host} cannot be used: "
-                        f"{scrub(str(exc))}. Fix HTTP_PROXY / HTTPS_PROXY / ALL_PROXY, or exempt "
+                        f"{scrub(str(exc)).rstrip('.')}. Fix HTTP_PROXY / HTTPS_PROXY / ALL_PROXY, or exempt "
                         "the host in NO_PROXY.")
 
 
