@@ -67,3 +67,33 @@ def test_help_lists_every_spec_option() -> None:
                    "--user", "--json", "--param", "--image", "--no-stream", "--out", "--format",
                    "--no-interpolate", "--timeout"]:
         assert option in text
+
+
+def test_options_check_every_assignment() -> None:
+    from chatmagic.options import ChatOptions, ParameterError
+
+    with pytest.raises(ParameterError, match="^temperature must be between 0 and 2, not 9$"):
+        ChatOptions(temperature=9)
+    opts = ChatOptions(stop="END", logit_bias={50256: -100}, n=2.0, timeout=5)
+    assert (opts.stop, opts.logit_bias, opts.n) == (["END"], {"50256": -100}, 2)
+    with pytest.raises(ParameterError) as info:
+        opts.timeout = -1  # set later, as the magic does with its default timeout
+    assert info.value.option == "timeout" and opts.timeout == 5.0
+    with pytest.raises(OptionError, match="cannot be combined with compare"):
+        ChatOptions(compare=["a", "b"], model="c")
+
+
+@pytest.mark.parametrize("line, words", [
+    ("--stop a --stop b --stop c --stop d --stop e", "--stop takes 1 to 4 stop sequences"),
+    ("--timeout 0", "--timeout must be a number of seconds above 0, not 0"),
+    ("--timeout x", "--timeout takes a number, not 'x'"),
+    ("--seed 1.5", "--seed takes a whole number, not '1.5'"),
+    ("--max-tokens 0", "--max-tokens must be at least 1, not 0"),
+    ("--frequency-penalty 2.5", "--frequency-penalty must be between -2 and 2, not 2.5"),
+    ("--logit-bias '[1]'", "--logit-bias takes a mapping of token id -> bias"),
+    ("--logit-bias '{\"5\": 1.5}'", "--logit-bias values are whole numbers from -100 to 100"),
+])
+def test_the_value_checks_name_the_cell_option(line: str, words: str) -> None:
+    with pytest.raises(OptionError) as info:
+        parse_chat_line(line, "prompt")
+    assert words in str(info.value)

@@ -114,3 +114,59 @@ def test_unload_removes_what_load_added(shell: Any) -> None:
     chatmagic.load_ipython_extension(shell)
     assert len(shell.Completer.custom_matchers) == matchers
     assert len(shell.input_transformers_cleanup) == cleanups
+
+
+# -- the public surface of the package ---------------------------------------------------
+
+def test_all_is_exactly_the_public_names() -> None:
+    """httpx style: every name in __all__ resolves, and every public name is in __all__."""
+    import types
+
+    import chatmagic
+
+    for name in chatmagic.__all__:
+        getattr(chatmagic, name)  # the lazily imported ones land in vars() now
+    public = {name for name, value in vars(chatmagic).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert public == set(chatmagic.__all__) - {"__version__"}
+    assert set(chatmagic.__all__) <= set(dir(chatmagic))
+
+
+def test_import_is_lazy_and_keeps_its_functions() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, chatmagic\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('chatmagic', 'openai', "
+            "'IPython', 'httpx'))))\n"
+            "import chatmagic.session  # loads the storage module named conversation\n"
+            "print(chatmagic.conversation.__module__, chatmagic.history.__module__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["['chatmagic', 'chatmagic._version']", "chatmagic._api chatmagic._api"]
+
+
+@pytest.mark.parametrize("line, words", [
+    ("-t 3", "--temperature must be between 0 and 2, not 3"),
+    ("--stop a --stop b --stop c --stop d --stop e", "--stop takes 1 to 4 stop sequences, not 5"),
+    ("--timeout 0", "--timeout must be a number of seconds above 0"),
+    ("--logit-bias '{\"5\": 1.5}'", "--logit-bias values are whole numbers from -100 to 100"),
+])
+def test_a_bad_cell_option_sends_nothing(shell: Any, endpoint: FakeEndpoint, line: str,
+                                         words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        shell.run_cell_magic("chat", f"-m echo {line}", "hi")
+    assert endpoint.chat_requests == []
+
+
+def test_the_magic_and_python_share_one_check(shell: Any, endpoint: FakeEndpoint) -> None:
+    import chatmagic
+
+    with pytest.raises(chatmagic.OptionError, match="^temperature must be between 0 and 2"):
+        chatmagic.chat("hi", model="echo", temperature=3)
+    shell.run_cell_magic("chat", "-m echo -c shared --seed 4", "from the cell")
+    reply = chatmagic.conversation("shared").prompt("from python", model="echo", seed=4)
+    assert reply.text() == "from python"
+    assert [m["content"] for m in endpoint.last_body["messages"]] == \
+        ["from the cell", "from the cell", "from python"]
+    assert [r.body["seed"] for r in endpoint.chat_requests] == [4, 4]

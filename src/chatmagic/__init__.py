@@ -9,15 +9,16 @@ The public names are declared in ``__all__`` and live in private modules,
 imported on first use, so that ``import chatmagic`` (and ``%load_ext``) stays fast.
 """
 
-from __future__ import annotations
-
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+# Every name bound here is public unless it starts with "_" (tests/test_surface.py checks
+# __all__ against vars()), hence the aliases and no `from __future__ import annotations`.
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from ._version import __version__
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from ._api import (NamedConversation, aprompt, chat, compare, conversation, history,
                        prompt)
     from ._response import AsyncResponse, Failure, Response
@@ -35,10 +36,10 @@ _LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_
          "Response": "_response", "AsyncResponse": "_response", "Failure": "_response",
          "Reply": "stream", "ChatError": "errors", "OptionError": "errors"}
 
-_magics: Any = None  # the ChatMagics of the loaded extension, if any
+_magics: _Any = None  # the ChatMagics of the loaded extension, if any
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'chatmagic' has no attribute {name!r}")
@@ -53,7 +54,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The package module, keeping its public names when a submodule shares one.
 
     Importing ``chatmagic.conversation`` (the storage module) sets the package's
@@ -61,16 +62,16 @@ class _Package(types.ModuleType):
     name is never replaced by a submodule.
     """
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
+    def __setattr__(self, name: str, value: _Any) -> None:
+        if name in _LAZY and isinstance(value, _types.ModuleType):
             return
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
     from .magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner, await_chat_transform,
@@ -94,7 +95,7 @@ def load_ipython_extension(ipython: Any) -> None:
     _magics.completion_matcher = matcher  # typed Any: ChatMagics declares no such trait
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     """Undo `load_ipython_extension` (``%unload_ext chatmagic``)."""
     global _magics
     from .magics import _RUNNER, CUSTOM_EXCEPTIONS, await_chat_transform, question_transform

@@ -36,6 +36,13 @@ _ALIASES = {"t": "temperature", "m": "model", "s": "system", "p": "profile", "c"
             "stream": "no_stream", "response_format": "json", "extra_body": "params",
             "messages": "conversation"}
 
+# Cell presentation: options of %%chat that mean nothing for a value returned to Python.
+_CELL_ONLY = {"out": "the response is what the call returns",
+              "format": "the text comes back as it is, shown nowhere",
+              "no_interpolate": "the text is sent as given, {var} included",
+              "debug": "an exception here keeps its traceback",
+              "compare": "use chatmagic.compare(text, models)"}
+
 _plain: Session | None = None  # the session of a process without the extension loaded
 # The exchange each conversation is waiting on: the next prompt carries its turn.
 _running: weakref.WeakKeyDictionary[Session, dict[str, Exchange]] = weakref.WeakKeyDictionary()
@@ -53,9 +60,12 @@ def current_session() -> Session:
 
 
 def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
+    if keyword in _CELL_ONLY:
+        return f"{where}() takes no {keyword}=, a %%chat cell option: {_CELL_ONLY[keyword]}."
     guess = _ALIASES.get(keyword) if _ALIASES.get(keyword) in allowed else None
     if guess is None:
-        close = difflib.get_close_matches(keyword.replace("-", "_").lower(), allowed, n=1)
+        close = difflib.get_close_matches(keyword.replace("-", "_").lower(), allowed, n=1,
+                                          cutoff=0.7)
         guess = close[0] if close else None
     hint = f" Did you mean {guess}=?" if guess else ""
     return (f"{where}() got an unknown keyword {keyword}=.{hint} "

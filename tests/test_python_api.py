@@ -1,0 +1,269 @@
+"""The Python API against the local endpoint: prompt, aprompt, conversation, chat, compare.
+
+Plain Python (no IPython loaded into the session) over real HTTP, and once
+through a real kernel, where a cell's top-level ``await`` drives `aprompt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import chatmagic
+from chatmagic import _api
+from chatmagic.testing import FakeEndpoint
+from kernel import errors, outputs, run_cells
+
+
+@pytest.fixture
+def api(endpoint: FakeEndpoint, clean_env: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """chatmagic with no extension loaded: a plain session pointed at the endpoint."""
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    monkeypatch.setattr(_api, "_plain", None)
+    yield chatmagic
+
+
+def sent(endpoint: FakeEndpoint) -> list[list[Any]]:
+    """The contents of the messages of every chat request, in order."""
+    return [[m["content"] for m in r.body["messages"]] for r in endpoint.chat_requests]
+
+
+def test_two_prompts_each_send_one_message(api: Any, endpoint: FakeEndpoint) -> None:
+    assert api.prompt("one", model="echo").text() == "one"
+    assert api.prompt("two", model="echo", system="be brief").text() == "two"
+    assert sent(endpoint) == [["one"], ["be brief", "two"]]
+    assert [m["role"] for m in endpoint.last_body["messages"]] == ["system", "user"]
+    with pytest.raises(Exception, match="no conversation named 'default'"):
+        api.history()  # nothing recorded
+
+
+def test_iterating_streams_pieces_and_replays(api: Any, endpoint: FakeEndpoint) -> None:
+    response = api.prompt("one two three four five", model="echo/delay=0.15")
+    pieces = iter(response)
+    first = next(pieces)
+    assert not response.done  # the first piece came before the reply ended
+    rest = list(pieces)
+    assert len([first, *rest]) == 5 and "".join([first, *rest]) == "one two three four five"
+    assert list(response) == [first, *rest]  # iterating again replays
+    assert response.text() == "one two three four five"
+    assert response.usage.completion_tokens == 5 and not response.usage.estimated
+    assert response.failure is None and response.cost is None
+    assert response.messages() == [{"role": "user", "content": "one two three four five"},
+                                   {"role": "assistant", "content": "one two three four five"}]
+
+
+BAD_PARAMETERS = [
+    ("temperature", 9, "temperature must be between 0 and 2, not 9"),
+    ("temperature", "0.5", "temperature takes a number, not '0.5'"),
+    ("top_p", 1.5, "top_p must be between 0 and 1"),
+    ("n", 0, "n must be at least 1"),
+    ("n", True, "n takes a whole number, not True"),
+    ("max_tokens", 2.5, "max_tokens takes a whole number, not 2.5"),
+    ("presence_penalty", -3, "presence_penalty must be between -2 and 2"),
+    ("frequency_penalty", float("nan"), "frequency_penalty takes a number, not NaN"),
+    ("seed", "7", "seed takes a whole number"),
+    ("seed", 2**64, "seed must fit in 64 bits"),
+    ("logit_bias", {"a": 1}, "logit_bias keys are token ids"),
+    ("logit_bias", {5: 200}, "logit_bias values are whole numbers from -100 to 100, not 200"),
+    ("logit_bias", [1, 2], "logit_bias takes a mapping of token id -> bias"),
+    ("stop", ["a", "b", "c", "d", "e"], "stop takes 1 to 4 stop sequences, not 5"),
+    ("stop", 5, "stop takes a string or a list of up to 4 strings"),
+    ("timeout", 0, "timeout must be a number of seconds above 0, not 0"),
+    ("user", 42, "user takes a string, not 42"),
+    ("json", "yes", "json takes True or False"),
+    ("params", {"temperature": 1}, "params cannot set temperature"),
+]
+
+
+def test_a_bad_parameter_raises_before_anything_is_sent(api: Any, endpoint: FakeEndpoint
+                                                        ) -> None:
+    # One endpoint for every case (each endpoint takes half a second to shut down).
+    for keyword, value, words in BAD_PARAMETERS:
+        for call in (api.prompt, api.aprompt, api.chat, api.conversation("x").prompt):
+            with pytest.raises(api.OptionError) as info:
+                call("hi", model="echo", **{keyword: value})
+            assert words in str(info.value), (keyword, value)
+    assert endpoint.chat_requests == []
+
+
+def test_good_values_are_normalised_on_the_wire(api: Any, endpoint: FakeEndpoint) -> None:
+    api.prompt("hi", model="echo", stop="END", logit_bias={50256: -100, "7": 5}, seed=3.0,
+               temperature=1).text()
+    body = endpoint.last_body
+    assert body["stop"] == ["END"] and body["logit_bias"] == {"50256": -100, "7": 5}
+    assert body["seed"] == 3 and type(body["seed"]) is int and body["temperature"] == 1.0
+
+
+def test_an_unknown_keyword_says_what_was_meant(api: Any, endpoint: FakeEndpoint) -> None:
+    for keyword, hint in [("temprature", " Did you mean temperature=?"),
+                          ("max_completion_tokens", " Did you mean max_tokens=?"),
+                          ("top-p", " Did you mean top_p=?"), ("colour", "")]:
+        with pytest.raises(api.OptionError) as info:
+            api.prompt("hi", model="echo", **{keyword: 1})
+        assert str(info.value).startswith(f"prompt() got an unknown keyword {keyword}=.{hint} "
+                                          "It takes: model, system, profile, temperature")
+    with pytest.raises(api.OptionError, match="takes no out=, a %%chat cell option: the "
+                                              "response is what the call returns"):
+        api.prompt("hi", out="x")
+    with pytest.raises(api.OptionError, match="unknown keyword conversation="):
+        api.aprompt("hi", conversation="x")  # stateless: use chatmagic.conversation(name)
+    assert endpoint.chat_requests == []
+
+
+def test_an_endpoint_failure_is_data(api: Any, endpoint: FakeEndpoint) -> None:
+    response = api.prompt("hi", model="server-error")
+    assert response.text() == ""
+    failure = response.failure
+    assert (failure.kind, failure.status) == ("status", 500)
+    assert "The server had an error while processing your request" in failure.message
+    assert "failed (status)" in repr(response)
+    rate = api.prompt("hi", model="unauthorized").failure
+    assert (rate.kind, rate.status) == ("status", 401)
+
+
+def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint) -> None:
+    response = api.prompt(" ".join(["word"] * 50), model="echo/delay=0.1")
+    first = next(iter(response))
+    response.stop()
+    assert response.failure.kind == "interrupted"
+    assert response.text().startswith(first) and len(response.text()) < 50 * 5
+    deadline = time.monotonic() + 5
+    while not endpoint.chat_requests[-1].disconnected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert endpoint.chat_requests[-1].disconnected  # the server saw the stream closed
+
+
+def test_aprompt_streams_with_async_for(api: Any, endpoint: FakeEndpoint) -> None:
+    async def main() -> tuple[list[str], bool, str, Any]:
+        response = api.aprompt("one two three four", model="echo/delay=0.1")
+        pieces = []
+        async for piece in response:
+            if not pieces:
+                done_at_first = response.done
+            pieces.append(piece)
+        return pieces, done_at_first, await response.text(), (await response).usage
+
+    pieces, done_at_first, text, usage = asyncio.run(main())
+    assert pieces == ["one ", "two ", "three ", "four"] and text == "one two three four"
+    assert not done_at_first and usage.completion_tokens == 4
+    assert sent(endpoint) == [["one two three four"]]
+
+
+def test_aprompt_reads_its_facts_only_once_ended(api: Any, endpoint: FakeEndpoint) -> None:
+    async def main() -> Any:
+        response = api.aprompt("hi", model="echo/first=0.5")
+        with pytest.raises(RuntimeError, match="still running"):
+            response.failure
+        return await response
+
+    assert asyncio.run(main()).failure is None
+
+
+def test_conversation_prompt_sends_the_first_turn_with_the_second(api: Any,
+                                                                  endpoint: FakeEndpoint) -> None:
+    conv = api.conversation("x")
+    assert conv.messages() == []
+    first = conv.prompt("first", model="echo")
+    second = conv.prompt("second", model="echo")  # waits for the first to be recorded
+    assert second.text() == "second" and first.done
+    assert sent(endpoint) == [["first"], ["first", "first", "second"]]
+    assert conv.messages() == api.history("x") == [
+        {"role": "user", "content": "first"}, {"role": "assistant", "content": "first"},
+        {"role": "user", "content": "second"}, {"role": "assistant", "content": "second"}]
+    api.prompt("aside", model="echo").text()
+    assert len(conv.messages()) == 4  # a stateless prompt leaves it alone
+
+
+def test_chat_and_compare_keep_working_and_refuse_what_they_ignored(api: Any,
+                                                                    endpoint: FakeEndpoint
+                                                                    ) -> None:
+    with pytest.raises(api.OptionError, match="temperature must be between 0 and 2, not 9"):
+        api.chat("hi", model="echo", temperature=9)
+    with pytest.raises(api.OptionError, match="compare\\(\\) takes its models in models="):
+        api.compare("hi", ["echo", "markdown"], model="echo")
+    assert endpoint.chat_requests == []
+    reply = api.chat("hi", model="echo")
+    assert reply.text() == "hi" and api.history()[-1] == {"role": "assistant", "content": "hi"}
+    replies = api.compare("same", ["echo", "echo"], temperature=0.5)
+    assert list(replies) == ["echo", "echo#2"]
+    assert [r.text() for r in replies.values()] == ["same", "same"]
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's TCP table")
+def test_blocking_calls_reuse_one_connection(api: Any, endpoint: FakeEndpoint) -> None:
+    # The FakeEndpoint closes the connection after each stream, so one-shot replies here.
+    for _ in range(5):
+        assert api.prompt("hi", model="echo", no_stream=True).text() == "hi"
+    assert len(_client_ports(endpoint.port)) == 1
+
+
+def _client_ports(port: int) -> set[int]:
+    """Client-side ports of the TCP connections to ``port`` still in the kernel's table."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, remote, state = line.split()[1:4]
+            local_port, remote_port = int(local.rsplit(":", 1)[1], 16), \
+                int(remote.rsplit(":", 1)[1], 16)
+            if state == "0A":
+                continue  # a listening socket
+            if local_port == port:
+                found.add(remote_port)
+            elif remote_port == port:
+                found.add(local_port)
+    return found
+
+
+def test_a_prompt_inside_the_api_loop_is_refused(api: Any, endpoint: FakeEndpoint) -> None:
+    from chatmagic._portal import PORTAL
+
+    async def nested() -> str:
+        return api.prompt("hi", model="echo").text()  # would wait on its own loop
+
+    with pytest.raises(RuntimeError, match="use chatmagic.aprompt"):
+        PORTAL.submit(nested()).result(timeout=10)
+
+
+@pytest.mark.kernel
+def test_the_python_api_in_a_real_kernel(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells([
+        "%load_ext chatmagic",
+        "import chatmagic\nr = chatmagic.prompt('one two three', model='echo')\n"
+        "pieces = list(r)\nprint(len(pieces), repr(r.text()))",
+        "print(chatmagic.prompt('again', model='echo').text())",
+        "try:\n    chatmagic.prompt('x', model='echo', temperature=9)\n"
+        "except chatmagic.OptionError as e:\n    print('refused:', e)",
+        "r = chatmagic.prompt('x', model='server-error')\n"
+        "print(r.failure.kind, r.failure.status, r.failure.message)",
+        "r = chatmagic.aprompt('a b c d', model='echo')\ngot = [p async for p in r]\n"
+        "print(len(got), repr(await r.text()))",
+        "c = chatmagic.conversation('x')\nc.prompt('first', model='echo').text()\n"
+        "print(c.prompt('second', model='echo').text())",
+        "%%chat -c x -m echo\nthird",
+        "print([m['content'] for m in chatmagic.conversation('x').messages()])",
+    ], env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    printed = ["".join(outputs(cell, "text/plain")) for cell in nb.cells]
+    assert not any(errors(cell) for cell in nb.cells)
+    assert printed[1] == "3 'one two three'\n"
+    assert printed[2] == "again\n"
+    assert printed[3] == "refused: temperature must be between 0 and 2, not 9\n"
+    assert printed[4].startswith("status 500 ") and "The server had an error" in printed[4]
+    assert printed[5] == "4 'a b c d'\n"
+    assert printed[6] == "second\n"
+    assert printed[8] == "['first', 'first', 'second', 'second', 'third', 'third']\n"
+    bodies = sent(endpoint)
+    retried = bodies.count(["x"])  # the SDK asks again after a 500
+    assert retried >= 1 and bodies == [["one two three"], ["again"], *[["x"]] * retried,
+                                       ["a b c d"], ["first"], ["first", "first", "second"],
+                                       ["first", "first", "second", "second", "third"]]
+
