@@ -299,3 +299,19 @@ def test_requests_go_through_the_proxy_and_loopback_is_exempt_by_no_proxy() -> N
         local = Profile("l", direct.base_url, api_key=KEY)
         pool.sync(local).chat.completions.create(model="ok", messages=HI)  # type: ignore
         assert len(proxy.received) == 1 and len(direct.received) == 1  # 127.0.0.1 went direct
+
+
+def test_scrubber_catches_every_key_at_every_split() -> None:
+    import random
+
+    keys = ["sk-aaaa-1111-2222-3333", "sk-aaab-9999-8888", "tok/with/slash-123456"]
+    scrub.register(*keys)
+    text = ("x sk-aaa " + keys[0] + " s" + keys[1] + "sk-" + keys[2] + " end").encode()
+    expected = scrub.scrub_bytes(text)
+    assert not any(k.encode() in expected for k in keys)
+    rng = random.Random(7)
+    for _ in range(300):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 12)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+        scrubber = scrub.StreamScrubber()
+        assert b"".join(scrubber.feed(p) for p in pieces) + scrubber.flush() == expected

@@ -119,7 +119,12 @@ class StreamScrubber:
         pattern, masks = _compiled()
         self._pattern = pattern
         self._masks = masks
-        self._keys = sorted(masks, key=len, reverse=True)
+        self._longest = max(map(len, masks), default=0)
+        self._by_first: dict[int, list[bytes]] = {}
+        for key in masks:
+            self._by_first.setdefault(key[0], []).append(key)
+        self._starts = re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in self._by_first)
+                                  + b"]") if masks else None
 
     def feed(self, chunk: bytes) -> bytes:
         if self._pattern is None:
@@ -135,17 +140,12 @@ class StreamScrubber:
 
     def _hold_from(self, data: bytes) -> int:
         """Where the earliest possible start of a key cut by the chunk's end lies."""
-        cut = len(data)
-        for key in self._keys:
-            start = max(0, len(data) - len(key) + 1)
-            first = key[:1]
-            at = data.find(first, start)
-            while at != -1 and at < cut:
-                if key.startswith(data[at:]):
-                    cut = at
-                    break
-                at = data.find(first, at + 1)
-        return cut
+        assert self._starts is not None
+        for found in self._starts.finditer(data, max(0, len(data) - self._longest + 1)):
+            tail = data[found.start():]
+            if any(key.startswith(tail) for key in self._by_first[tail[0]]):
+                return found.start()
+        return len(data)
 
 
 # The HTTP libraries log raw response headers at DEBUG, below our transport.
