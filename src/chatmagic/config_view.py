@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from IPython.display import display
 
 from .errors import OptionError
-from .profiles import mask_key
+from .profiles import Profile, mask_key
 from .render.markdown import safe_markdown
 
 if TYPE_CHECKING:
@@ -21,13 +21,29 @@ SETTINGS = ("profile", "model", "throttle", "widgets", "persist", "notebook", "d
             "max_compare", "timeout")
 
 
+def key_source(magics: "ChatMagics", profile: Profile, key: str | None) -> str | None:
+    """Where ``key`` (the profile's resolved key) comes from, in resolve_key's order."""
+    if not key:
+        return None
+    if profile.api_key:
+        if profile.name in magics.typed_keys:
+            return "typed in with %chat_config key"
+        source = magics.session.profiles.source
+        return f"api_key in {source.name if source else 'the configuration'}"
+    env = magics.session.clients.environ
+    if profile.api_key_env and env.get(profile.api_key_env):
+        return profile.api_key_env
+    return "keyring"
+
+
 def _show(magics: "ChatMagics") -> None:
     profiles = magics.session.profiles
     profile = profiles.get()
     key = profile.resolve_key(magics.session.clients.environ)
+    unset = f"set {profile.api_key_env}" if profile.api_key_env else "no key variable"
     rows = [("profile", profile.name), ("endpoint", profile.base_url),
             ("model", profile.model or "(none: pass -m)"),
-            ("key", f"{mask_key(key)} ({profile.api_key_env or 'no key variable'})"
+            ("key", f"{mask_key(key)} ({key_source(magics, profile, key) or unset})"
                     if key or profile.needs_key else "(not needed)"),
             ("notebook", magics.notebook_name() or "(unknown: history kept in memory)"),
             ("history file", str(magics.session.notebook.path or "(none)")),
@@ -47,10 +63,13 @@ def _profiles(magics: "ChatMagics") -> None:
     lines = ["| profile | endpoint | key | model |", "|---|---|---|---|"]
     plain = []
     for p in magics.session.profiles:
-        has = p.resolve_key(env)
-        key = ("set" if has else f"unset ({p.api_key_env})") if p.needs_key or has else "not needed"
-        if p.api_key_env and has:
-            key = f"set ({p.api_key_env})"
+        source = key_source(magics, p, p.resolve_key(env))
+        if source:
+            key = f"set ({source})"
+        elif p.needs_key:
+            key = f"unset ({p.api_key_env})" if p.api_key_env else "unset"
+        else:
+            key = "not needed"
         mark = " ←" if p.name == current else ""
         lines.append(f"| {p.name}{mark} | {safe_markdown(p.base_url)} | {key} | "
                      f"{safe_markdown(p.model or '')} |")
@@ -87,6 +106,7 @@ def _key(magics: "ChatMagics", name: str) -> None:
     if not key:
         raise OptionError("no key entered; nothing changed")
     magics.session.profiles.update(profile.name, api_key=key)
+    magics.typed_keys.add(profile.name)
     print(f"Key for {profile.name} kept for this session: {mask_key(key)}")
 
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
-from .conversation import Conversation
+from .conversation import Conversation, Turn
 from .errors import HistoryError
 from .render.markdown import code_html, safe_block, safe_markdown
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
 
-__all__ = ["run", "transcript", "formatted"]
+__all__ = ["run", "transcript", "plain_transcript", "formatted"]
 
 
 def _text(content: Any) -> str:
@@ -27,6 +27,31 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _facts(turn: Turn) -> str:
+    """The line under a reply: model, tokens, and whether it is incomplete."""
+    meta = turn.meta
+    facts = [str(meta.get("label") or meta.get("model") or "")]
+    usage = meta.get("usage") or {}
+    if usage:
+        facts.append(f"{usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)}"
+                     f" tokens{' (estimated)' if usage.get('estimated') else ''}")
+    if turn.incomplete:
+        facts.append(f"⚠ incomplete: {meta.get('error', '')}")
+    return " · ".join(f for f in facts if f)
+
+
+def _replies(turn: Turn, i: int) -> list[tuple[str, str]]:
+    """(heading, text) of what the model answered: its text, and its refusal if it refused."""
+    parts = []
+    text = _text(turn.assistant["content"]) if turn.assistant is not None else ""
+    refusal = str(turn.meta.get("refusal") or "")
+    if turn.assistant is not None and (text or not refusal):
+        parts.append((f"assistant [{i}]", text))
+    if refusal:  # the message's content is empty then: the refusal is all it said
+        parts.append((f"assistant [{i}] refused", refusal))
+    return parts
+
+
 def transcript(conv: Conversation) -> str:
     """A readable Markdown transcript, with each reply's facts under it."""
     lines = [f"**Conversation {code_html(conv.name)}** · {len(conv.turns)} exchange(s)"]
@@ -34,17 +59,20 @@ def transcript(conv: Conversation) -> str:
         lines.append(f"**system:**\n\n{safe_block(conv.system)}")
     for i, turn in enumerate(conv.turns, 1):
         lines.append(f"**user [{i}]:**\n\n{safe_block(_text(turn.user.get('content')))}")
-        if turn.assistant is not None:
-            lines.append(f"**assistant [{i}]:**\n\n{safe_block(_text(turn.assistant['content']))}")
-        meta = turn.meta
-        facts = [str(meta.get("label") or meta.get("model") or "")]
-        usage = meta.get("usage") or {}
-        if usage:
-            facts.append(f"{usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)}"
-                         f" tokens{' (estimated)' if usage.get('estimated') else ''}")
-        if turn.incomplete:
-            facts.append(f"⚠ incomplete: {meta.get('error', '')}")
-        lines.append(f"<sub>{safe_markdown(' · '.join(f for f in facts if f))}</sub>")
+        lines += [f"**{heading}:**\n\n{safe_block(text)}" for heading, text in _replies(turn, i)]
+        lines.append(f"<sub>{safe_markdown(_facts(turn))}</sub>")
+    return "\n\n".join(lines)
+
+
+def plain_transcript(conv: Conversation) -> str:
+    """The transcript as plain text (a terminal shows this), with the same facts and marks."""
+    lines = [f"Conversation {conv.name} · {len(conv.turns)} exchange(s)"]
+    if conv.system:
+        lines.append(f"system:\n{conv.system}")
+    for i, turn in enumerate(conv.turns, 1):
+        lines.append(f"user [{i}]:\n{_text(turn.user.get('content'))}")
+        lines += [f"{heading}:\n{text}" for heading, text in _replies(turn, i)]
+        lines.append(f"({_facts(turn)})")
     return "\n\n".join(lines)
 
 
@@ -124,7 +152,7 @@ def run(magics: "ChatMagics", args: Any) -> Any:
     if args.out:
         magics.shell.user_ns[args.out] = conv.messages()
     if action == "show":
-        display({"text/markdown": transcript(conv), "text/plain": formatted(conv, "markdown")},
+        display({"text/markdown": transcript(conv), "text/plain": plain_transcript(conv)},
                  raw=True)
     elif action == "export":
         text = formatted(conv, args.format)

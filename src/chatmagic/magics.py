@@ -12,6 +12,7 @@ streams on a worker thread's loop and draws from the caller's thread.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import io
 import os
 import re
@@ -91,6 +92,9 @@ class ChatMagics(Magics):
         self.session = session or Session()
         self.session.notebook = self._open_notebook()
         self.models_cache: dict[str, list[dict[str, Any]]] = {}
+        #: Profiles whose key was typed in with `%chat_config key` (where %chat_config says
+        #: their key comes from).
+        self.typed_keys: set[str] = set()
         self.observe(self._on_change)
         self._apply_settings()
 
@@ -172,12 +176,12 @@ class ChatMagics(Magics):
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
-            raise UsageError(str(exc)) from None
+            raise _usage(exc, cell) from None
         try:
             run_blocking(run)
         except (KeyboardInterrupt, asyncio.CancelledError):
             self._finish(plan, run, interrupted=True)
-            raise ReplyInterrupted from None
+            raise _interrupted(plan) from None
         self._finish(plan, run)
 
     chat.__doc__ = _chat_doc()
@@ -187,13 +191,13 @@ class ChatMagics(Magics):
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
-            raise UsageError(str(exc)) from None
+            raise _usage(exc, cell) from None
         try:
             await run.arun()
         except asyncio.CancelledError:
             # The kernel's interrupt cancels an awaited cell: keep what came, end as interrupted.
             self._finish(plan, run, interrupted=True)
-            raise ReplyInterrupted from None
+            raise _interrupted(plan) from None
         self._finish(plan, run)
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
@@ -237,7 +241,8 @@ class ChatMagics(Magics):
     @magic_arguments()
     @argument("pattern", nargs="?", help="substring or glob that ids must match")
     @argument("-p", "--profile", help="the profile to list (default: the current one)")
-    @argument("--all", action="store_true", help="every profile that has a key or needs none")
+    @argument("--all", action="store_true", help="every profile that has a key, and the local "
+                                                 "servers configured (current, changed or keyed)")
     @argument("--refresh", action="store_true", help="ask again instead of using the cache")
     @argument("-o", "--out", help="store the rows (list of dicts) in this variable")
     @line_magic
@@ -337,6 +342,32 @@ class ChatMagics(Magics):
             raise UsageError(str(exc)) from None
 
 
+def _usage(exc: ChatError, cell: str | None) -> UsageError:
+    """A refused cell as IPython shows it: naming the magic as typed, with a did-you-mean."""
+    message = str(exc)
+    if cell is None:  # the options parser words its messages for %%chat
+        message = re.sub(r"%%chat\b", "%chat", message)
+    unknown = re.search(r"unrecognized arguments: (.*?)\.(?= See|$)", message)
+    if unknown:
+        ours = [s for a in CHAT_PARSER._actions for s in a.option_strings if s.startswith("--")]
+        for word in unknown.group(1).split():
+            near = difflib.get_close_matches(word.split("=", 1)[0], ours, n=1, cutoff=0.75)
+            if word.startswith("--") and near:
+                message = message.replace(unknown.group(0),
+                                          f"{unknown.group(0)} Did you mean {near[0]}?", 1)
+                break
+    return UsageError(message)
+
+
+def _interrupted(plan: Plan) -> ReplyInterrupted:
+    """The one line an interrupted reply ends with: where the text that arrived is kept."""
+    interrupted = ReplyInterrupted()
+    if plan.options.no_history:
+        interrupted.args = ("the kernel interrupt stopped the reply; the text that arrived is "
+                            "kept in the cell, marked incomplete (--no-history: not recorded)",)
+    return interrupted
+
+
 class RequestFailed(ChatError):
     """A cell whose every request failed (shown as one message)."""
 
@@ -431,7 +462,9 @@ def show_error(magics: ChatMagics) -> Any:
         if magics.debug or getattr(value, "debug", False):
             shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
             return None
-        stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+        plain = str(getattr(shell, "colors", "")).lower() == "nocolor"  # --colors=nocolor
+        stb = [f"{etype.__name__}: {value}" if plain
+               else f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
         # _showtraceback is what ipykernel overrides to publish an "error" output.
         shell._showtraceback(etype, value, stb)
         return stb

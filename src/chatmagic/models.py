@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import openai
 
 from .errors import EndpointError, ProfileError
-from .profiles import Profile
+from .profiles import PRESETS, Profile
 from .render.markdown import safe_markdown
 from .stream import describe_exception
 
@@ -46,6 +46,16 @@ def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
     return rows
 
 
+def _unconfigured_local(session: "Session", profile: Profile) -> bool:
+    """A keyless preset as shipped (a local server's usual port), not the current profile and
+    with no key variable set: nobody said one runs here, so ``--all`` does not ask it (a port
+    that drops packets costs a connect timeout, and "Cannot reach" notes are noise)."""
+    preset = PRESETS.get(profile.name)
+    key_set = bool(profile.api_key_env and session.clients.environ.get(profile.api_key_env))
+    return (preset is not None and not preset.needs_key and profile == preset and not key_set
+            and profile.name != session.profiles.default)
+
+
 def list_models(session: "Session", profiles: Iterable[Profile],
                 cache: dict[str, list[dict[str, Any]]], refresh: bool, pattern: str | None,
                 skip_keyless: bool) -> tuple[list[dict[str, Any]], list[str]]:
@@ -55,6 +65,10 @@ def list_models(session: "Session", profiles: Iterable[Profile],
     for profile in profiles:
         if skip_keyless and profile.needs_key and not profile.resolve_key(session.clients.environ):
             notes.append(f"{profile.name}: skipped, no key ({profile.api_key_env or 'api_key'})")
+            continue
+        if skip_keyless and _unconfigured_local(session, profile):
+            notes.append(f"{profile.name}: skipped, a local server not configured here "
+                         f"(%models -p {profile.name} asks it)")
             continue
         if refresh or profile.name not in cache:
             try:
@@ -99,8 +113,9 @@ def models_table(rows: list[dict[str, Any]], notes: list[str]) -> dict[str, str]
 def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
     key = by or "scope"
     names = ["requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens"]
-    body = [[r[key], *(r[n] for n in names), "estimated" if r["estimated"] else ""] for r in rows]
-    md, plain = _table([key, *names, ""], body)
+    # "estimated": a request the endpoint reported no usage for, so chatmagic counted tokens.
+    body = [[r[key], *(r[n] for n in names), "yes" if r["estimated"] else "no"] for r in rows]
+    md, plain = _table([key, *names, "estimated"], body)
     if not rows:
         return {"text/markdown": "_No requests yet._", "text/plain": "No requests yet."}
     return {"text/markdown": md, "text/plain": plain}
