@@ -77,12 +77,22 @@ def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str
     for keyword in keywords:
         if keyword not in allowed:
             raise OptionError(_unknown(where, keyword, allowed))
-    return ChatOptions(prompt=text, **keywords, **fixed)
+    options = ChatOptions(prompt=text, **keywords, **fixed)
+    if not options.prompt.strip() and not options.images:
+        raise OptionError(f"{where}() got an empty prompt: nothing to ask")
+    return options
 
 
 def _start(session: Session, options: ChatOptions) -> Exchange:
+    running = _running.setdefault(session, {})
+    previous = None if options.no_history else running.get(options.conversation)
+    if previous is not None:
+        Response(previous).wait()  # that turn is recorded first, and goes with this prompt
     plan = session.plan(options)  # raises (unknown profile, no key, bad image) before sending
-    return Exchange(session, plan)
+    exchange = Exchange(session, plan)
+    if not options.no_history:
+        running[options.conversation] = exchange
+    return exchange
 
 
 def prompt(text: str, model: str | None = None, system: str | None = None,
@@ -122,15 +132,9 @@ class NamedConversation:
         """Ask within the conversation: the history goes with ``text`` and the turn is
         recorded when the reply ends. ``system`` sets the conversation's system message
         (as ``-s``). Waits for this conversation's previous prompt to end first."""
-        session = current_session()
-        running = _running.setdefault(session, {})
-        previous = running.get(self.name)
-        if previous is not None:
-            Response(previous).wait()  # its turn goes with this prompt
         options = _options("conversation.prompt", text, params, _PROMPT, model=model,
                            system=system, profile=profile, conversation=self.name)
-        exchange = running[self.name] = _start(session, options)
-        return Response(exchange)
+        return Response(_start(current_session(), options))
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation as an OpenAI messages list (``%chat_history export``)."""
