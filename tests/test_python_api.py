@@ -16,7 +16,7 @@ import pytest
 import chatmagic
 from chatmagic import _api
 from chatmagic.testing import FakeEndpoint
-from kernel import errors, outputs, run_cells
+from kernel import Kernel, errors, outputs, run_cells
 
 
 @pytest.fixture
@@ -267,3 +267,28 @@ def test_the_python_api_in_a_real_kernel(endpoint: FakeEndpoint, clean_env: Path
                                        ["a b c d"], ["first"], ["first", "first", "second"],
                                        ["first", "first", "second", "second", "third"]]
 
+
+
+@pytest.mark.kernel
+def test_an_interrupt_while_waiting_stops_the_request(endpoint: FakeEndpoint,
+                                                      clean_env: Path) -> None:
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url}) as kernel:
+        interrupted_at: list[float] = []
+
+        def interrupt_once_text_arrives(msg: dict[str, Any]) -> None:
+            if not interrupted_at and "w3" in msg["content"].get("text", ""):
+                interrupted_at.append(time.monotonic())
+                kernel.manager.interrupt_kernel()
+
+        reply, _ = kernel.execute(
+            "import chatmagic\nr = chatmagic.prompt('go', model='long/tokens=3000,delay=0.01')\n"
+            "for piece in r:\n    print(piece, end='', flush=True)",
+            during=interrupt_once_text_arrives)
+        assert interrupted_at and time.monotonic() - interrupted_at[0] < 1.5
+        assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+        _, messages = kernel.execute("print(r.failure.kind, r.text().startswith('w0 w1 w2 w3'),"
+                                     " len(r.text()) < 3000 * 3)")
+        printed = "".join(m["content"].get("text", "") for m in messages)
+        assert printed == "interrupted True True\n"
+        time.sleep(0.3)
+        assert endpoint.chat_requests[-1].disconnected  # the server saw the client go away
