@@ -1,8 +1,12 @@
-"""Fixtures: a local endpoint that validates every body it received, and a real IPython shell."""
+"""Fixtures: a local endpoint that validates every body it received, a real IPython shell, and
+local-server presets that point at a closed port (a developer's own vLLM or Ollama never
+answers a test)."""
 
 from __future__ import annotations
 
+import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -10,11 +14,34 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from chatmagic.profiles import PRESETS  # noqa: E402
 from chatmagic.testing import FakeEndpoint  # noqa: E402
 from openapi import errors  # noqa: E402
 
 KEY_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATMAGIC_PROFILE", "CHATMAGIC_MODEL",
                  "CHATMAGIC_DEMO_URL", "JPY_SESSION_NAME", "DASHSCOPE_API_KEY")
+
+
+@pytest.fixture(scope="session")
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound for the session, never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def local_presets_closed(closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ollama (:11434), vllm (:8000), llamacpp (:8080) and demo (:8765) at the closed port.
+
+    Whatever listens on those ports on a developer's machine is not ours to talk to. This
+    reaches the profiles loaded in this process; kernels the tests start load the presets
+    as shipped (no test there uses a local preset).
+    """
+    for name, preset in list(PRESETS.items()):
+        if preset.host.rsplit(":", 1)[0] in ("localhost", "127.0.0.1", "[::1]"):
+            monkeypatch.setitem(PRESETS, name, replace(
+                preset, base_url=f"http://127.0.0.1:{closed_port}/v1"))
 
 
 @pytest.fixture
