@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SSEMessage", "SSEDecoder"]
 
 _LINE_END = re.compile("\r\n|\r|\n")
 
 
-@dataclass(frozen=True, slots=True)
-class SSEMessage:
+class SSEMessage(NamedTuple):
     """One dispatched event: its name (``message`` unless the server named it) and data."""
 
     data: str

@@ -8,195 +8,29 @@ retries and raises HTTP errors) because the SDK stays silent on what gateways
 get wrong (an HTTP-200 error body, a JSON body labelled ``text/event-stream``,
 a stream that just stops) and because ``iter_lines`` splits lines where SSE
 does not. Whatever bytes arrive, the result is events, never a traceback.
-`Reply` folds the events into what the renderer, the history and the usage
-counter read.
+`Reply` (`chatmagic.reply`) folds the events into what the renderer, the
+history and the usage counter read; the names are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Union
+from dataclasses import dataclass, replace
+from typing import Any, AsyncIterator
 
 import openai
 
-from .failures import (StreamError, clean_text, describe_exception, failure_from_exception,
-                       is_transport, sentence, server_text)
+from .events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
+                     TextDelta, Usage, estimate_tokens)
+from .failures import (clean_text, describe_exception, failure_from_exception, is_transport,
+                       sentence, server_text)
 from .profiles import Profile
+from .reply import Reply
 from .sse import SSEDecoder, SSEMessage
 
 __all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
            "StreamError", "StreamEvent", "Reply", "astream_chat", "describe_exception",
            "estimate_tokens"]
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
-    text: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RefusalDelta:
-    text: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    reasoning_tokens: int = 0
-    estimated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens, "reasoning_tokens": self.reasoning_tokens,
-                "estimated": self.estimated}
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    reason: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Something done to get this reply that its reader should know (shown in the footer)."""
-
-    text: str
-
-
-StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, Note, StreamError]
-
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about 4 characters a token) for endpoints that report none."""
-    return max(1, round(len(text) / 4)) if text else 0
-
-
-@dataclass
-class _Choice:
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    refusal: list[str] = field(default_factory=list)
-    finish: str | None = None
-
-
-_INTERRUPTED = StreamError("stopped: the reply is incomplete", "interrupted")
-
-
-@dataclass
-class Reply:
-    """Everything one model said for one request, as it arrives."""
-
-    model: str
-    profile: str
-    endpoint: str
-    started: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
-    ended: float | None = None
-    usage: Usage | None = None
-    interrupted: bool = False
-    prompt_estimate: int = 0  # used when the endpoint reports no usage
-    choices: list[_Choice] = field(default_factory=lambda: [_Choice()])
-    notes: list[str] = field(default_factory=list)  # what was done to get it (footer words)
-    endpoint_failure: StreamError | None = None
-
-    @property
-    def failure(self) -> StreamError | None:
-        """Why the reply is incomplete, as data: the endpoint's failure, else a stop here."""
-        if self.endpoint_failure is None and self.interrupted:
-            return _INTERRUPTED
-        return self.endpoint_failure
-
-    @property
-    def error(self) -> str | None:
-        """The message of the endpoint's failure (a stop here is `interrupted`, not an error)."""
-        return None if self.endpoint_failure is None else self.endpoint_failure.message
-
-    @error.setter
-    def error(self, message: str | None) -> None:
-        self.endpoint_failure = None if message is None else StreamError(message)
-
-    def _choice(self, index: int) -> _Choice:
-        while index >= len(self.choices):
-            self.choices.append(_Choice())
-        return self.choices[index]
-
-    def feed(self, event: StreamEvent) -> None:
-        """Fold one event into the reply."""
-        if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
-            if self.first_token is None:
-                self.first_token = time.perf_counter()
-            choice = self._choice(event.choice)
-            parts = (choice.text if isinstance(event, TextDelta) else
-                     choice.reasoning if isinstance(event, ReasoningDelta) else choice.refusal)
-            parts.append(event.text)
-        elif isinstance(event, Finish):
-            self._choice(event.choice).finish = event.reason
-        elif isinstance(event, Usage):
-            self.usage = event
-        elif isinstance(event, StreamError):
-            self.endpoint_failure = event
-        elif isinstance(event, Note):
-            self.notes.append(event.text)
-
-    def close(self, *, interrupted: bool = False) -> None:
-        self.ended = time.perf_counter()
-        self.interrupted = self.interrupted or interrupted
-        if self.usage is None and not self.error and not interrupted:
-            done = sum(estimate_tokens("".join(c.text + c.reasoning + c.refusal))
-                       for c in self.choices)
-            self.usage = Usage(self.prompt_estimate, done, self.prompt_estimate + done,
-                               estimated=True)
-
-    # -- what readers ask ----------------------------------------------------
-    def text_parts(self, choice: int = 0) -> list[str]:
-        """The text pieces of one choice as they arrived (renderers read new ones by index)."""
-        return self._choice(choice).text
-
-    def text(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).text)
-
-    def reasoning(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).reasoning)
-
-    def refusal(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).refusal)
-
-    def finish_reason(self, choice: int = 0) -> str | None:
-        return self._choice(choice).finish
-
-    @property
-    def complete(self) -> bool:
-        """Finished normally: a finish reason, no error, not interrupted."""
-        return (not self.error and not self.interrupted
-                and all(c.finish is not None for c in self.choices))
-
-    @property
-    def ttft(self) -> float | None:
-        return None if self.first_token is None else self.first_token - self.started
-
-    @property
-    def elapsed(self) -> float:
-        return (self.ended or time.perf_counter()) - self.started
-
-    def tokens_per_second(self) -> float | None:
-        if self.usage is None or self.first_token is None or self.ended is None:
-            return None
-        span = self.ended - self.first_token
-        # A reply that arrived in one burst has no meaningful speed.
-        return self.usage.completion_tokens / span if span > 0.05 else None
 
 
 # -- chunks: whatever JSON a server sends, only strings become text ----------------
@@ -248,17 +82,26 @@ def _chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEv
         if not isinstance(delta, dict):
             delta = {}
         # Reasoning: DeepSeek, Qwen and llama.cpp say reasoning_content; vLLM >= 0.11 says reasoning.
-        thought = _text_of(delta.get("reasoning_content")) or _text_of(delta.get("reasoning"))
+        # (Each field is tested before _text_of is called: this runs once per token.)
+        thought = delta.get("reasoning_content")
+        thought = (thought if type(thought) is str else _text_of(thought)) if thought else ""
+        if not thought:
+            thought = delta.get("reasoning")
+            thought = (thought if type(thought) is str else _text_of(thought)) if thought else ""
         if thought:
             events.append(ReasoningDelta(clean_text(thought) if clean else thought, index))
         # Empty strings are noise (the first chunk's role=assistant carries content="").
-        content = delta.get("content")
-        text = content if isinstance(content, str) else _text_of(content)
+        text = delta.get("content")
         if text:
-            events.append(TextDelta(clean_text(text) if clean else text, index))
-        refusal = _text_of(delta.get("refusal"))
+            if type(text) is not str:
+                text = _text_of(text)
+            if text:
+                events.append(TextDelta(clean_text(text) if clean else text, index))
+        refusal = delta.get("refusal")
         if refusal:
-            events.append(RefusalDelta(clean_text(refusal) if clean else refusal, index))
+            refusal = refusal if type(refusal) is str else _text_of(refusal)
+            if refusal:
+                events.append(RefusalDelta(clean_text(refusal) if clean else refusal, index))
         reason = choice.get("finish_reason")
         if reason:
             events.append(Finish(clean_text(str(reason)), index))
@@ -290,6 +133,9 @@ class _Empty:
 _EMPTY = _Empty()
 
 
+_decode = json.JSONDecoder().decode  # json.loads less its per-call checks: once per token
+
+
 class _Frames:
     """Reads dispatched SSE messages into events, keeping what the stream said so far."""
 
@@ -297,17 +143,28 @@ class _Frames:
         self.count = 0
         self.finished = self.done = self.failed = False
 
+    def read_all(self, messages: list[SSEMessage]) -> list[StreamEvent]:
+        """The events of these messages, up to a failure or [DONE] (nothing after counts)."""
+        if len(messages) == 1:
+            return self.read(messages[0])
+        events: list[StreamEvent] = []
+        for message in messages:
+            events += self.read(message)
+            if self.failed or self.done:
+                break
+        return events
+
     def read(self, message: SSEMessage) -> list[StreamEvent]:
         text = message.data
         if message.event == "error":
             self.failed = True
             return [self._error(text)]
-        if text.lstrip().startswith("[DONE]"):
+        if text[0] != "{" and text.lstrip().startswith("[DONE]"):
             self.done = True
             return []
         self.count += 1
         try:
-            payload = json.loads(text)
+            payload = _decode(text)
         except ValueError:
             self.failed = True
             return [StreamError(f"the endpoint sent a frame that is not JSON: {_snippet(text)}")]
@@ -317,7 +174,7 @@ class _Frames:
             return [StreamError(f"the endpoint reported an error mid-stream: {said}", "server")
                     if said is not None else
                     StreamError(f"the endpoint sent a frame that is no chunk: {_snippet(text)}")]
-        events = _chunk_events(payload, _may_hold_surrogates(text))
+        events = _chunk_events(payload, "\\ud" in text or "\\uD" in text)
         for event in events:
             if type(event) is Finish:
                 self.finished = True
@@ -357,27 +214,14 @@ async def _sse_events(response: Any) -> AsyncIterator[StreamEvent | _Empty]:
     """The events of a streamed chat completion, read from the response's raw bytes."""
     decoder = SSEDecoder()
     frames = _Frames()
-    ended = False
     async for chunk in response.iter_bytes():
-        for message in decoder.feed(chunk):
-            for event in frames.read(message):
-                yield event
-            if frames.failed:
-                return
-            if frames.done:
-                break
-        if frames.done:
+        for event in frames.read_all(decoder.feed(chunk)):
+            yield event
+        if frames.failed or frames.done:
             break
     else:
-        ended = True
-    if ended:
-        for message in decoder.end():
-            for event in frames.read(message):
-                yield event
-            if frames.failed:
-                return
-            if frames.done:
-                break
+        for event in frames.read_all(decoder.end()):
+            yield event
     if frames.failed:
         return
     if not frames.count:

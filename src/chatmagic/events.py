@@ -1,0 +1,69 @@
+"""The events of one request's reply: the narrow contract every reader folds.
+
+A stream yields text, reasoning and refusal pieces (per choice), at most one
+`Usage`, a `Finish` per choice, `Note`s about what was done to get the reply,
+and, on failure, one last `StreamError` (see `chatmagic.failures`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .failures import StreamError
+
+__all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
+           "StreamError", "StreamEvent", "estimate_tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens, "reasoning_tokens": self.reasoning_tokens,
+                "estimated": self.estimated}
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something done to get this reply that its reader should know (shown in the footer)."""
+
+    text: str
+
+
+StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, Note, StreamError]
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about 4 characters a token) for endpoints that report none."""
+    return max(1, round(len(text) / 4)) if text else 0

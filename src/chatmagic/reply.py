@@ -1,0 +1,130 @@
+"""`Reply`: everything one model said for one request, folded from its events as they come.
+
+The renderer, the history and the usage counter read it; its `failure` is data
+(kind, status, retry-after), its `error` the message made from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
+                     TextDelta, Usage, estimate_tokens)
+
+__all__ = ["Reply"]
+
+
+@dataclass
+class _Choice:
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    finish: str | None = None
+
+
+_INTERRUPTED = StreamError("stopped: the reply is incomplete", "interrupted")
+
+
+@dataclass
+class Reply:
+    """Everything one model said for one request, as it arrives."""
+
+    model: str
+    profile: str
+    endpoint: str
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    ended: float | None = None
+    usage: Usage | None = None
+    interrupted: bool = False
+    prompt_estimate: int = 0  # used when the endpoint reports no usage
+    choices: list[_Choice] = field(default_factory=lambda: [_Choice()])
+    notes: list[str] = field(default_factory=list)  # what was done to get it (footer words)
+    endpoint_failure: StreamError | None = None
+
+    @property
+    def failure(self) -> StreamError | None:
+        """Why the reply is incomplete, as data: the endpoint's failure, else a stop here."""
+        if self.endpoint_failure is None and self.interrupted:
+            return _INTERRUPTED
+        return self.endpoint_failure
+
+    @property
+    def error(self) -> str | None:
+        """The message of the endpoint's failure (a stop here is `interrupted`, not an error)."""
+        return None if self.endpoint_failure is None else self.endpoint_failure.message
+
+    @error.setter
+    def error(self, message: str | None) -> None:
+        self.endpoint_failure = None if message is None else StreamError(message)
+
+    def _choice(self, index: int) -> _Choice:
+        while index >= len(self.choices):
+            self.choices.append(_Choice())
+        return self.choices[index]
+
+    def feed(self, event: StreamEvent) -> None:
+        """Fold one event into the reply."""
+        if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+            choice = self._choice(event.choice)
+            parts = (choice.text if isinstance(event, TextDelta) else
+                     choice.reasoning if isinstance(event, ReasoningDelta) else choice.refusal)
+            parts.append(event.text)
+        elif isinstance(event, Finish):
+            self._choice(event.choice).finish = event.reason
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, StreamError):
+            self.endpoint_failure = event
+        elif isinstance(event, Note):
+            self.notes.append(event.text)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        self.ended = time.perf_counter()
+        self.interrupted = self.interrupted or interrupted
+        if self.usage is None and not self.error and not interrupted:
+            done = sum(estimate_tokens("".join(c.text + c.reasoning + c.refusal))
+                       for c in self.choices)
+            self.usage = Usage(self.prompt_estimate, done, self.prompt_estimate + done,
+                               estimated=True)
+
+    # -- what readers ask ----------------------------------------------------
+    def text_parts(self, choice: int = 0) -> list[str]:
+        """The text pieces of one choice as they arrived (renderers read new ones by index)."""
+        return self._choice(choice).text
+
+    def text(self, choice: int = 0) -> str:
+        return "".join(self._choice(choice).text)
+
+    def reasoning(self, choice: int = 0) -> str:
+        return "".join(self._choice(choice).reasoning)
+
+    def refusal(self, choice: int = 0) -> str:
+        return "".join(self._choice(choice).refusal)
+
+    def finish_reason(self, choice: int = 0) -> str | None:
+        return self._choice(choice).finish
+
+    @property
+    def complete(self) -> bool:
+        """Finished normally: a finish reason, no error, not interrupted."""
+        return (not self.error and not self.interrupted
+                and all(c.finish is not None for c in self.choices))
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.started
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    def tokens_per_second(self) -> float | None:
+        if self.usage is None or self.first_token is None or self.ended is None:
+            return None
+        span = self.ended - self.first_token
+        # A reply that arrived in one burst has no meaningful speed.
+        return self.usage.completion_tokens / span if span > 0.05 else None
