@@ -264,3 +264,22 @@ def test_the_wheel_in_a_fresh_venv_serves_the_quickstart_from_any_folder(
     output = serves_the_quickstart([str(venv / "bin" / "chatmagic"), "demo"], anywhere)
     assert (anywhere / "quickstart.ipynb").read_bytes() == packaged.read_bytes()
     assert "Copied the quickstart to" in output and "local demo endpoint at" in output
+
+
+@pytest.mark.slow
+def test_the_tests_run_the_gallery_not_a_users_notebooks(clone: Path, tmp_path: Path) -> None:
+    committed = sorted(f"notebooks/{p.name}" for p in (clone / "notebooks").glob("*.ipynb"))
+    for name in ("Untitled.ipynb", "mine.ipynb"):
+        shutil.copyfile(clone / "notebooks" / "quickstart.ipynb", clone / "notebooks" / name)
+    try:
+        listed = subprocess.run(["bash", str(clone / "scripts" / "gallery")], capture_output=True,
+                                text=True, check=True).stdout.split()
+        assert listed == committed
+        copy = tmp_path / "no-git"  # a tarball of the sources: the folder, minus Untitled
+        shutil.copytree(clone, copy, ignore=shutil.ignore_patterns(".git", ".venv"))
+        listed = subprocess.run(["bash", str(copy / "scripts" / "gallery")], capture_output=True,
+                                text=True, check=True, cwd=tmp_path).stdout.split()
+        assert listed == ["notebooks", "--ignore-glob=notebooks/Untitled*.ipynb"]
+    finally:
+        for name in ("Untitled.ipynb", "mine.ipynb"):
+            (clone / "notebooks" / name).unlink()
