@@ -152,3 +152,13 @@ def test_compare_on_one_server_that_cuts_fills_both_columns(shell: Any,
     model = "one-at-a-time/delay=0.01"
     shell.run_cell_magic("chat", f"--compare {model},{model} -o out", PROMPT)
     assert list(shell.user_ns["out"].values()) == [PROMPT, PROMPT]
+
+
+def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    url = endpoint.base_url
+    # the first stream is cut before its first token; LiteLLM adds finish_reason=stop
+    replies = Run(_jobs(url, url, model="one-at-a-time/via=litellm&first=0.3"),
+                  ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT]
+    assert REDO_NOTE in replies[0].notes and len(endpoint.chat_requests) == 3

@@ -25,8 +25,8 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from .client import ClientPool
 from .profiles import Profile
-from .stream import (Finish, Reply, StreamError, StreamEvent, TextDelta, astream_chat,
-                     estimate_tokens)
+from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, StreamEvent,
+                     TextDelta, astream_chat, estimate_tokens)
 
 __all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
 
@@ -75,6 +75,8 @@ Item = tuple[int, "StreamEvent | _Redo | None"]
 
 #: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
 ONE_AT_A_TIME: set[str] = set()
+
+_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
 
 REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
              "reason when another request reached it (it now gets one request at a time)")
@@ -153,18 +155,22 @@ class Run:
             """Stream one request into the queue; whether another request cut it short."""
             url = job.profile.base_url
             endpoints.begin(url, column)
-            finished = failed = False
+            finished = failed = said = False
             try:
                 client = self.clients.async_(job.profile)
                 async for event in astream_chat(client, job.request, job.profile):
-                    if type(event) is Finish:
+                    kind = type(event)
+                    if kind in _SAID:
+                        said = True
+                    elif kind is Finish:
                         finished = True
-                    elif type(event) is StreamError:
+                    elif isinstance(event, StreamError):
                         failed = event.kind != "incomplete"
                     events.put_nowait((column, event))
             finally:
                 await endpoints.end(url, column)
-            return (bool(job.request.get("stream")) and not finished and not failed
+            # Cut: no finish reason; or, through a proxy that adds one (LiteLLM), not a word.
+            return (bool(job.request.get("stream")) and not failed and not (finished and said)
                     and endpoints.overlapped(column))
 
         async def pump(column: int, job: Job) -> None:

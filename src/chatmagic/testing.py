@@ -48,15 +48,16 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    without streaming, HTTP 400 saying why
 ``one-at-a-time``  llama-cpp-python's ``interrupt_requests``: like echo, but a
                    stream ends with ``[DONE]`` and no finish_reason when another
-                   chat request reaches the server while it streams
+                   chat request reaches the server while it streams (``via=litellm``:
+                   with ``finish_reason="stop"`` first, as LiteLLM's proxy adds)
 =================  ==========================================================
 
 Options: ``delay`` (seconds per token), ``first`` (seconds before the first
 token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 ``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
 (seconds to wait after the first text chunk, to see it dispatched on time),
-``to`` (for ``redirect``). An id with an unknown base gets a 404 "model does
-not exist", as OpenAI does.
+``to`` (for ``redirect``), ``via`` (for ``one-at-a-time``). An id with an
+unknown base gets a 404 "model does not exist", as OpenAI does.
 
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
 answers the model id ``name`` with exactly those writes (a float is a pause),
@@ -222,6 +223,7 @@ class _Script:
     eol: str = "lf"
     pause: float = 0.0
     to: str = ""
+    via: str = ""
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -231,7 +233,7 @@ class _Script:
             key, _, value = item.partition("=")
             if key in ("delay", "first", "pause"):
                 setattr(script, key, float(value))
-            elif key in ("eol", "to"):
+            elif key in ("eol", "to", "via"):
                 setattr(script, key, value)
             elif key in ("tokens", "after"):
                 setattr(script, key, int(value))
@@ -575,7 +577,11 @@ class _Handler(BaseHTTPRequestHandler):
         def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
             nonlocal text_sent
             if base == "one-at-a-time" and self.owner._arrived_since(self._arrival):
-                # llama-cpp-python stops this stream for the request that just came in.
+                # llama-cpp-python stops this stream for the request that just came in;
+                # LiteLLM's proxy in front of it adds a finish reason.
+                if script.via == "litellm":
+                    send({**frame_head, "choices": [{"index": 0, "delta": {},
+                                                      "finish_reason": "stop"}]})
                 self.wfile.write(b"data: [DONE]" + eol + eol)
                 self.wfile.flush()
                 raise _Cut
