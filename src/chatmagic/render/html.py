@@ -48,7 +48,7 @@ STYLE = "<style>" + "".join(
     f".chatmagic {tag}{{color:var(--jp-mirror-editor-{name}-color,{_FALLBACK[name]})"
     f"{';font-style:italic' if tag == 'c' else ''}}}"
     for tag, name in _TOKEN_TAGS.items()) + (
-    ".chatmagic pre{background:var(--jp-cell-editor-background,#f6f8fa);padding:6px 10px;"
+    ".chatmagic pre{background:var(--jp-layout-color2,#f6f8fa);padding:6px 10px;"
     "margin:0 0 .6em;border-radius:4px;overflow-x:auto;line-height:1.35}"
     ".chatmagic pre.cm-cont{border-top-left-radius:0;border-top-right-radius:0;padding-top:0}"
     ".chatmagic pre.cm-open{border-bottom-left-radius:0;border-bottom-right-radius:0;"

@@ -59,6 +59,8 @@ def latex_mathml(latex: str, display: bool) -> str | None:
     from latex2mathml.converter import convert
 
     try:
-        return str(convert(latex, display="block" if display else "inline"))
+        mathml = str(convert(latex, display="block" if display else "inline"))
     except Exception:  # noqa: BLE001 - any LaTeX it cannot read is shown as its source
         return None
+    # A macro it does not know comes out as its name in letters: show the source instead.
+    return None if "<mi>\\" in mathml or "<mo>\\" in mathml else mathml

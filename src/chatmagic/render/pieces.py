@@ -23,6 +23,7 @@ _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
 _TABLE_RULE = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")  # Markdown's line ends only (not U+2028)
+_EOL = re.compile(r"\r\n|\r|\n")
 
 
 def _next_fence(line: str, fence: str | None) -> str | None:
@@ -102,15 +103,20 @@ class LiveText:
         return self._size + len(self._partial)
 
     def add(self, text: str) -> None:
+        # The partial line holds no line end (but perhaps a final CR, half of a CRLF), so
+        # only the new text is searched: linear however the reply is cut into chunks.
+        held = len(self._partial)
         text = self._partial + text
+        end = len(text) - 1 if text.endswith("\r") else len(text)
         pos = 0
-        for match in _LINE.finditer(text):
-            self._line(match.group())
+        for match in _EOL.finditer(text, max(0, held - 1), end):
+            self._line(text[pos:match.end()])
             pos = match.end()
         self._partial = text[pos:]
-        if len(self._partial) > 2 * self.freeze_at:
-            # One enormous line: the next piece goes on after its last space.
-            cut = self._partial.rfind(" ", 0, len(self._partial) - 1) + 1 or len(self._partial)
+        while len(self._partial) > 2 * self.freeze_at:
+            # One enormous line: the next piece goes on after a space near its end.
+            limit = 2 * self.freeze_at
+            cut = self._partial.rfind(" ", self.freeze_at, limit) + 1 or limit
             head, self._partial = self._partial[:cut], self._partial[cut:]
             self._line(head)
 
