@@ -25,6 +25,8 @@ from chatmagic import cli
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = getattr(os, "geteuid", lambda: -1)() == 0
+needs_lab = pytest.mark.skipif(bool(cli.missing_for_demo()),
+                               reason="the demo extra (jupyterlab, ipykernel) is not installed")
 
 
 def chatmagic(*args: str, cwd: Path | None = None, python: str = sys.executable,
@@ -75,6 +77,7 @@ def test_as_root_jupyterlab_gets_allow_root_once() -> None:
     assert given.count("--allow-root") == 1 and "--no-browser" in given
 
 
+@needs_lab
 def test_demo_dry_run_shows_the_command_with_the_users_jupyter_options(clean_env: Path) -> None:
     result = chatmagic("demo", "--dry-run", "--port", "0", "--ServerApp.token=abc",
                        "--allow-root", cwd=clean_env)
@@ -104,7 +107,7 @@ def test_a_missing_jupyterlab_says_what_to_install(clean_env: Path) -> None:
     assert "jupyterlab" in line and "pip install 'chatmagic[demo]'" in line
 
 
-@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("command", ["serve", pytest.param("demo", marks=needs_lab)])
 def test_a_busy_port_is_one_message_naming_it_and_port(command: str, clean_env: Path,
                                                        busy_port: int) -> None:
     line = one_message(chatmagic(command, "--port", str(busy_port), cwd=clean_env))
