@@ -13,9 +13,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .profiles import DEMO_PORT
+
+if TYPE_CHECKING:
+    from .testing import FakeEndpoint
 
 __all__ = ["main", "jupyter_command"]
 
@@ -97,7 +101,7 @@ def jupyter_command(notebook: Path, ip: str, no_browser: bool, extra: list[str],
     return command + extra
 
 
-def _start_endpoint(port: int, what: str):  # type: ignore[no-untyped-def]
+def _start_endpoint(port: int, what: str) -> "FakeEndpoint":
     from .testing import FakeEndpoint
 
     try:
