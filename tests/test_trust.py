@@ -315,3 +315,21 @@ def test_scrubber_catches_every_key_at_every_split() -> None:
         pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
         scrubber = scrub.StreamScrubber()
         assert b"".join(scrubber.feed(p) for p in pieces) + scrubber.flush() == expected
+
+
+@pytest.mark.parametrize("base, location, words", [
+    ("http://gw.example", "http://gw.example/v1/chat/completions",
+     'base_url is missing /v1: set base_url = "http://gw.example/v1"'),
+    ("http://gw.example/v1", "https://gw.example/v1/chat/completions",
+     'the endpoint moved to https: set base_url = "https://gw.example/v1"'),
+    ("http://gw.example/v1", "/api/v1/chat/completions",
+     'redirects to /api/v1/chat/completions on the same host: set base_url = '
+     '"http://gw.example/api/v1"'),
+    ("http://gw.example/v1", "https://evil.example/v1/chat/completions",
+     "redirects to another origin, https://evil.example; chatmagic does not follow it"),
+    ("https://gw.example/v1", "http://gw.example/v1/chat/completions", "another origin"),
+])
+def test_redirect_advice_says_what_to_fix(base: str, location: str, words: str) -> None:
+    from chatmagic.client import redirect_advice
+
+    assert words in redirect_advice(base, base + "/chat/completions", location)

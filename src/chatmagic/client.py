@@ -28,7 +28,7 @@ from .profiles import Profile
 from .scrub import StreamScrubber, install_log_scrubber, register, scrub, scrub_bytes
 from .trust import is_loopback
 
-__all__ = ["ClientPool", "proxy_for"]
+__all__ = ["ClientPool", "proxy_for", "redirect_advice"]
 
 install_log_scrubber()
 
@@ -109,6 +109,42 @@ def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+# -- redirects -------------------------------------------------------------------
+def redirect_advice(base_url: str, request_url: str, location: str) -> str:
+    """One sentence on a redirect we did not follow, saying what to fix in base_url.
+
+    ``request_url`` is the URL that answered 3xx; ``location`` its Location header.
+    """
+    from urllib.parse import urljoin
+
+    target = urljoin(request_url, location)
+    here, there = urlsplit(request_url), urlsplit(target)
+    suffix = here.path[len(urlsplit(base_url).path.rstrip("/")):]
+    new_path = there.path[:-len(suffix)] if suffix and there.path.endswith(suffix) \
+        else there.path
+    new_base = f"{there.scheme}://{there.netloc}{new_path.rstrip('/')}"
+    base = base_url.rstrip("/")
+    same_host = here.hostname == there.hostname
+    if same_host and (here.scheme, there.scheme) == ("http", "https") and \
+            there.port in (None, 443):
+        return (f"the endpoint moved to https: set base_url = \"{new_base}\" "
+                f"(it is {base}); redirects are not followed")
+    if not same_host or here.scheme != there.scheme or \
+            (here.port or _port(here.scheme)) != (there.port or _port(there.scheme)):
+        return (f"the endpoint redirects to another origin, {there.scheme}://{there.netloc}; "
+                "chatmagic does not follow it, so neither the conversation nor a key went "
+                f"there. If that host is the right one, set base_url = \"{new_base}\".")
+    if new_path.rstrip("/") == urlsplit(base).path.rstrip("/") + "/v1":
+        return (f"base_url is missing /v1: set base_url = \"{new_base}\" (it is {base}); "
+                "redirects are not followed")
+    return (f"the endpoint redirects to {there.path or '/'} on the same host: set base_url = "
+            f"\"{new_base}\" (it is {base}); redirects are not followed")
+
+
+def _port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
 
 
 # -- the scrubbing edge ----------------------------------------------------------
