@@ -281,9 +281,10 @@ def _http_options(proxy: str | None) -> dict[str, Any]:
 
 
 def _proxy_error(profile: Profile, shown: str | None, exc: Exception) -> ProfileError:
+    reason = scrub(str(exc)).rstrip(".")
     return ProfileError(f"The proxy {shown or '(none)'} for {profile.host} cannot be used: "
-                        f"{scrub(str(exc)).rstrip('.')}. Fix HTTP_PROXY / HTTPS_PROXY / ALL_PROXY, or exempt "
-                        "the host in NO_PROXY.")
+                        f"{reason}. Fix HTTP_PROXY / HTTPS_PROXY / ALL_PROXY, or exempt the host "
+                        "in NO_PROXY.")
 
 
 class ClientPool:
