@@ -97,3 +97,8 @@ def test_a_value_holding_a_known_key_is_refused() -> None:
     with pytest.raises(OptionError, match=r"\{cfg\} holds an API key"):
         interpolate("{cfg}", {"cfg": {"api_key": KEY + "-typed"}})
     assert interpolate("{{cfg}}", {"cfg": KEY}) == "{cfg}"
+
+
+def test_c_level_fields_of_arrays_resolve() -> None:
+    np = pytest.importorskip("numpy")
+    assert interpolate("{a.shape} {a.ndim}", {"a": np.zeros((2, 3))}) == "(2, 3) 2"
