@@ -48,6 +48,7 @@ def test_iterating_streams_pieces_and_replays(api: Any, endpoint: FakeEndpoint) 
     pieces = iter(response)
     first = next(pieces)
     assert not response.done  # the first piece came before the reply ended
+    assert list(response)[:1] == [first]  # a second reader, read to the end: nothing stops
     rest = list(pieces)
     assert len([first, *rest]) == 5 and "".join([first, *rest]) == "one two three four five"
     assert list(response) == [first, *rest]  # iterating again replays
@@ -127,10 +128,13 @@ def test_an_endpoint_failure_is_data(api: Any, endpoint: FakeEndpoint) -> None:
     assert (rate.kind, rate.status) == ("status", 401)
 
 
-def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint) -> None:
+@pytest.mark.parametrize("how", ["stop", "break"])
+def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint, how: str) -> None:
     response = api.prompt(" ".join(["word"] * 50), model="echo/delay=0.1")
-    first = next(iter(response))
-    response.stop()
+    for first in response:
+        break  # leaving the loop early stops the request too
+    if how == "stop":
+        response.stop()
     assert response.failure.kind == "interrupted"
     assert response.text().startswith(first) and len(response.text()) < 50 * 5
     deadline = time.monotonic() + 5

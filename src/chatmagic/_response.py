@@ -197,7 +197,8 @@ class Response(_Common):
     """A blocking response: ``for piece in r`` streams (and replays), ``r.text()`` waits.
 
     ``usage``, ``failure``, ``cost`` and ``reply`` wait for the end too. A kernel
-    interrupt while waiting stops the request and keeps what arrived.
+    interrupt while waiting, or leaving a ``for`` loop over it before the end,
+    stops the request and keeps what arrived.
     """
 
     def _finished(self) -> Reply:
@@ -216,7 +217,14 @@ class Response(_Common):
         while True:
             parts = exchange.reply.text_parts()
             if index < len(parts):
-                yield parts[index]
+                try:
+                    yield parts[index]
+                except GeneratorExit:
+                    # The reader left early: a break, or an exception or a kernel interrupt in
+                    # the loop's body (which this generator cannot tell apart): stop sending.
+                    if not exchange.done:
+                        exchange.stop()
+                    raise
                 index += 1
                 continue
             if exchange.done:
@@ -261,7 +269,12 @@ class AsyncResponse(_Common):
         while True:
             parts = exchange.reply.text_parts()
             if index < len(parts):
-                yield parts[index]
+                try:
+                    yield parts[index]
+                except GeneratorExit:
+                    if not exchange.done:
+                        exchange.stop()  # left early, as in Response.__iter__
+                    raise
                 index += 1
                 continue
             if exchange.done:
