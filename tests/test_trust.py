@@ -154,8 +154,10 @@ def test_key_echoed_by_a_hostile_endpoint_is_in_no_output_notebook_journal_or_lo
     assert "Incorrect API key provided: Bearer sk-…456" in dumped  # the error was shown
     assert "your key is sk-…456" in dumped
     assert KEY not in dumped and KEY[-10:] not in dumped
-    stored = "".join(p.read_text() for p in store.rglob("*") if p.is_file())
+    journals = [p for p in store.rglob("*") if p.is_file()]
+    stored = "".join(p.read_text() for p in journals)
     assert "hello" in stored and KEY not in stored and KEY[-10:] not in stored
+    assert journals and all(p.stat().st_mode & 0o777 == 0o600 for p in journals)
     assert KEY not in (clean_env / "saved.json").read_text()
     assert log.exists() and KEY not in log.read_text()
 
