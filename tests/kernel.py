@@ -46,6 +46,7 @@ def visible(html: str) -> str:
     import html as _html
     import re
 
+    html = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
     return _html.unescape(re.sub(r"<[^>]*>", "", html))
 
 

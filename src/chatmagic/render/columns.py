@@ -100,8 +100,10 @@ class _Column:
             frozen = self.text.freeze()
             if frozen is not None:
                 self.body.children = (*self.body.children[:-1],
-                                      w.HTML(document(frozen.html())), self.tail)
-            self.tail.value = document(self.text.live().html())
+                                      w.HTML(document(frozen.html(), classes=frozen.classes)),
+                                      self.tail)
+            live = self.text.live()
+            self.tail.value = document(live.html(), classes=live.classes)
         self.foot.value = document(f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
 
 

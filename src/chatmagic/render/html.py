@@ -48,11 +48,11 @@ STYLE = "<style>" + "".join(
     f".chatmagic {tag}{{color:var(--jp-mirror-editor-{name}-color,{_FALLBACK[name]})"
     f"{';font-style:italic' if tag == 'c' else ''}}}"
     for tag, name in _TOKEN_TAGS.items()) + (
-    ".chatmagic pre{background:var(--jp-layout-color2,#f6f8fa);padding:6px 10px;"
-    "margin:0 0 .6em;border-radius:4px;overflow-x:auto;line-height:1.35}"
-    ".chatmagic pre.cm-cont{border-top-left-radius:0;border-top-right-radius:0;padding-top:0}"
-    ".chatmagic pre.cm-open{border-bottom-left-radius:0;border-bottom-right-radius:0;"
-    "margin-bottom:0;padding-bottom:0}"
+    ".chatmagic pre{margin:0 0 .6em;overflow-x:auto;line-height:1.35}"
+    # Pieces of one block cut in two meet with no gap (JupyterLab's own rules are stronger
+    # than a class selector, hence !important).
+    ".chatmagic.cm-cont>:first-child{margin-top:0!important;padding-top:0!important}"
+    ".chatmagic.cm-open>:last-child{margin-bottom:0!important;padding-bottom:0!important}"
     ".chatmagic .cm-refusal{border-left:3px solid #cf222e;padding-left:8px}"
     ".chatmagic .cm-note{color:var(--jp-ui-font-color2,#57606a);font-size:85%}"
     ".chatmagic .cm-error{color:#cf222e}"
@@ -69,7 +69,7 @@ _HTML_TAGS = {
 _TAGS = _HTML_TAGS | set(_TOKEN_TAGS) | MATHML_TAGS
 _ATTRIBUTES = {
     "a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"},
-    "th": {"style"}, "td": {"style"}, "pre": {"class"}, "div": {"class"},
+    "pre": {"class"}, "div": {"class"},
     "span": {"class"}, "code": {"class"},
     **{tag: {"display", "mathvariant", "stretchy", "fence", "separator", "accent",
              "accentunder", "movablelimits", "largeop", "symmetric", "lspace", "rspace",
@@ -77,7 +77,11 @@ _ATTRIBUTES = {
              "rowspacing", "linethickness", "notation", "displaystyle", "scriptlevel", "form",
              "minsize", "maxsize"} for tag in MATHML_TAGS},
 }
-_CLASSES = {"cm-refusal", "cm-note", "cm-error", "cm-cont", "cm-open", "cm-math"}
+_CLASSES = {"cm-refusal", "cm-note", "cm-error", "cm-math"}
+# After sanitizing, every "<" in the HTML starts a tag nh3 wrote (model text is escaped), so
+# these end tags, which HTML lets a parser imply, and the line ends between block tags can
+# go: a list or table then costs about what its Markdown did.
+_IMPLIED = re.compile(r"</(?:li|td|th|tr)>|\n(?=</?(?:li|tr|td|th|thead|tbody|ul|ol|table)\b)")
 _RASTER = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 _WEB = re.compile(r"(?:https?:|mailto:)", re.I)
 _CONTROL = re.compile(r"[\x00\ud800-\udfff]")  # NUL and lone surrogates: U+FFFD
@@ -152,12 +156,9 @@ def _highlight(code: str, lang: str) -> str:
     return "".join(out)
 
 
-def code_html(code: str, lang: str = "", *, opened: bool = False, continued: bool = False
-              ) -> str:
-    """A code block, highlighted; ``opened``/``continued`` join pieces of one long block."""
-    classes = " ".join(c for c, on in (("cm-open", opened), ("cm-cont", continued)) if on)
-    attr = f' class="{classes}"' if classes else ""
-    return f"<pre{attr}><code>{_highlight(clean_text(code), lang)}</code></pre>"
+def code_html(code: str, lang: str = "") -> str:
+    """A code block, highlighted."""
+    return f"<pre><code>{_highlight(clean_text(code), lang)}</code></pre>"
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -185,6 +186,14 @@ def _render_math(display: bool) -> Any:
             return f"<pre><code>{shown}</code></pre>" if display else f"<code>{shown}</code>"
         return f'<div class="cm-math">{mathml}</div>' if display else mathml
     return render
+
+
+def _render_cell(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    # A column's alignment as the short align attribute (markdown-it writes a style per cell).
+    token = tokens[idx]
+    align = re.search(r"text-align:(left|right|center)", str(token.attrGet("style") or ""))
+    tag = token.tag
+    return f'<{tag} align="{align.group(1)}">' if align else f"<{tag}>"
 
 
 def _render_image(_self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
@@ -222,6 +231,8 @@ def _parser() -> Any:
     rules("fence", _render_fence)
     rules("code_block", _render_fence)
     rules("image", _render_image)
+    rules("th_open", _render_cell)
+    rules("td_open", _render_cell)
     for name in ("math_inline", "math_inline_double"):
         rules(name, _render_math(display=name.endswith("double")))
     for name in ("math_block", "math_block_eqno", "math_block_label"):
@@ -265,14 +276,14 @@ def sanitize(fragment: str, *, remote_images: bool = False) -> str:
     """An HTML fragment with everything but the allowlist removed."""
     import nh3
 
-    return str(nh3.clean(
+    return _IMPLIED.sub("", nh3.clean(
         fragment, tags=_TAGS, attributes=_ATTRIBUTES, clean_content_tags={"script", "style"},
+        tag_attribute_values={cell: {"align": {"left", "right", "center"}} for cell in ("th", "td")},
         url_schemes={"http", "https", "mailto", "data"}, strip_comments=True,
-        link_rel="noopener noreferrer nofollow", attribute_filter=_attribute(remote_images),
-        filter_style_properties={"text-align"}))
+        link_rel="noopener noreferrer nofollow", attribute_filter=_attribute(remote_images)))
 
 
-def document(body: str, *, style: bool = False, extra_style: str = "") -> str:
+def document(body: str, *, style: bool = False, classes: str = "") -> str:
     """The root element every output's HTML stands in (MathJax's ignore classes on it)."""
-    css = f' style="{extra_style}"' if extra_style else ""
-    return f'{STYLE if style else ""}<div class="{ROOT_CLASS}"{css}>{body}</div>'
+    names = f"{ROOT_CLASS} {classes}".strip()
+    return f'{STYLE if style else ""}<div class="{names}">{body}</div>'

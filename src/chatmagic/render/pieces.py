@@ -42,30 +42,28 @@ def _next_fence(line: str, fence: str | None) -> str | None:
 class Piece:
     """A stretch of the reply drawn as one output.
 
-    ``source`` is the Markdown rendered: a hidden ``prefix`` (a code fence line or a
-    table header carried over from the previous piece), then the text itself.
+    What is rendered is a hidden ``prefix`` (a code fence line or a table header carried
+    over from the previous piece), the text itself, and a ``closing`` fence for a code
+    block that goes on in the next piece. ``joins_prev``/``joins_next``: the piece goes on
+    from, or into, its neighbour inside one block (the edges between them have no margin).
     """
 
     text: str
     prefix: str = ""
-    closing: str = ""  # a fence that closes a code block going on in the next piece
+    closing: str = ""
     carries: str = ""  # "code" or "table": what the prefix carries over
+    joins_prev: bool = False
+    joins_next: bool = False
 
     def html(self, remote_images: bool = False) -> str:
-        rendered = markdown_html(self.prefix + self.text + self.closing,
-                                 remote_images=remote_images, drop_head=self.carries == "table")
-        # The joined edges of a code block cut in two lose their rounding and padding.
-        # Model text cannot write a "<pre>" tag (raw HTML is text), so these are ours.
-        starts = [m.start() for m in re.finditer("<pre>", rendered)]
-        marks: dict[int, list[str]] = {}
-        if self.carries == "code" and starts:
-            marks.setdefault(starts[0], []).append("cm-cont")
-        if self.closing and starts:
-            marks.setdefault(starts[-1], []).append("cm-open")
-        for start in sorted(marks, reverse=True):
-            tag = f'<pre class="{" ".join(marks[start])}">'
-            rendered = rendered[:start] + tag + rendered[start + len("<pre>"):]
-        return rendered
+        return markdown_html(self.prefix + self.text + self.closing,
+                             remote_images=remote_images, drop_head=self.carries == "table")
+
+    @property
+    def classes(self) -> str:
+        """The root element's classes that join it to its neighbours."""
+        return " ".join(c for c, on in (("cm-cont", self.joins_prev),
+                                        ("cm-open", self.joins_next)) if on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +87,7 @@ class LiveText:
         self._size = 0  # characters in _lines
         self._partial = ""
         self._prefix, self._carries = "", ""
+        self._joined = False  # the live piece goes on from the last frozen one, in one block
         self._cuts: list[_Cut] = []
         # Where the scan stands after the last complete line:
         self._fence: str | None = None
@@ -160,10 +159,11 @@ class LiveText:
         if strong and self._size - self._offset(strong[-1]) <= self.freeze_at // 2:
             cut = strong[-1]  # nothing is split, and the live piece stays small
         text = "".join(self._lines[:cut.index])
-        piece = Piece(text, self._prefix, cut.closing, self._carries)
+        piece = Piece(text, self._prefix, cut.closing, self._carries, self._joined,
+                      not cut.strong)
         self._lines = self._lines[cut.index:]
         self._size -= len(text)
-        self._prefix, self._carries = cut.carry, cut.carries
+        self._prefix, self._carries, self._joined = cut.carry, cut.carries, not cut.strong
         self._cuts = [_Cut(c.index - cut.index, c.strong, c.carry, c.carries, c.closing)
                       for c in self._cuts if c.index > cut.index]
         return piece
@@ -173,7 +173,8 @@ class LiveText:
 
     def live(self) -> Piece:
         """The live piece as it stands (redrawn until it is frozen)."""
-        return Piece("".join(self._lines) + self._partial, self._prefix, "", self._carries)
+        return Piece("".join(self._lines) + self._partial, self._prefix, "", self._carries,
+                     self._joined)
 
     def visible(self) -> str:
         """The live piece's own text (no hidden prefix)."""
