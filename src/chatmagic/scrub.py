@@ -55,7 +55,9 @@ def register(*keys: str | None) -> None:
 def register_environ(environ: Mapping[str, str] | None = None) -> None:
     """Remember the environment's secret-looking values (``*_API_KEY``, ``*_TOKEN``...)."""
     env = os.environ if environ is None else environ
-    register(*(value for name, value in list(env.items()) if _SECRET_NAME.search(name)))
+    # Keys are single words; a value with spaces (a sentence, a command) is no key.
+    register(*(value for name, value in list(env.items())
+               if _SECRET_NAME.search(name) and not any(c.isspace() for c in value)))
 
 
 def known() -> frozenset[str]:
