@@ -186,9 +186,9 @@ def _clean_headers(response: httpx2.Response) -> list[tuple[bytes, bytes]]:
 def _refusal(request: httpx2.Request, encoding: str) -> httpx2.Response:
     message = (f"the endpoint answered in the encoding {encoding[:40]!r}, which chatmagic did "
                f"not ask for (it asks for {_ACCEPT_ENCODING}); the reply was not read")
-    # 406 (not 5xx): the SDK must not retry what the endpoint will send the same way again.
-    return httpx2.Response(406, json={"error": {"message": message, "type": "bad_encoding"}},
-                           request=request)
+    # A bad gateway's answer; the SDK must not retry what the endpoint will send again.
+    return httpx2.Response(502, json={"error": {"message": message, "type": "bad_encoding"}},
+                           headers={"x-should-retry": "false"}, request=request)
 
 
 class _ScrubbedStream(httpx2.SyncByteStream):
