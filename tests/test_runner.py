@@ -121,8 +121,7 @@ def test_a_stream_cut_by_a_parallel_request_is_asked_again_alone(endpoint: FakeE
     replies = Run(_jobs(url, url), ClientPool({})).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT]
     assert all(r.complete and r.failure is None for r in replies)
-    assert sorted(len(r.notes) for r in replies) == [0, 1]
-    assert REDO_NOTE in replies[0].notes + replies[1].notes
+    assert sorted(r.notes for r in replies) == [[], [REDO_NOTE]]
     assert len(endpoint.chat_requests) == 3  # two at once, then the cut one again
     # the endpoint is remembered: the next run sends one request at a time, nothing is cut
     replies = Run(_jobs(url, url), ClientPool({})).run()
@@ -162,3 +161,22 @@ def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndp
                   ClientPool({})).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT]
     assert REDO_NOTE in replies[0].notes and len(endpoint.chat_requests) == 3
+
+
+def test_a_stream_cut_before_its_first_frame_is_streamed_again_not_asked_plain(
+        endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    url = endpoint.base_url
+    # cut at once: an empty stream, which alone would be asked again without streaming; that
+    # request would cut the other stream in turn
+    replies = Run(_jobs(url, url, model="one-at-a-time/first=0.3"), ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT]
+    assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, True, True]
+    assert sorted(r.notes for r in replies) == [[], [REDO_NOTE]]
+
+
+def test_an_empty_stream_alone_is_still_asked_without_streaming(endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    (reply,) = Run(_jobs(endpoint.base_url, model="context-overflow"), ClientPool({})).run()
+    assert reply.failure is not None and reply.failure.status == 400
+    assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]

@@ -278,7 +278,8 @@ GARBAGE = [
     b"data: {\"choices\": [{\"index\": 1000000000000, \"delta\": {\"content\": \"x\"}}]}\n\n",
     b"data: {\"choices\": [null, 3, {\"delta\": [1]}], \"usage\": {\"prompt_tokens\": \"a\"}}\n\n",
     b"data: [1, 2]\n\n", b"data: null\n\n", b"data: \"text\"\n\n", b"\xff\xfe\x00\x00garbage",
-    b"data: {\"choices\": [{\"delta\": {\"reasoning\": 7, \"content\": true, \"refusal\": []}}]}\n\n",
+    b"data: {\"choices\": [{\"delta\": {\"reasoning\": 7, \"content\": true, "
+    b"\"refusal\": []}}]}\n\n",
     b"data: {\"error\": null}\n\n", b"event: error\ndata: [\n\n", b"<html><b>oops</b></html>",
 ]
 

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 
 import openai
 
+from .client import proxy_for
 from .profiles import Profile
 
 __all__ = ["StreamError", "KINDS", "failure_from_exception", "describe_exception",
@@ -28,9 +29,10 @@ __all__ = ["StreamError", "KINDS", "failure_from_exception", "describe_exception
 
 #: What a failure can be. ``server``: the endpoint reported an error inside a 200 answer or a
 #: stream; ``protocol``: bytes that are no reply we can read; ``incomplete``: a stream that
-#: ended before its finish reason; ``interrupted``: stopped here (Stop, a kernel interrupt).
+#: ended before its finish reason; ``empty``: a stream with nothing in it (only from
+#: ``astream_chat(retry_empty=False)``); ``interrupted``: stopped here (Stop, an interrupt).
 KINDS = ("connect", "timeout", "status", "redirect", "server", "protocol", "incomplete",
-         "interrupted")
+         "empty", "interrupted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +160,13 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         return StreamError(f"No answer from {where}{limit}: the endpoint is slow or stalled. "
                            "Try again, or raise --timeout.", "timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return StreamError(f"Cannot reach {where}: is the server running and the base_url "
-                           f"right? ({type(exc.__cause__ or exc).__name__})", "connect")
+        cause = type(exc.__cause__ or exc).__name__
+        proxy = proxy_for(profile.base_url)
+        if proxy:
+            return StreamError(f"Cannot reach {where} through the proxy {proxy} ({cause}): is "
+                               "the proxy right, or should NO_PROXY name this host?", "connect")
+        return StreamError(f"Cannot reach {where} ({cause}): is the server running and the "
+                           "base_url right?", "connect")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if 300 <= status < 400:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Protocol
 
 from .client import ClientPool
+from .failures import sentence
 from .profiles import Profile
 from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, StreamEvent,
-                     TextDelta, astream_chat, estimate_tokens)
+                     TextDelta, aretry_without_stream, astream_chat, estimate_tokens)
 
 __all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
 
@@ -151,27 +152,40 @@ class Run:
         events: asyncio.Queue[Item] = asyncio.Queue()
         endpoints = _Endpoints()
 
-        async def stream(column: int, job: Job) -> bool:
+        async def stream(column: int, job: Job, alone: bool = False) -> bool:
             """Stream one request into the queue; whether another request cut it short."""
             url = job.profile.base_url
+            client = self.clients.async_(job.profile)
             endpoints.begin(url, column)
             finished = failed = said = False
+            empty: StreamError | None = None
             try:
-                client = self.clients.async_(job.profile)
-                async for event in astream_chat(client, job.request, job.profile):
+                async for event in astream_chat(client, job.request, job.profile,
+                                                retry_empty=alone):
                     kind = type(event)
                     if kind in _SAID:
                         said = True
                     elif kind is Finish:
                         finished = True
                     elif isinstance(event, StreamError):
+                        if event.kind == "empty":
+                            empty = event
+                            continue  # asked again below, or cut
                         failed = event.kind != "incomplete"
                     events.put_nowait((column, event))
             finally:
                 await endpoints.end(url, column)
-            # Cut: no finish reason; or, through a proxy that adds one (LiteLLM), not a word.
-            return (bool(job.request.get("stream")) and not failed and not (finished and said)
-                    and endpoints.overlapped(column))
+            overlapped = endpoints.overlapped(column)
+            if empty is not None and not overlapped:
+                # Alone, an empty stream is the server hiding an error (a prompt past the
+                # context on llama-cpp-python): ask without streaming, which says why.
+                async for event in aretry_without_stream(client, job.request, job.profile):
+                    events.put_nowait((column, event))
+                return False
+            # Cut: nothing at all, or no finish reason, or, through a proxy that adds one
+            # (LiteLLM), not a word. (Asked without streaming now, it would cut the others.)
+            return (bool(job.request.get("stream")) and overlapped
+                    and (empty is not None or not failed and not (finished and said)))
 
         async def pump(column: int, job: Job) -> None:
             url = job.profile.base_url
@@ -186,9 +200,9 @@ class Run:
                     await endpoints.idle(url, column)
                     async with endpoints.lock(url):
                         events.put_nowait((column, _REDO))
-                        await stream(column, job)
+                        await stream(column, job, alone=True)
             except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
-                events.put_nowait((column, StreamError(f"{type(exc).__name__}: {exc}")))
+                events.put_nowait((column, StreamError(sentence(f"{type(exc).__name__}: {exc}"))))
             finally:
                 events.put_nowait((column, _END))
 

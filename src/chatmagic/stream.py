@@ -29,7 +29,8 @@ from .reply import Reply
 from .sse import SSEDecoder, SSEMessage
 
 __all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
-           "StreamError", "StreamEvent", "Reply", "astream_chat", "describe_exception",
+           "StreamError", "StreamEvent", "Reply", "astream_chat", "aretry_without_stream",
+           "describe_exception",
            "estimate_tokens"]
 
 
@@ -81,8 +82,8 @@ def _chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEv
             delta = choice.get("message")
         if not isinstance(delta, dict):
             delta = {}
-        # Reasoning: DeepSeek, Qwen and llama.cpp say reasoning_content; vLLM >= 0.11 says reasoning.
-        # (Each field is tested before _text_of is called: this runs once per token.)
+        # Reasoning: DeepSeek, Qwen and llama.cpp say reasoning_content; vLLM >= 0.11 says
+        # reasoning. (Each field is tested before _text_of is called: this runs once per token.)
         thought = delta.get("reasoning_content")
         thought = (thought if type(thought) is str else _text_of(thought)) if thought else ""
         if not thought:
@@ -291,41 +292,55 @@ async def _events(client: openai.AsyncOpenAI, request: dict[str, Any],
                               f"{clean_text(str(exc))[:200]})")
 
 
+def _failure(event: StreamError | _Failed, profile: Profile, request: dict[str, Any],
+             ) -> StreamError:
+    if isinstance(event, _Failed):
+        return failure_from_exception(event.exc, profile, str(request.get("model")),
+                                      request.get("timeout"))
+    # Every failure names its endpoint (the base URL, never the key).
+    return replace(event, message=sentence(clean_text(
+        f"{profile.name} ({profile.base_url}): {event.message}")))
+
+
 async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], profile: Profile,
-                       ) -> AsyncIterator[StreamEvent]:
+                       *, retry_empty: bool = True) -> AsyncIterator[StreamEvent]:
     """Send one request; yield its events, ending in at most one StreamError.
 
     With ``request["stream"]`` false the whole reply arrives at once and is
     yielded as the same events. A stream with nothing in it is asked again
     once without streaming (llama-cpp-python answers a prompt past its context
-    so; only without streaming does it say why). Closing the generator closes
-    the HTTP response.
+    so; only without streaming does it say why); with ``retry_empty`` false it
+    ends in a StreamError of kind ``empty`` instead, for a caller that knows
+    better when to ask again (`aretry_without_stream`). Closing the generator
+    closes the HTTP response.
     """
-    model = str(request.get("model"))
-    timeout = request.get("timeout")
-
-    def failure(event: StreamError | _Failed) -> StreamError:
-        if isinstance(event, _Failed):
-            return failure_from_exception(event.exc, profile, model, timeout)
-        # Every failure names its endpoint (the base URL, never the key).
-        return replace(event, message=sentence(clean_text(
-            f"{profile.name} ({profile.base_url}): {event.message}")))
-
     empty = False
     async for event in _events(client, request):
         if isinstance(event, _Empty):
             empty = True
         elif isinstance(event, (StreamError, _Failed)):
-            yield failure(event)
+            yield _failure(event, profile, request)
         else:
             yield event
     if not empty:
         return
+    if not retry_empty:
+        yield _failure(StreamError("the endpoint returned an empty stream", "empty"), profile,
+                       request)
+        return
+    async for event in aretry_without_stream(client, request, profile):
+        yield event
+
+
+async def aretry_without_stream(client: openai.AsyncOpenAI, request: dict[str, Any],
+                                profile: Profile) -> AsyncIterator[StreamEvent]:
+    """Ask a request whose stream came back empty again without streaming: its events, after a
+    `Note` saying so, or one StreamError in the server's own words."""
     plain = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
     noted = False
     async for event in _events(client, plain):
         if isinstance(event, (StreamError, _Failed)):
-            said = failure(event)
+            said = _failure(event, profile, request)
             where = f"{profile.name} ({profile.base_url})"
             words = (f"it {said.message[len(where) + 1:]}" if said.message.startswith(where + " ")
                      else said.message.removeprefix(where + ": "))
