@@ -14,7 +14,6 @@ from typing import Any, Iterator
 import pytest
 
 import chatmagic
-from chatmagic import _api
 from chatmagic.testing import FakeEndpoint
 from kernel import Kernel, errors, outputs, run_cells
 
@@ -25,7 +24,7 @@ def api(endpoint: FakeEndpoint, clean_env: Path,
     """chatmagic with no extension loaded: a plain session pointed at the endpoint."""
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     monkeypatch.setattr(chatmagic, "_magics", None)
-    monkeypatch.setattr(_api, "_plain", None)
+    monkeypatch.setattr(chatmagic, "_session", None)
     yield chatmagic
 
 

@@ -37,6 +37,7 @@ _LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_
          "Reply": "stream", "ChatError": "errors", "OptionError": "errors"}
 
 _magics: _Any = None  # the ChatMagics of the loaded extension, if any
+_session: _Any = None  # the Python API's session when no extension is loaded
 
 
 def __getattr__(name: str) -> _Any:

@@ -43,20 +43,18 @@ _CELL_ONLY = {"out": "the response is what the call returns",
               "debug": "an exception here keeps its traceback",
               "compare": "use chatmagic.compare(text, models)"}
 
-_plain: Session | None = None  # the session of a process without the extension loaded
 # The exchange each conversation is waiting on: the next prompt carries its turn.
 _running: weakref.WeakKeyDictionary[Session, dict[str, Exchange]] = weakref.WeakKeyDictionary()
 
 
 def current_session() -> Session:
     """The loaded extension's session, else one made from the environment on first use."""
-    global _plain
     magics = chatmagic._magics
     if magics is not None:
         return magics.session  # type: ignore[no-any-return]
-    if _plain is None:
-        _plain = Session()
-    return _plain
+    if chatmagic._session is None:  # kept on the package, where tests reset it
+        chatmagic._session = Session()
+    return chatmagic._session  # type: ignore[no-any-return]
 
 
 def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
