@@ -116,6 +116,35 @@ def test_an_unknown_keyword_says_what_was_meant(api: Any, endpoint: FakeEndpoint
     assert endpoint.chat_requests == []
 
 
+def test_cell_presentation_is_no_keyword_here(api: Any, endpoint: FakeEndpoint) -> None:
+    from chatmagic.options import PRESENTATION_FIELDS
+
+    for keyword in PRESENTATION_FIELDS:
+        with pytest.raises(api.OptionError, match=f"takes no {keyword}=, a %%chat cell option"):
+            api.chat("hi", model="echo", **{keyword: True})
+    assert endpoint.chat_requests == []
+
+
+def test_images_as_paths_urls_and_objects(api: Any, endpoint: FakeEndpoint,
+                                          clean_env: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(buffer, format="PNG")
+    (clean_env / "pic.png").write_bytes(buffer.getvalue())
+    api.prompt("what?", model="echo", images=[clean_env / "pic.png", "https://example.org/a.jpg",
+                                              buffer.getvalue(), Image.new("RGB", (3, 3))]).text()
+    parts = endpoint.last_body["messages"][-1]["content"]
+    urls = [p["image_url"]["url"] for p in parts[1:]]
+    assert urls[1] == "https://example.org/a.jpg" and len(urls) == 4
+    assert all(u.startswith("data:image/png;base64,") for u in urls[:1] + urls[2:])
+    with pytest.raises(api.OptionError, match="image_1: the variable holds a int, not an image"):
+        api.prompt("what?", model="echo", images=42)
+    assert len(endpoint.chat_requests) == 1
+
+
 def test_an_endpoint_failure_is_data(api: Any, endpoint: FakeEndpoint) -> None:
     response = api.prompt("hi", model="server-error")
     assert response.text() == ""

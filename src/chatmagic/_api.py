@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import difflib
 import weakref
+from pathlib import PurePath
 from typing import Any
 
 import chatmagic
 
 from ._response import AsyncResponse, Exchange, Response
 from .errors import HistoryError, OptionError
-from .options import ChatOptions
+from .options import REQUEST_FIELDS, ChatOptions
 from .session import Session
 from .stream import Reply
 
 __all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "compare",
            "history", "current_session"]
 
-#: What prompt() takes besides the text: the request, never the cell's presentation.
-PARAMETERS = ("temperature", "top_p", "n", "stop", "max_tokens", "presence_penalty",
-              "frequency_penalty", "logit_bias", "seed", "user", "json", "params", "images",
-              "no_stream", "timeout")
-_PROMPT = ("model", "system", "profile", *PARAMETERS)
+# What prompt() takes besides the text: the request, never the cell's presentation.
+_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS)
 _CHAT = (*_PROMPT, "conversation", "new", "no_history")
 
 # Names people reach for: the magic's short flags and the SDK's own body fields.
@@ -71,22 +69,44 @@ def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
 
 
 def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str, ...],
-             **fixed: Any) -> ChatOptions:
+             **fixed: Any) -> tuple[ChatOptions, dict[str, Any]]:
+    """The validated options, and the namespace their image names refer to."""
     for keyword in keywords:
         if keyword not in allowed:
             raise OptionError(_unknown(where, keyword, allowed))
+    keywords = dict(keywords)
+    images: dict[str, Any] = {}
+    if "images" in keywords:
+        keywords["images"], images = _image_sources(keywords["images"])
     options = ChatOptions(prompt=text, **keywords, **fixed)
     if not options.prompt.strip() and not options.images:
         raise OptionError(f"{where}() got an empty prompt: nothing to ask")
-    return options
+    return options, images
 
 
-def _start(session: Session, options: ChatOptions) -> Exchange:
+def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
+    """Paths and URLs as they are; an image object (bytes, PIL image, matplotlib figure)
+    under a name of its own, read from the namespace as ``-i VARIABLE`` would be."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    sources: list[Any] = []
+    namespace: dict[str, Any] = {}
+    for number, item in enumerate(items, 1):
+        if isinstance(item, (str, PurePath)):
+            sources.append(str(item))
+        else:
+            namespace[f"image_{number}"] = item
+            sources.append(f"image_{number}")
+    return sources, namespace
+
+
+def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]]) -> Exchange:
+    options, images = prepared
     running = _running.setdefault(session, {})
     previous = None if options.no_history else running.get(options.conversation)
     if previous is not None:
         Response(previous).wait()  # that turn is recorded first, and goes with this prompt
-    plan = session.plan(options)  # raises (unknown profile, no key, bad image) before sending
+    # Raises (an unknown profile, no key, a bad image) before anything is sent.
+    plan = session.plan(options, images)
     exchange = Exchange(session, plan)
     if not options.no_history:
         running[options.conversation] = exchange
@@ -100,9 +120,9 @@ def prompt(text: str, model: str | None = None, system: str | None = None,
     Returns at once a `Response`: iterate it for the text as it arrives, or call
     ``.text()``; ``.usage``, ``.cost``, ``.failure`` once it has ended.
     """
-    options = _options("prompt", text, params, _PROMPT, model=model, system=system,
-                       profile=profile, no_history=True)
-    return Response(_start(current_session(), options))
+    prepared = _options("prompt", text, params, _PROMPT, model=model, system=system,
+                        profile=profile, no_history=True)
+    return Response(_start(current_session(), prepared))
 
 
 def aprompt(text: str, model: str | None = None, system: str | None = None,
@@ -112,9 +132,9 @@ def aprompt(text: str, model: str | None = None, system: str | None = None,
     Works on any running event loop (a notebook cell's top-level ``await``,
     ``asyncio.run``); the request itself runs on chatmagic's own loop.
     """
-    options = _options("aprompt", text, params, _PROMPT, model=model, system=system,
-                       profile=profile, no_history=True)
-    return AsyncResponse(_start(current_session(), options))
+    prepared = _options("aprompt", text, params, _PROMPT, model=model, system=system,
+                        profile=profile, no_history=True)
+    return AsyncResponse(_start(current_session(), prepared))
 
 
 class NamedConversation:
@@ -130,9 +150,9 @@ class NamedConversation:
         """Ask within the conversation: the history goes with ``text`` and the turn is
         recorded when the reply ends. ``system`` sets the conversation's system message
         (as ``-s``). Waits for this conversation's previous prompt to end first."""
-        options = _options("conversation.prompt", text, params, _PROMPT, model=model,
-                           system=system, profile=profile, conversation=self.name)
-        return Response(_start(current_session(), options))
+        prepared = _options("conversation.prompt", text, params, _PROMPT, model=model,
+                            system=system, profile=profile, conversation=self.name)
+        return Response(_start(current_session(), prepared))
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation as an OpenAI messages list (``%chat_history export``)."""
@@ -158,8 +178,7 @@ def _finish(exchange: Exchange) -> list[Reply]:
 def chat(prompt: str, **options: Any) -> Reply:
     """Ask one model within a conversation (``conversation="default"``, or
     ``no_history=True``) and wait; returns the finished `Reply`."""
-    opts = _options("chat", prompt, options, _CHAT)
-    return _finish(_start(current_session(), opts))[0]
+    return _finish(_start(current_session(), _options("chat", prompt, options, _CHAT)))[0]
 
 
 def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:
@@ -169,8 +188,8 @@ def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:
                           "an endpoint, write PROFILE:MODEL in the list or pass profile=")
     if isinstance(models, str) or not models:
         raise OptionError(f"compare() takes a list of model names, not {models!r}")
-    opts = _options("compare", prompt, options, _CHAT, compare=list(models))
-    exchange = _start(current_session(), opts)
+    exchange = _start(current_session(),
+                      _options("compare", prompt, options, _CHAT, compare=list(models)))
     return dict(zip(exchange.plan.labels, _finish(exchange)))
 
 

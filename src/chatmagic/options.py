@@ -20,11 +20,18 @@ from ._params import CHECKS, FORMATS, MAX_STOP, Invalid
 from .errors import OptionError
 
 __all__ = ["ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
-           "SAMPLING_FIELDS"]
+           "SAMPLING_FIELDS", "REQUEST_FIELDS", "PRESENTATION_FIELDS"]
 
 #: The body fields that ChatOptions carries under their own names.
 SAMPLING_FIELDS = ("temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty",
                    "logit_bias", "seed", "user")
+
+#: What shapes the request itself (every entry point takes these) ...
+REQUEST_FIELDS = ("temperature", "top_p", "n", "stop", "max_tokens", "presence_penalty",
+                  "frequency_penalty", "logit_bias", "seed", "user", "json", "params", "images",
+                  "no_stream", "timeout")
+#: ... and what only a cell has: how the reply is shown and kept.
+PRESENTATION_FIELDS = ("out", "format", "no_interpolate", "debug")
 
 
 class ParameterError(OptionError):
