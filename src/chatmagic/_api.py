@@ -41,8 +41,10 @@ _CELL_ONLY = {"out": "the response is what the call returns",
               "debug": "an exception here keeps its traceback",
               "compare": "use chatmagic.compare(text, models)"}
 
-# The exchange each conversation is waiting on: the next prompt carries its turn.
-_running: weakref.WeakKeyDictionary[Session, dict[str, Exchange]] = weakref.WeakKeyDictionary()
+# The last exchange of each (session, conversation): the next prompt waits for its turn.
+# Weak values: a running exchange is held by its task (and holds its session, so the id
+# stays that session's); a finished one nobody holds has nothing left to wait for.
+_running: weakref.WeakValueDictionary[tuple[int, str], Exchange] = weakref.WeakValueDictionary()
 
 
 def current_session() -> Session:
@@ -101,15 +103,15 @@ def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
 
 def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]]) -> Exchange:
     options, images = prepared
-    running = _running.setdefault(session, {})
-    previous = None if options.no_history else running.get(options.conversation)
+    key = (id(session), options.conversation)
+    previous = None if options.no_history else _running.get(key)
     if previous is not None:
         Response(previous).wait()  # that turn is recorded first, and goes with this prompt
     # Raises (an unknown profile, no key, a bad image) before anything is sent.
     plan = session.plan(options, images)
     exchange = Exchange(session, plan)
     if not options.no_history:
-        running[options.conversation] = exchange
+        _running[key] = exchange
     return exchange
 
 
