@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 
 from realenv import LITELLM_URL, LLAMA_URL, N_CTX, SAMPLING, assert_no_key
-from kernel import Kernel, errors, outputs, run_cells
+from kernel import Kernel, errors, run_cells, visible
 
-FOOTER = re.compile(r"<sub>([^<]*)</sub>")
+# A footer as a reader sees it: why the reply ended, ..., its total time (the only figure
+# written right after a "· ").
+FOOTER = re.compile(r"(?:finished|cut at the token limit|⚠ incomplete|incomplete|stopped)"
+                    r"[^\n]*?· \d+\.\d\d s")
 ENDED = ("finished", "cut at the token limit")
 URL = {"llama": LLAMA_URL, "lite": LITELLM_URL, "lite_wrong": LITELLM_URL}
 
@@ -29,8 +32,14 @@ def run(cwd: Path, cells: list[str], timeout: int = 240) -> Any:
     return run_cells(["%load_ext chatmagic", *cells], env={}, cwd=str(cwd), timeout=timeout)
 
 
+def shown(data: dict[str, str]) -> str:
+    """What a reader sees of one output's data (its HTML, else its Markdown)."""
+    text = data.get("text/html") or data.get("text/markdown") or ""
+    return visible(re.sub(r"<style>.*?</style>", "", text, flags=re.S))
+
+
 def footers(cell: Any) -> list[str]:
-    return FOOTER.findall("".join(outputs(cell)))
+    return FOOTER.findall("\n".join(shown(o.get("data", {})) for o in cell.outputs))
 
 
 def printed(cell: Any) -> str:
@@ -70,6 +79,11 @@ def test_a_reply_arrives_ends_and_is_counted(real: Path, profile: str, stream: b
         # or estimated by chatmagic, and marked so.
         assert usage["estimated"] is True and "estimated" in footer, (usage, footer)
         assert 1 <= usage["completion_tokens"] <= 24 * 2, usage
+    elif stream:
+        # LiteLLM counts a stream itself when the backend sends no usage: its figure, not
+        # chatmagic's estimate, and one or two off (docs/real-servers.md).
+        assert usage["estimated"] is False and "estimated" not in footer, (usage, footer)
+        assert 1 <= usage["completion_tokens"] <= 24 + 2, usage
     else:
         # The server's own figures: at most --max-tokens, exactly that when cut there.
         assert usage["estimated"] is False and "estimated" not in footer, (usage, footer)
@@ -81,10 +95,10 @@ def test_a_reply_arrives_ends_and_is_counted(real: Path, profile: str, stream: b
 def test_a_second_turn_sends_the_first(real: Path) -> None:
     # --no-stream, so the prompt sizes are the server's own counts of what it received.
     ask = f"%%chat -p llama --no-stream {SAMPLING} --max-tokens 16"
-    nb = run(real, [f"{ask}\nMy name is Ada. Say hello to me.", USAGE,
+    nb = run(real, [f"{ask} -o r1\nMy name is Ada. Say hello to me.", USAGE,
                     f"{ask}\nWhat is my name?", USAGE,
                     f"{ask} --no-history\nWhat is my name?", USAGE,
-                    "import chatmagic\nprint(chatmagic.history())"])
+                    "import chatmagic\nprint([chatmagic.history(), r1])"])
     ok(nb)
     first, second, alone = values(nb.cells[2]), values(nb.cells[4]), values(nb.cells[6])
     # The second prompt holds the first question and its reply on top of what the same
@@ -92,30 +106,56 @@ def test_a_second_turn_sends_the_first(real: Path) -> None:
     carried = second["prompt_tokens"] - alone["prompt_tokens"]
     assert carried >= first["prompt_tokens"] - 4 + first["completion_tokens"] // 2, \
         (first, second, alone)
-    history = values(nb.cells[7])
+    history, r1 = values(nb.cells[7])
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[0]["content"] == "My name is Ada. Say hello to me."
     assert history[1]["content"].strip() and history[3]["content"].strip()
-    assert history[1]["content"].strip() in "".join(outputs(nb.cells[1]))
+    assert history[1]["content"] == r1
 
 
-COMPARE_CUT = ("llama-cpp-python's server ends a running stream ([DONE], no finish reason) "
-               "when another request arrives (interrupt_requests, on by default); chatmagic "
-               "does not yet retry the cut request (issue 20, runner.py)")
+def _cuts() -> int:
+    """How many streams the llama server has ended for another request so far (its log)."""
+    log = Path(os.environ["CHATMAGIC_REAL_LLAMA_LOG"])
+    return log.read_text(errors="replace").count("\ndisconnected\n")
 
 
-@pytest.mark.xfail(strict=True, reason=COMPARE_CUT)
-@pytest.mark.parametrize("models", ["llama:gemma-3-270m,llama:gemma-3-270m",
-                                    "lite:gemma-a,lite:gemma-b"], ids=["llama", "lite"])
+# Through LiteLLM the llama server's cut is not always recognisable: LiteLLM ends the cut
+# stream with finish_reason=stop after whatever text had arrived (a short reply, to anyone),
+# or, sometimes, with a mid-stream "litellm.APIConnectionError ... Connection error." frame.
+# Either way one column ends short or failed, about one run in three: not strict.
+LITE_CUT = pytest.mark.xfail(strict=False, reason=(
+    "LiteLLM in front of llama-cpp-python: a cut stream arrives as finish_reason=stop after "
+    "the text so far, or as a mid-stream APIConnectionError; runner.py retries neither"))
+COMPARE = pytest.mark.parametrize("models", [
+    pytest.param("llama:gemma-3-270m,llama:gemma-3-270m", id="llama"),
+    pytest.param("lite:gemma-a,lite:gemma-b", id="lite", marks=LITE_CUT)])
+
+
+@COMPARE
 def test_compare_on_one_server_fills_every_column(real: Path, models: str) -> None:
+    # llama-cpp-python's server ends a running stream ([DONE], no finish reason) when another
+    # request arrives (interrupt_requests, on by default): the cut column is asked again.
+    before = _cuts()
     nb = run(real, [f"%%chat --compare {models} {SAMPLING} --max-tokens 24 -o out\n"
                     "Name three colours.", "print(out)"])
     ok(nb)
+    assert _cuts() > before, "the server cut no stream: this test proved nothing"
     texts = values(nb.cells[2])
     assert len(texts) == 2 and all(t.strip() for t in texts.values()), texts
     shown = footers(nb.cells[1])
-    assert len(shown) >= 2 and all(f.startswith(ENDED) for f in shown[-2:]), shown
-    assert not any("0 tokens" in f for f in shown), shown
+    assert len(shown) == 2 and all(f.startswith(ENDED) for f in shown), shown
+    assert not any(" 0 tokens" in f or "~0 tokens" in f for f in shown), shown
+
+
+@pytest.mark.xfail(strict=True, reason="runner.py keeps REDO_NOTE ('asked again on its own') "
+                   "in Reply.notes, but no renderer shows a reply's notes yet")
+def test_compare_says_which_column_was_asked_again(real: Path) -> None:
+    before = _cuts()
+    nb = run(real, [f"%%chat --compare llama:gemma-3-270m,llama:gemma-3-270m {SAMPLING} "
+                    "--max-tokens 8\nName three colours."])
+    ok(nb)
+    assert _cuts() > before, "the server cut no stream: this test proved nothing"
+    assert "asked again" in "\n".join(shown(o.get("data", {})) for o in nb.cells[1].outputs)
 
 
 def _failure(nb: Any, index: int = 1) -> str:
@@ -165,16 +205,27 @@ def _too_long() -> str:
     return " ".join(f"item{i}," for i in range(N_CTX * 2))
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
-def test_a_prompt_past_the_context_is_a_failure(real: Path, stream: bool) -> None:
+EMPTY_AS_STOP = pytest.mark.xfail(strict=True, reason=(
+    "llama-cpp-python answers a streamed prompt past its context with an empty stream; LiteLLM "
+    "turns that into finish_reason=stop with no text and no usage, and chatmagic shows "
+    "'finished · ~0 tokens (estimated)': a silent success, and the overlong prompt stays in "
+    "the conversation, so the next cell 'finishes' empty too"))
+
+
+@pytest.mark.parametrize("profile, stream", [
+    ("llama", True), ("llama", False),
+    pytest.param("lite", True, marks=EMPTY_AS_STOP), ("lite", False)])
+def test_a_prompt_past_the_context_is_a_failure(real: Path, profile: str, stream: bool) -> None:
     flag = "" if stream else " --no-stream"
     prompt = _too_long()
-    nb = run(real, [f"p = {prompt!r}", f"%%chat -p llama{flag} --max-tokens 8\n{{p}}",
-                    f"%%chat -p llama {SAMPLING} --max-tokens 4\nstill working?"])
+    nb = run(real, [f"p = {prompt!r}", f"%%chat -p {profile}{flag} --max-tokens 8\n{{p}}",
+                    f"%%chat -p {profile} {SAMPLING} --max-tokens 4\nstill working?"])
     message = _failure(nb, 2)
-    assert LLAMA_URL in message, message
-    assert not stream or "context" in message.lower() or "incomplete" in message.lower(), message
-    assert not errors(nb.cells[3])
+    assert URL[profile] in message and "context" in message.lower(), message
+    assert str(N_CTX) in message, message  # the server's own words: its context size
+    assert not errors(nb.cells[3]), errors(nb.cells[3])  # the overlong turn is not resent
+    (footer,) = footers(nb.cells[3])
+    assert footer.startswith(ENDED), footer
 
 
 def test_models_lists_what_each_server_serves(real: Path) -> None:
@@ -206,14 +257,15 @@ def test_interrupt_stops_the_server_generating(real: Path, profile: str) -> None
         seen: dict[str, float] = {}
 
         def interrupt_once_text_arrives(msg: dict) -> None:
-            text = "".join(FOOTER.sub("", msg["content"].get("data", {}).get("text/markdown", "")))
-            if "generating" not in seen and len(text.split("**", 2)[-1].strip()) > 20:
+            text = shown(msg["content"].get("data", {}))
+            text = re.sub(r"\S+ · \S+ \([^)]*\)", "", text)  # not the header
+            if "generating" not in seen and len("".join(text.split())) > 20:
                 seen["generating"] = _busy(pid, 0.5)  # the control: generating is measurable
                 seen["at"] = time.monotonic()
                 kernel.manager.interrupt_kernel()
 
         reply, messages = kernel.execute(
-            f"%%chat -p {profile} {SAMPLING} --max-tokens 1500\n"
+            f"%%chat -p {profile} {SAMPLING} --max-tokens 400\n"
             "Count from 1 to 1000, one number per line.",
             timeout=240, during=interrupt_once_text_arrives)
         assert seen, "no text arrived to interrupt"
