@@ -23,18 +23,19 @@ if _TYPE_CHECKING:
                        prompt)
     from ._response import AsyncResponse, Failure, Response
     from .errors import ChatError, OptionError
-    from .stream import Reply
+    from .events import Usage
+    from .reply import Reply
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension",
            "prompt", "aprompt", "conversation", "chat", "compare", "history",
-           "Response", "AsyncResponse", "Failure", "NamedConversation", "Reply",
+           "Response", "AsyncResponse", "Failure", "NamedConversation", "Reply", "Usage",
            "ChatError", "OptionError"]
 
 # Public name -> the private module that defines it; imported when first asked for.
 _LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_api",
          "compare": "_api", "history": "_api", "NamedConversation": "_api",
          "Response": "_response", "AsyncResponse": "_response", "Failure": "_response",
-         "Reply": "stream", "ChatError": "errors", "OptionError": "errors"}
+         "Reply": "reply", "Usage": "events", "ChatError": "errors", "OptionError": "errors"}
 
 _magics: _Any = None  # the ChatMagics of the loaded extension, if any
 _session: _Any = None  # the Python API's session when no extension is loaded
