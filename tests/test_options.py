@@ -97,3 +97,18 @@ def test_the_value_checks_name_the_cell_option(line: str, words: str) -> None:
     with pytest.raises(OptionError) as info:
         parse_chat_line(line, "prompt")
     assert words in str(info.value)
+
+
+def test_a_profile_default_is_held_to_the_same_bounds() -> None:
+    from chatmagic.options import ChatOptions
+    from chatmagic.profiles import Profile
+    from chatmagic.request import build_request
+
+    messages = [{"role": "user", "content": "hi"}]
+    good = Profile("zoo", "http://127.0.0.1:1/v1", params={"temperature": 1, "stop": "END"})
+    body = build_request(ChatOptions(prompt="hi"), good, "m", messages)
+    assert (body["temperature"], body["stop"]) == (1.0, ["END"])
+    bad = Profile("zoo", "http://127.0.0.1:1/v1", params={"temperature": 9})
+    with pytest.raises(OptionError, match="^profile 'zoo': params.temperature must be between "
+                                          "0 and 2, not 9$"):
+        build_request(ChatOptions(prompt="hi"), bad, "m", messages)

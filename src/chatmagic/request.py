@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import SAMPLING_FIELDS, ChatOptions
+from ._params import CHECKS, Invalid
+from .options import SAMPLING_FIELDS, ChatOptions, ParameterError
 from .profiles import Profile
 
 __all__ = ["build_request", "user_message"]
@@ -20,6 +21,15 @@ def user_message(prompt: str, image_urls: list[str]) -> dict[str, Any]:
     return {"role": "user", "content": parts}
 
 
+def _checked_default(profile: Profile, name: str, value: Any) -> Any:
+    """A profile's default for a named parameter, held to the bounds a cell's value is."""
+    try:
+        return CHECKS[name](value)
+    except Invalid as exc:
+        raise ParameterError(name, exc.problem,
+                             f"profile '{profile.name}': params.{name}") from None
+
+
 def build_request(options: ChatOptions, profile: Profile, model: str,
                   messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The create() kwargs: profile defaults, overridden by what the cell set."""
@@ -31,7 +41,7 @@ def build_request(options: ChatOptions, profile: Profile, model: str,
     for name in list(extra):
         # Profile defaults for named parameters go in the body proper, the rest in extra_body.
         if name in SAMPLING_FIELDS:
-            request[name] = extra.pop(name)
+            request[name] = _checked_default(profile, name, extra.pop(name))
     request.update(options.sampling())
     if options.max_tokens is not None:
         # OpenAI's reasoning models refuse max_tokens; DeepSeek ignores max_completion_tokens.
