@@ -206,3 +206,15 @@ def test_rendering_is_linear_on_hostile_shapes() -> None:
 def test_first_code_block() -> None:
     assert first_code_block("see:\n\n```py\nx = 1\n```\n\n```\ny\n```") == "x = 1\n"
     assert first_code_block("no code") is None and first_code_block("```\nopen\n") is None
+
+
+def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
+    from chatmagic import scrub
+
+    key = "sk-render-QWERTYUIOPASDFGHJKL0987"
+    scrub.register(key)
+    live = LiveText()
+    for i in range(0, len(key), 3):  # as a model would spell it out, a few letters a delta
+        live.add(("Your key is " if i == 0 else "") + key[i:i + 3])
+    shown = live.live().html() + text_html(key)
+    assert key not in shown and "sk-…987" in shown

@@ -24,7 +24,7 @@ from IPython.display import display
 from ..runner import Run
 from ..stream import Reply
 from .figures import footer_text, header_text
-from .html import STYLE, document, markdown_html, text_html
+from .html import STYLE, clean_text, document, markdown_html, text_html
 from .lifetime import close_tree
 from .pieces import LiveText, Piece
 
@@ -59,7 +59,7 @@ class CellRenderer:
     # -- outputs -------------------------------------------------------------------
     def _bundle(self, body_html: str, plain: str, classes: str = "") -> dict[str, str]:
         if self.plain:
-            return {"text/plain": plain}
+            return {"text/plain": clean_text(plain)}
         return {"text/html": document(body_html, classes=classes)}
 
     def _head_bundle(self) -> dict[str, str]:

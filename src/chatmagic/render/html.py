@@ -89,8 +89,12 @@ _MATH_CHARS = re.compile(r"[$\\]")
 
 
 def clean_text(text: str) -> str:
-    """Text with NUL and lone surrogates replaced (the kernel cannot send a lone surrogate)."""
-    return _CONTROL.sub("\ufffd", text)
+    """Text fit to show: every known key masked (a key the model spread over many deltas
+    never crossed the HTTP edge in one piece), NUL and lone surrogates replaced (the kernel
+    cannot send a lone surrogate)."""
+    from ..scrub import scrub
+
+    return _CONTROL.sub("\ufffd", scrub(text))
 
 
 def escape_html(text: str) -> str:
