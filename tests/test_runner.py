@@ -160,7 +160,8 @@ def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndp
     replies = Run(_jobs(url, url, model="one-at-a-time/via=litellm&first=0.3"),
                   ClientPool({})).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT]
-    assert REDO_NOTE in replies[0].notes and len(endpoint.chat_requests) == 3
+    assert sorted(r.notes for r in replies) == [[], [REDO_NOTE]]  # either may arrive first
+    assert len(endpoint.chat_requests) == 3
 
 
 def test_a_stream_cut_before_its_first_frame_is_streamed_again_not_asked_plain(
