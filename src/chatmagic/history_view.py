@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
-from .conversation import Conversation, Turn
+from .conversation import Conversation, Turn, read_messages, write_private
 from .errors import HistoryError
 from .render.markdown import code_html, safe_block, safe_markdown
 
@@ -90,21 +90,10 @@ def _read(source: str, magics: "ChatMagics", fmt: str) -> Conversation:
     if source.isidentifier() and source in ns and not Path(source).exists():
         return Conversation.from_messages(ns[source])
     path = Path(source).expanduser()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HistoryError(f"load: no file {path} (nor a variable named {source!r})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryError(f"load: cannot read {path}: {exc}") from None
-    try:
-        if path.suffix == ".jsonl" or fmt == "jsonl":
-            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        else:
-            data = json.loads(raw)
-    except ValueError as exc:
-        raise HistoryError(f"load: {path} is not valid JSON ({exc}); the history is unchanged")\
-            from None
-    return Conversation.from_messages(data)
+    if not path.exists():
+        raise HistoryError(f"load: no file {path} (nor a variable named {source!r})")
+    # Sizes, depth and the chat shape are checked there: a hostile file is one message.
+    return Conversation.from_messages(read_messages(path, fmt))
 
 
 def run(magics: "ChatMagics", args: Any) -> Any:
@@ -163,6 +152,6 @@ def run(magics: "ChatMagics", args: Any) -> Any:
             raise HistoryError("save takes a PATH")
         path = Path(args.target).expanduser()
         fmt = "jsonl" if path.suffix == ".jsonl" else args.format
-        path.write_text(formatted(conv, fmt), encoding="utf-8")
+        write_private(path, formatted(conv, fmt))  # owner-only, like the journals
         print(f"Saved {len(conv.messages())} messages of '{name}' to {path}.")
     return None
