@@ -181,3 +181,12 @@ def test_an_empty_stream_alone_is_still_asked_without_streaming(endpoint: FakeEn
     (reply,) = Run(_jobs(endpoint.base_url, model="context-overflow"), ClientPool({})).run()
     assert reply.failure is not None and reply.failure.status == 400
     assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
+
+
+def test_a_redirect_through_the_client_pool_is_a_redirect_failure(endpoint: FakeEndpoint) -> None:
+    base = f"http://127.0.0.1:{endpoint.port}"  # without /v1: the endpoint redirects there
+    (reply,) = Run(_jobs(base, model="redirect"), ClientPool({})).run()
+    failure = reply.failure
+    assert failure is not None and (failure.kind, failure.status) == ("redirect", 308)
+    assert f'set base_url = "{base}/v1"' in failure.message
+    assert len(endpoint.chat_requests) == 1  # not followed

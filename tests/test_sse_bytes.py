@@ -230,9 +230,9 @@ def test_an_empty_stream_that_answers_without_streaming_is_the_reply() -> None:
 
 
 @pytest.mark.parametrize("base, to, advice", [
-    ("", "/v1/chat/completions", "set the profile's base_url to http://127.0.0.1:{port}/v1"),
+    ("", "/v1/chat/completions", 'set base_url = "http://127.0.0.1:{port}/v1"'),
     ("/v1", "https://127.0.0.1:{port}/v1/chat/completions",
-     "set the profile's base_url to https://127.0.0.1:{port}/v1"),
+     'set base_url = "https://127.0.0.1:{port}/v1"'),
 ])
 def test_a_redirect_says_where_and_what_base_url_to_use(endpoint: FakeEndpoint, base: str,
                                                          to: str, advice: str) -> None:

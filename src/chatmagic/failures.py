@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 import openai
 
-from .client import proxy_for
+from .client import proxy_for, redirect_advice
 from .profiles import Profile
 
 __all__ = ["StreamError", "KINDS", "failure_from_exception", "describe_exception",
@@ -128,7 +128,7 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _redirect(exc: openai.APIStatusError, where: str) -> StreamError:
+def _redirect(exc: openai.APIStatusError, profile: Profile, where: str) -> StreamError:
     """A 3xx the client did not follow: where it pointed, and the base_url to use instead."""
     status, response = exc.status_code, exc.response
     asked = str(response.request.url)
@@ -137,17 +137,9 @@ def _redirect(exc: openai.APIStatusError, where: str) -> StreamError:
         return StreamError(f"{where} answered HTTP {status} (a redirect) without saying where "
                            "to: check the profile's base_url.", "redirect", status)
     target = urljoin(asked, location)
-    advice = "check the profile's base_url"
-    tail = "/chat/completions"
-    if asked.endswith(tail) and target.endswith(tail):
-        old, new = asked[:-len(tail)].rstrip("/"), target[:-len(tail)].rstrip("/")
-        secure = old.startswith("http://") and new == "https://" + old[len("http://"):]
-        versioned = new in (old + "/v1", "https://" + old.partition("://")[2] + "/v1")
-        if secure or versioned:
-            advice = f"set the profile's base_url to {new}"
-    return StreamError(f"{where} answered HTTP {status}, sending the request to {target}; "
-                       f"redirects are not followed (a key must not go where it was not "
-                       f"sent): {advice}.", "redirect", status)
+    advice = redirect_advice(profile.base_url, asked, location)
+    return StreamError(sentence(f"{where} answered HTTP {status}, sending the request to "
+                                f"{target}: {advice}"), "redirect", status)
 
 
 def failure_from_exception(exc: BaseException, profile: Profile, model: str,
@@ -170,7 +162,7 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if 300 <= status < 400:
-            return _redirect(exc, where)
+            return _redirect(exc, profile, where)
         said = server_text(exc.body) or server_text(_body_text(exc)) or exc.message
         advice = {
             401: (f"check the key (set {profile.api_key_env})" if profile.api_key_env
