@@ -4,8 +4,8 @@ The reply is a run of ``text/html`` outputs (see `html` for why they are
 safe), each updated in place through its display id. The text is cut into
 pieces (see `pieces`): a frozen piece's output is sent a last time and never
 again, and the live piece goes on in a new output, so the bytes sent stay
-O(reply) whatever its shape. The live piece is redrawn only once it has grown
-by half since it was last drawn, which bounds its re-sends to twice its size.
+O(reply) whatever its shape. The live piece is redrawn only once it has doubled
+since it was last drawn, which bounds its redraws to twice its size.
 
 The header (with the stylesheet) is an output of its own, shown at once and
 never sent again; the footer rides on the last output. With widgets, a reply
@@ -30,7 +30,6 @@ from .pieces import LiveText, Piece
 
 __all__ = ["CellRenderer"]
 
-_GROWTH = 1.5  # the live piece is redrawn when it holds this many times what it showed
 _THINKING_LIVE = 800  # characters of reasoning shown while it streams (all of it at the end)
 
 
@@ -39,7 +38,7 @@ class CellRenderer:
 
     def __init__(self, label: str, *, widgets: bool, plain: bool = False,
                  stoppable: bool = True, remote_images: bool = False,
-                 bar_after: float = 0.5, freeze_at: int = 512) -> None:
+                 bar_after: float = 0.5, freeze_at: int = 1024) -> None:
         self.label = label
         self.widgets = widgets
         self.plain = plain
@@ -137,7 +136,7 @@ class CellRenderer:
         size = self.text.size
         if self.tail is None and not self.text.visible().strip():
             return False  # leading blank lines (some send them before the reasoning) wait
-        if size > self.shown and (self.tail is None or size >= self.shown * _GROWTH):
+        if self.tail is None or self.text.due(self.shown):
             self._show_piece(self.text.live())
             self.shown = size
         return False

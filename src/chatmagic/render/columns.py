@@ -72,6 +72,7 @@ class _Column:
         self.label = label
         self.text = LiveText()
         self.seen = 0
+        self.shown = 0  # characters of the live piece its widget shows
         self.thought = 0
         self.head = w.HTML()
         self.thinking = w.HTML()
@@ -102,8 +103,11 @@ class _Column:
                 self.body.children = (*self.body.children[:-1],
                                       w.HTML(document(frozen.html(), classes=frozen.classes)),
                                       self.tail)
-            live = self.text.live()
-            self.tail.value = document(live.html(), classes=live.classes)
+                self.shown = 0
+            if self.text.due(self.shown):
+                live = self.text.live()
+                self.tail.value = document(live.html(), classes=live.classes)
+                self.shown = self.text.size
         self.foot.value = document(f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
 
 

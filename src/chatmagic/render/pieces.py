@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 from .html import markdown_html
 
-__all__ = ["Piece", "LiveText", "first_code_block"]
+__all__ = ["Piece", "LiveText", "first_code_block", "GROWTH"]
+
+#: The live piece is redrawn once it holds this many times what was last drawn of it, so
+#: its redraws cost at most twice its size (the sum of a halving series), at any pace.
+GROWTH = 2.0
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})")
 _TABLE_RULE = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
@@ -81,7 +85,7 @@ class LiveText:
     Each line is classified once, when it is complete, so the work is O(reply).
     """
 
-    def __init__(self, freeze_at: int = 512) -> None:
+    def __init__(self, freeze_at: int = 1024) -> None:
         self.freeze_at = freeze_at
         self._lines: list[str] = []  # complete lines of the live piece
         self._size = 0  # characters in _lines
@@ -170,6 +174,10 @@ class LiveText:
 
     def _offset(self, cut: _Cut) -> int:
         return sum(len(line) for line in self._lines[:cut.index])
+
+    def due(self, shown: int) -> bool:
+        """Whether the live piece, of which ``shown`` characters are drawn, is due a redraw."""
+        return self.size > shown and (shown == 0 or self.size >= shown * GROWTH)
 
     def live(self) -> Piece:
         """The live piece as it stands (redrawn until it is frozen)."""
