@@ -68,19 +68,26 @@ def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
     assert reply.usage is not None and reply.usage.estimated
 
 
-@pytest.mark.parametrize("model, words, partial", [
-    ("error-midstream/after=2", "reported an error mid-stream: upstream model crashed", "one two "),
-    ("drop/after=2", "stream ended before the reply finished", "one two "),
-    ("error-200", "plain body instead of a stream: upstream: quota exhausted", ""),
-    ("json-as-sse", "plain body instead of a stream: gateway: no channel available", ""),
-    ("error-list", "HTTP 400: Request contains an invalid argument.", ""),
-    ("unauthorized", "HTTP 401: Incorrect API key provided", ""),
-    ("server-error", "HTTP 500: The server had an error", ""),
-    ("no-such-model", "HTTP 404: The model `no-such-model` does not exist", ""),
+@pytest.mark.parametrize("model, words, partial, kind, status", [
+    ("error-midstream/after=2", "reported an error mid-stream: upstream model crashed", "one two ",
+     "server", None),
+    ("drop/after=2", "stream ended before the reply finished", "one two ", "incomplete", None),
+    ("error-200", "plain body instead of a stream: upstream: quota exhausted", "", "server",
+     None),
+    ("json-as-sse", "plain body instead of a stream: gateway: no channel available", "",
+     "server", None),
+    ("error-list", "HTTP 400: Request contains an invalid argument.", "", "status", 400),
+    ("unauthorized", "HTTP 401: Incorrect API key provided", "", "status", 401),
+    ("server-error", "HTTP 500: The server had an error", "", "status", 500),
+    ("no-such-model", "HTTP 404: The model `no-such-model` does not exist", "", "status", 404),
 ])
 def test_failures_are_one_clear_error_and_keep_partial_text(
-        endpoint: FakeEndpoint, model: str, words: str, partial: str) -> None:
+        endpoint: FakeEndpoint, model: str, words: str, partial: str, kind: str,
+        status: int | None) -> None:
     reply = collect(endpoint, model)
+    failure = reply.failure
+    assert failure is not None and (failure.kind, failure.status) == (kind, status)
+    assert reply.error == failure.message  # the message today's callers read
     assert reply.error is not None and words in reply.error
     assert endpoint.base_url in reply.error or "endpoint" in reply.error
     assert reply.text() == partial and not reply.complete
