@@ -320,3 +320,19 @@ def test_many_chats_and_compares_keep_memory_bounded(endpoint: FakeEndpoint,
     assert rss_after - rss_before < 60_000  # KiB: no growth per chat beyond the history itself
     from chatmagic.conversation import Notebook
     assert len(Notebook(str(clean_env / "load.ipynb"), clean_env / "h").get("load").turns) == 200
+
+
+@pytest.mark.parametrize("widgets", ["off", "on"])
+def test_compare_on_a_one_at_a_time_server_shows_both_replies(
+        endpoint: FakeEndpoint, clean_env: Path, widgets: str) -> None:
+    # llama-cpp-python cuts a running stream when another request arrives: the cut column
+    # is asked again on its own, starts over, and says so in its footer.
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url}) as kernel:
+        kernel.execute(f"%load_ext chatmagic\n%chat_config set widgets={widgets}")
+        reply, messages = kernel.execute(
+            "%%chat --compare one-at-a-time/delay=0.02,one-at-a-time/delay=0.02 --no-history"
+            "\none two three four five six seven eight")
+    assert reply["status"] == "ok"
+    grid = _screen(messages)[-1]["text/html"]
+    assert visible(grid).count("one two three four five six seven eight") == 2, visible(grid)
+    assert "asked again on its own" in grid and "incomplete" not in grid

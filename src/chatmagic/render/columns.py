@@ -70,6 +70,7 @@ class _Column:
         import ipywidgets as w
 
         self.label = label
+        self.reply: Reply | None = None
         self.text = LiveText()
         self.seen = 0
         self.shown = 0  # characters of the live piece its widget shows
@@ -86,6 +87,13 @@ class _Column:
     def refresh(self, reply: Reply, choice: int) -> None:
         import ipywidgets as w
 
+        if reply is not self.reply:  # a request asked again starts its column over
+            if self.reply is not None:
+                for child in self.body.children[:-1]:
+                    close_tree(child)
+                self.body.children = (self.tail,)
+                self.text, self.seen, self.shown, self.thought = LiveText(), 0, 0, 0
+            self.reply = reply
         self.head.value = document(f'<div class="cm-note"><b>'
                                    f"{text_html(header_text(self.label, reply))}</b></div>")
         thought = reply.reasoning(choice)

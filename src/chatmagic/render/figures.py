@@ -48,4 +48,5 @@ def footer_text(reply: Reply, with_error: bool = True) -> str:
     if speed:
         parts.append(f"{speed:.1f} tok/s")
     parts.append(f"{reply.elapsed:.2f} s")
+    parts += reply.notes  # what was done to get the reply (asked again on its own, ...)
     return " · ".join(parts)
