@@ -157,8 +157,9 @@ def wheel(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-# A path outside the repository: "../shared", "parents[2] / 'shared'", an absolute /work path.
-_OUTSIDE = re.compile(r"""\.\./shared|["']shared["']|/work/""")
+# A path outside the repository: "../shared", "parents[2] / 'shared'", an absolute /work path
+# (a conversation named "shared" is no path).
+_OUTSIDE = re.compile(r"""\.\./shared|/\s*["']shared["']|["']shared/|/work/""")
 
 
 @pytest.mark.slow
