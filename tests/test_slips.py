@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import _thread
+import html
+import re
 import threading
 import time
 from dataclasses import replace
@@ -38,9 +40,9 @@ def test_chat_usage_names_every_column(shell: Any, endpoint: FakeEndpoint, capsy
 
     magics = shell.magics_manager.registry["ChatMagics"]
     table = usage_table(magics.session.usage.totals(None), None)
-    header = table["text/markdown"].splitlines()[0]
-    cells = [c.strip() for c in header.strip("|").split("|")]
-    assert all(cells), header
+    head = re.search(r"<thead>(.*?)</thead>", table["text/html"]).group(1)
+    cells = [c.strip() for c in re.split(r"<tr>|<th>", head) if c.strip()]
+    assert all(cells) and len(cells) == 7, head
     assert table["text/plain"].splitlines()[0].split()[-1] == cells[-1]
 
 
@@ -125,7 +127,9 @@ def test_a_refusal_shows_in_the_history_transcript(shell: Any, endpoint: FakeEnd
     assert f"assistant [1] refused:\n{refusal}" in capsys.readouterr().out
     from chatmagic.history_view import transcript
 
-    assert f"**assistant [1] refused:**\n\n{refusal}" in transcript(conv)
+    shown = transcript(conv)
+    assert "<b>assistant [1] refused:</b>" in shown
+    assert f'<div class="cm-refusal"><p>{html.escape(refusal, quote=False)}</p>' in shown
 
 
 def test_the_terminal_transcript_marks_incomplete_replies(shell: Any, endpoint: FakeEndpoint,

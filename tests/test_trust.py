@@ -250,8 +250,6 @@ def test_hostile_history_files_give_one_clear_error_and_leave_the_conversation(
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(strict=True, reason="history_view (not ours) must call "
-                   "conversation.read_messages and conversation.write_private: reported")
 def test_deep_files_and_saves_through_history_view(clean_env: Path) -> None:
     nb = _history_cells(clean_env, ["deep.json"], [
         "%chat_history save saved.json", "%chat_history save no/such/dir/saved.json"])

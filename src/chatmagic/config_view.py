@@ -10,7 +10,7 @@ from IPython.display import display
 
 from .errors import OptionError
 from .profiles import Profile, mask_key
-from .render.markdown import safe_markdown
+from .render.html import table_html, text_html, view
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["run", "SETTINGS"]
 
 SETTINGS = ("profile", "model", "throttle", "widgets", "persist", "notebook", "debug",
-            "max_compare", "timeout")
+            "max_compare", "timeout", "remote_images")
 
 
 def key_source(magics: "ChatMagics", profile: Profile, key: str | None) -> str | None:
@@ -52,15 +52,15 @@ def _show(magics: "ChatMagics") -> None:
              if name not in ("profile", "model", "notebook")]
     if profile.name == "demo":
         rows.insert(0, ("note", "talking to the local demo endpoint: replies are scripted"))
-    md = "\n".join(f"- **{k}**: {safe_markdown(v)}" for k, v in rows)
-    display({"text/markdown": md, "text/plain": "\n".join(f"{k}: {v}" for k, v in rows)},
-            raw=True)
+    html = "<ul>" + "".join(f"<li><b>{text_html(k)}</b>: {text_html(v)}" for k, v in rows) + \
+        "</ul>"
+    display(view(html, "\n".join(f"{k}: {v}" for k, v in rows)), raw=True)
 
 
 def _profiles(magics: "ChatMagics") -> None:
     env = magics.session.clients.environ
     current = magics.session.profiles.default
-    lines = ["| profile | endpoint | key | model |", "|---|---|---|---|"]
+    table: list[list[str]] = []
     plain = []
     for p in magics.session.profiles:
         source = key_source(magics, p, p.resolve_key(env))
@@ -71,10 +71,10 @@ def _profiles(magics: "ChatMagics") -> None:
         else:
             key = "not needed"
         mark = " ←" if p.name == current else ""
-        lines.append(f"| {p.name}{mark} | {safe_markdown(p.base_url)} | {key} | "
-                     f"{safe_markdown(p.model or '')} |")
+        table.append([f"{p.name}{mark}", p.base_url, key, p.model or ""])
         plain.append(f"{p.name}{mark}  {p.base_url}  key {key}  {p.model or ''}")
-    display({"text/markdown": "\n".join(lines), "text/plain": "\n".join(plain)}, raw=True)
+    display(view(table_html(["profile", "endpoint", "key", "model"], table), "\n".join(plain)),
+            raw=True)
 
 
 def _set(magics: "ChatMagics", pairs: list[str]) -> None:

@@ -10,7 +10,7 @@ from IPython.display import display
 
 from .conversation import Conversation, Turn, read_messages, write_private
 from .errors import HistoryError
-from .render.markdown import code_html, safe_block, safe_markdown
+from .render.html import markdown_html, text_html, view
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
@@ -53,15 +53,23 @@ def _replies(turn: Turn, i: int) -> list[tuple[str, str]]:
 
 
 def transcript(conv: Conversation) -> str:
-    """A readable Markdown transcript, with each reply's facts under it."""
-    lines = [f"**Conversation {code_html(conv.name)}** · {len(conv.turns)} exchange(s)"]
+    """A readable HTML transcript, with each reply's facts under it. Every message goes
+    through the renderer on its own, so no text can change how the next one reads."""
+    def said(heading: str, text: str, refused: bool = False) -> str:
+        body = markdown_html(text)
+        box = f'<div class="cm-refusal">{body}</div>' if refused else body
+        return f"<p><b>{text_html(heading)}:</b></p>{box}"
+
+    parts = [f"<p><b>Conversation <code>{text_html(conv.name)}</code></b> · "
+             f"{len(conv.turns)} exchange(s)</p>"]
     if conv.system:
-        lines.append(f"**system:**\n\n{safe_block(conv.system)}")
+        parts.append(said("system", conv.system))
     for i, turn in enumerate(conv.turns, 1):
-        lines.append(f"**user [{i}]:**\n\n{safe_block(_text(turn.user.get('content')))}")
-        lines += [f"**{heading}:**\n\n{safe_block(text)}" for heading, text in _replies(turn, i)]
-        lines.append(f"<sub>{safe_markdown(_facts(turn))}</sub>")
-    return "\n\n".join(lines)
+        parts.append(said(f"user [{i}]", _text(turn.user.get("content"))))
+        parts += [said(heading, text, heading.endswith("refused"))
+                  for heading, text in _replies(turn, i)]
+        parts.append(f'<div class="cm-note">{text_html(_facts(turn))}</div>')
+    return "".join(parts)
 
 
 def plain_transcript(conv: Conversation) -> str:
@@ -102,9 +110,10 @@ def run(magics: "ChatMagics", args: Any) -> Any:
     name, action = args.conversation, args.action
     if action == "list":
         rows = [(n, len(c.turns)) for n, c in notebook.conversations.items()]
-        md = "\n".join(f"- {code_html(n)}: {t} exchange(s)" for n, t in rows) \
-            or "_No conversations yet._"
-        display({"text/markdown": md, "text/plain": "\n".join(f"{n}: {t}" for n, t in rows)},
+        html = "<ul>" + "".join(f"<li><code>{text_html(n)}</code>: {t} exchange(s)"
+                                for n, t in rows) + "</ul>" if rows else \
+            "<p><em>No conversations yet.</em></p>"
+        display(view(html, "\n".join(f"{n}: {t}" for n, t in rows) or "No conversations yet."),
                 raw=True)
         return None
     if action == "keep":
@@ -141,7 +150,7 @@ def run(magics: "ChatMagics", args: Any) -> Any:
     if args.out:
         magics.shell.user_ns[args.out] = conv.messages()
     if action == "show":
-        display({"text/markdown": transcript(conv), "text/plain": plain_transcript(conv)},
+        display(view(transcript(conv), plain_transcript(conv)),
                  raw=True)
     elif action == "export":
         text = formatted(conv, args.format)

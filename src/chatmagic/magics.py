@@ -31,7 +31,7 @@ from .errors import ChatError, HistoryError, ReplyInterrupted
 from .interpolate import interpolate
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render import CellRenderer, ColumnsRenderer, TextRenderer
-from .render.markdown import first_code_block
+from .render.pieces import first_code_block
 from .runner import Run, run_blocking
 from .session import Plan, Session
 
@@ -66,6 +66,9 @@ class ChatMagics(Magics):
     max_compare = Int(8, help="Most models one --compare may name.").tag(config=True)
     timeout = Float(0.0, help="Default per-request timeout in seconds (0: the SDK's).").tag(
         config=True)
+    remote_images = Bool(False, help="Show images a reply links from the web (off: shown as "
+                                     "links, so a reply cannot make the browser fetch a URL "
+                                     "that carries notebook data).").tag(config=True)
 
     @validate("throttle")
     def _check_throttle(self, proposal: Any) -> float:
@@ -144,30 +147,33 @@ class ChatMagics(Magics):
         return "widgets" if attached else "static"
 
     # -- %%chat ------------------------------------------------------------------
-    def _prepare(self, line: str, cell: str | None) -> tuple[Plan, Run]:
+    def _prepare(self, line: str, cell: str | None, awaited: bool = False) -> tuple[Plan, Run]:
         options = parse_chat_line(line, cell)
         if options.timeout is None and self.timeout:
             options.timeout = self.timeout
         ns = self.shell.user_ns if self.shell is not None else {}
         if not options.no_interpolate:
             options.prompt = interpolate(options.prompt, ns)
-        return self._plan(options, ns)
+        return self._plan(options, ns, awaited=awaited)
 
     def _plan(self, options: ChatOptions, ns: dict[str, Any],
-              user: dict[str, Any] | None = None) -> tuple[Plan, Run]:
+              user: dict[str, Any] | None = None, awaited: bool = False) -> tuple[Plan, Run]:
+        """The requests and the renderer; a Stop button only when ``awaited`` (the kernel's
+        loop then serves its click: a blocking cell handles widget messages only after)."""
         plan = self.session.plan(options, ns, user)
         frontend = self.frontend()
         renderer: Any
         if frontend == "text":
             renderer = TextRenderer(plan.labels)
         elif plan.side_by_side:
-            name = options.conversation
-            keep = (lambda i: self.session.keep(name, i + 1)) if not options.no_history else None
             renderer = ColumnsRenderer(plan.labels, widgets=frontend == "widgets",
-                                       choices=len(plan.jobs) == 1, keep=keep)
+                                       choices=len(plan.jobs) == 1,
+                                       keep_hint=not options.no_history, stoppable=awaited,
+                                       remote_images=self.remote_images)
         else:
             renderer = CellRenderer(plan.labels[0], widgets=frontend == "widgets",
-                                    plain=options.format == "text")
+                                    plain=options.format == "text", stoppable=awaited,
+                                    remote_images=self.remote_images)
         return plan, Run(plan.jobs, self.session.clients, renderer, self.throttle)
 
     @no_var_expand
@@ -189,7 +195,7 @@ class ChatMagics(Magics):
     async def achat(self, line: str, cell: str | None = None) -> None:
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
         try:
-            plan, run = self._prepare(line, cell)
+            plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:
             raise _usage(exc, cell) from None
         try:
@@ -201,9 +207,6 @@ class ChatMagics(Magics):
         self._finish(plan, run)
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
-        settle = getattr(run.sink, "settle_keep_bar", None)
-        if settle is not None:
-            self._on_next_cell(settle)
         replies = run.replies
         self.session.record(plan, replies)
         options = plan.options
@@ -222,13 +225,6 @@ class ChatMagics(Magics):
             failure = RequestFailed(f"{label}: {reply.error}{kept}")
             failure.debug = options.debug
             raise failure
-
-    def _on_next_cell(self, action: Any) -> None:
-        """Run ``action`` once, when the next cell starts (the Keep bar turns to Markdown)."""
-        def hook(*_info: Any) -> None:
-            self.shell.events.unregister("pre_run_cell", hook)
-            action()
-        self.shell.events.register("pre_run_cell", hook)
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
         if (plan.options.n or 1) > 1:
@@ -329,7 +325,8 @@ class ChatMagics(Magics):
 
         show      the current profile, model, endpoint, masked key and settings
         set       change settings: profile, model, throttle, widgets (auto|on|off), persist,
-                  notebook, debug, max_compare, timeout
+                  notebook, debug, max_compare, timeout, remote_images (on: show images
+                  replies link from the web; off by default: they are links)
         use       make PROFILE the current profile
         profiles  every profile: endpoint, where its key comes from, default model
         key       type PROFILE's key without echo; kept for this session only

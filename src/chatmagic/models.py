@@ -10,7 +10,7 @@ import openai
 
 from .errors import EndpointError, ProfileError
 from .profiles import PRESETS, Profile
-from .render.markdown import safe_markdown
+from .render.html import table_html, text_html, view
 from .stream import describe_exception
 
 if TYPE_CHECKING:
@@ -91,23 +91,19 @@ def model_ids(cache: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
-    def cell(value: Any) -> str:
-        # One line per row: a line end in a value (servers send what they like) ends the table.
-        return safe_markdown(" ".join(str(value).split())).replace("|", "\\|")
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    """The table as HTML (every value inert: servers send what they like) and as text."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else []
     plain = [" ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in [header, *rows]]
-    return "\n".join(md), "\n".join(plain)
+    return table_html(header, rows), "\n".join(plain)
 
 
 def models_table(rows: list[dict[str, Any]], notes: list[str]) -> dict[str, str]:
-    md, plain = _table(["id", "owned_by", "created", "profile"],
-                       [[r["id"], r["owned_by"], r["created"], r["profile"]] for r in rows])
-    tail = "".join(f"\n\n_{safe_markdown(n)}_" for n in notes)
-    count = f"\n\n{len(rows)} model{'s' if len(rows) != 1 else ''}"
-    return {"text/markdown": md + count + tail,
-            "text/plain": plain + count + "".join(f"\n{n}" for n in notes)}
+    html, plain = _table(["id", "owned_by", "created", "profile"],
+                         [[r["id"], r["owned_by"], r["created"], r["profile"]] for r in rows])
+    count = f"{len(rows)} model{'s' if len(rows) != 1 else ''}"
+    tail = "".join(f'<div class="cm-note">{text_html(n)}</div>' for n in notes)
+    return view(f"{html}<p>{count}</p>{tail}", plain + f"\n\n{count}" +
+                "".join(f"\n{n}" for n in notes))
 
 
 def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
@@ -115,7 +111,7 @@ def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
     names = ["requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens"]
     # "estimated": a request the endpoint reported no usage for, so chatmagic counted tokens.
     body = [[r[key], *(r[n] for n in names), "yes" if r["estimated"] else "no"] for r in rows]
-    md, plain = _table([key, *names, "estimated"], body)
+    html, plain = _table([key, *names, "estimated"], body)
     if not rows:
-        return {"text/markdown": "_No requests yet._", "text/plain": "No requests yet."}
-    return {"text/markdown": md, "text/plain": plain}
+        return view("<p><em>No requests yet.</em></p>", "No requests yet.")
+    return view(html, plain)

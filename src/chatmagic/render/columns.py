@@ -13,7 +13,7 @@ without the kernel sees as "Error displaying widget".
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from IPython.display import display
 
@@ -33,30 +33,33 @@ _BOX = ("border:1px solid var(--jp-border-color2,#d0d7de);border-radius:6px;padd
         "min-width:0;max-height:32em;overflow:auto")
 
 
-def _thinking(reply: Reply, choice: int) -> str:
+def _thinking(reply: Reply, choice: int, images: bool) -> str:
     thought = reply.reasoning(choice)
-    return (f"<details><summary>Thinking</summary>{markdown_html(thought)}</details>"
+    return (f"<details><summary>Thinking</summary>"
+            f"{markdown_html(thought, remote_images=images)}</details>"
             if thought else "")
 
 
-def _refusal(reply: Reply, choice: int) -> str:
+def _refusal(reply: Reply, choice: int, images: bool) -> str:
     refusal = reply.refusal(choice)
-    return (f'<div class="cm-refusal"><b>Refused:</b>{markdown_html(refusal)}</div>'
+    return (f'<div class="cm-refusal"><b>Refused:</b>'
+            f"{markdown_html(refusal, remote_images=images)}</div>"
             if refusal else "")
 
 
-def _column_html(label: str, reply: Reply, choice: int, body: str) -> str:
-    """One column's inner HTML around its (already rendered) answer."""
+def _column_html(label: str, reply: Reply, choice: int, images: bool) -> str:
+    """One column's inner HTML: header, thinking, answer, refusal, footer."""
+    body = markdown_html(reply.text(choice), remote_images=images)
     return (f'<div class="cm-note"><b>{text_html(header_text(label, reply))}</b></div>'
-            f"{_thinking(reply, choice)}{body}{_refusal(reply, choice)}"
+            f"{_thinking(reply, choice, images)}{body}{_refusal(reply, choice, images)}"
             f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
 
 
-def static_grid(columns: list[tuple[str, Reply, int]], note: str = "") -> dict[str, Any]:
+def static_grid(columns: list[tuple[str, Reply, int]], note: str = "",
+                remote_images: bool = False) -> dict[str, Any]:
     """The display bundle of finished columns: ``(label, reply, choice)`` each."""
-    cells = "".join(
-        f'<div style="{_BOX}">{_column_html(label, reply, choice, markdown_html(reply.text(choice)))}'
-        "</div>" for label, reply, choice in columns)
+    cells = "".join(f'<div style="{_BOX}">{_column_html(label, reply, choice, remote_images)}'
+                    "</div>" for label, reply, choice in columns)
     tail = f'<div class="cm-note">{text_html(note)}</div>' if note else ""
     plain = "\n\n".join(f"== {label} ==\n{reply.text(choice)}" for label, reply, choice in columns)
     return {"text/html": document(f'<div style="{_GRID}">{cells}</div>{tail}', style=True),
@@ -66,10 +69,11 @@ def static_grid(columns: list[tuple[str, Reply, int]], note: str = "") -> dict[s
 class _Column:
     """A live column: frozen pieces as HTML widgets, then the live piece."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, images: bool) -> None:
         import ipywidgets as w
 
         self.label = label
+        self.images = images
         self.reply: Reply | None = None
         self.text = LiveText()
         self.seen = 0
@@ -100,7 +104,8 @@ class _Column:
         if len(thought) > self.thought * 1.25 + 200:  # bytes stay O(reasoning)
             self.thought = len(thought)
             self.thinking.value = document(
-                f"<details open><summary>Thinking</summary>{markdown_html(thought[-800:])}"
+                f"<details open><summary>Thinking</summary>"
+                f"{markdown_html(thought[-800:], remote_images=self.images)}"
                 "</details>")
         parts = reply.text_parts(choice)
         if len(parts) > self.seen:
@@ -109,12 +114,13 @@ class _Column:
             frozen = self.text.freeze()
             if frozen is not None:
                 self.body.children = (*self.body.children[:-1],
-                                      w.HTML(document(frozen.html(), classes=frozen.classes)),
+                                      w.HTML(document(frozen.html(self.images),
+                                                      classes=frozen.classes)),
                                       self.tail)
                 self.shown = 0
             if self.text.due(self.shown):
                 live = self.text.live()
-                self.tail.value = document(live.html(), classes=live.classes)
+                self.tail.value = document(live.html(self.images), classes=live.classes)
                 self.shown = self.text.size
         self.foot.value = document(f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
 
@@ -123,12 +129,14 @@ class ColumnsRenderer:
     """Draws every reply of a run (or every choice of one reply) side by side."""
 
     def __init__(self, labels: list[str], *, widgets: bool, choices: bool = False,
-                 keep: Callable[[int], str] | None = None, stoppable: bool = True) -> None:
+                 keep_hint: bool = False, stoppable: bool = True,
+                 remote_images: bool = False) -> None:
         self.labels = labels
         self.widgets = widgets
         self.choices = choices  # True: columns are the choices of replies[0]
-        self.keep_hint = keep is not None  # the conversation can take one of the replies
-        self.stoppable = stoppable and widgets
+        self.keep_hint = keep_hint  # the conversation can take one of the replies
+        self.stoppable = stoppable and widgets  # a Stop button only where clicks are handled
+        self.remote_images = remote_images
         self.handle: Any = None
         self._drawn = 0  # characters the static grid showed when last drawn
         self._columns: list[_Column] = []
@@ -142,6 +150,9 @@ class ColumnsRenderer:
             return [(label, reply, i) for i, label in enumerate(self.labels[:count])]
         return [(label, reply, 0) for label, reply in zip(self.labels, run.replies)]
 
+    def _grid(self, run: Run, note: str = "") -> dict[str, Any]:
+        return static_grid(self._cells(run), note, self.remote_images)
+
     def _note(self) -> str:
         if not self.keep_hint:
             return ""
@@ -150,11 +161,11 @@ class ColumnsRenderer:
 
     def begin(self, run: Run) -> None:
         if not self.widgets:
-            self.handle = display(static_grid(self._cells(run)), raw=True, display_id=True)
+            self.handle = display(self._grid(run), raw=True, display_id=True)
             return
         import ipywidgets as w
 
-        self._columns = [_Column(label) for label in self.labels]
+        self._columns = [_Column(label, self.remote_images) for label in self.labels]
         style = w.HTML(STYLE)  # the stylesheet for every column's code
         grid = w.GridBox([c.box for c in self._columns], layout=w.Layout(
             grid_template_columns="repeat(auto-fit, minmax(280px, 1fr))", grid_gap="12px"))
@@ -175,13 +186,13 @@ class ColumnsRenderer:
                        for _, reply, choice in self._cells(run))
             if size >= self._drawn * 1.5 + 64:
                 self._drawn = size
-                self.handle.update(static_grid(self._cells(run)), raw=True)
+                self.handle.update(self._grid(run), raw=True)
             return
         for i, column in enumerate(self._columns):
             reply = run.replies[0] if self.choices else run.replies[i]
             column.refresh(reply, i if self.choices else 0)
 
     def end(self, run: Run) -> None:
-        self.handle.update(static_grid(self._cells(run), self._note()), raw=True)
+        self.handle.update(self._grid(run, self._note()), raw=True)
         if self._root is not None:
             close_tree(self._root)

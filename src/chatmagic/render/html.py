@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from itertools import groupby
 from typing import Any, Sequence
 
 from .mathml import MATHML_TAGS, latex_mathml, mathml_attribute
@@ -116,7 +117,8 @@ def text_html(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _token_classes() -> list[tuple[Any, str]]:
-    from pygments.token import Comment, Keyword, Name, Number, Operator, String
+    from pygments.token import (  # type: ignore[import-untyped]
+        Comment, Keyword, Name, Number, Operator, String)
 
     return [(Comment, "c"), (Keyword, "k"), (Operator.Word, "k"), (String, "t"),
             (Number, "n"), (Name.Function, "f"), (Name.Class, "f"), (Name.Builtin, "e"),
@@ -130,8 +132,8 @@ _DRAWN = {"mermaid", "geojson", "topojson", "stl", "math", "latex-diagram"}
 
 @lru_cache(maxsize=64)
 def _lexer(lang: str) -> Any:
-    from pygments.lexers import get_lexer_by_name
-    from pygments.util import ClassNotFound
+    from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
+    from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
     if not lang or lang.lower() in _DRAWN:
         return None
@@ -146,17 +148,14 @@ def _highlight(code: str, lang: str) -> str:
     if lexer is None:
         return escape_html(code)
     classes = _token_classes()
-    out: list[str] = []
-    run_tag, run = "", []  # adjacent tokens of one class share an element
-    for kind, value in lexer.get_tokens(code):
-        tag = next((t for base, t in classes if kind in base), "")
-        if tag != run_tag:
-            if run:
-                out.append(f"<{run_tag}>{''.join(run)}</{run_tag}>" if run_tag else "".join(run))
-            run_tag, run = tag, []
-        run.append(escape_html(value))
-    if run:
-        out.append(f"<{run_tag}>{''.join(run)}</{run_tag}>" if run_tag else "".join(run))
+
+    def tag_of(token: tuple[Any, str]) -> str:
+        return next((tag for base, tag in classes if token[0] in base), "")
+
+    out = []
+    for tag, tokens in groupby(lexer.get_tokens(code), key=tag_of):  # one element per run
+        text = escape_html("".join(value for _, value in tokens))
+        out.append(f"<{tag}>{text}</{tag}>" if tag else text)
     return "".join(out)
 
 
@@ -291,3 +290,19 @@ def document(body: str, *, style: bool = False, classes: str = "") -> str:
     """The root element every output's HTML stands in (MathJax's ignore classes on it)."""
     names = f"{ROOT_CLASS} {classes}".strip()
     return f'{STYLE if style else ""}<div class="{names}">{body}</div>'
+
+
+# -- views: %models, %chat_usage, %chat_config, %chat_history -------------------------------
+
+def table_html(header: list[str], rows: list[list[Any]]) -> str:
+    """A table of plain values (a server's model ids, a profile's URL) as inert HTML."""
+    head = "".join(f"<th>{text_html(str(h))}" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{text_html(' '.join(str(v).split()))}" for v in row)
+                   for row in rows)
+    return f"<table><thead><tr>{head}</thead><tbody>{body}</tbody></table>"
+
+
+def view(body_html: str, plain: str) -> dict[str, str]:
+    """The display bundle of a view: its HTML in the root element (with the stylesheet) and
+    its plain text (what a terminal shows)."""
+    return {"text/html": document(body_html, style=True), "text/plain": clean_text(plain)}
