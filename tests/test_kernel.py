@@ -329,3 +329,29 @@ def test_compare_on_a_one_at_a_time_server_shows_both_replies(
     grid = _screen(messages)[-1]["text/html"]
     assert visible(grid).count("one two three four five six seven eight") == 2, visible(grid)
     assert "asked again on its own" in grid and "incomplete" not in grid
+
+
+def test_no_stop_button_where_a_click_cannot_be_handled(endpoint: FakeEndpoint,
+                                                         clean_env: Path) -> None:
+    # A %chat line inside a larger cell runs blocking: the kernel would handle the click
+    # only after the reply ended, so no Stop button is shown (the awaited %%chat has one).
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url}) as kernel:
+        kernel.execute("%load_ext chatmagic\n%chat_config set widgets=on")
+        reply, blocking = kernel.execute(
+            "x = 1\n%chat -m long/tokens=200,delay=0.006 --no-history go\ny = 2")
+        assert reply["status"] == "ok"
+        _, awaited = kernel.execute("%%chat -m long/tokens=200,delay=0.006 --no-history\ngo")
+    assert not [m for m in blocking if WIDGET in m["content"].get("data", {})]
+    assert [m for m in awaited if WIDGET in m["content"].get("data", {})]
+
+
+def test_remote_images_are_links_unless_the_user_opts_in(endpoint: FakeEndpoint,
+                                                         clean_env: Path) -> None:
+    image = "![chart](https://example.org/chart.png?d=secret)"
+    nb = run_cells(["%load_ext chatmagic", f"%%chat -m echo --no-history\n{image}",
+                    "%chat_config set remote_images=on",
+                    f"%%chat -m echo --no-history\n{image}"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    off, on = "".join(outputs(nb.cells[1])), "".join(outputs(nb.cells[3]))
+    assert "<img" not in off and '<a href="https://example.org/chart.png?d=secret"' in off
+    assert '<img src="https://example.org/chart.png?d=secret" alt="chart">' in on
