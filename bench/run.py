@@ -79,6 +79,8 @@ SMOKE_NOTE = ("smoke judges bytes and update counts only (times from 2 repetitio
 
 def judged_in_smoke(row: Row) -> bool:
     """Whether a smoke run's figure for this row measures what its target is about."""
+    if row.figure.startswith(("8 ", "9 ")):
+        return False  # replies of a few kB: the header and stylesheet are most of the bytes
     if row.unit == "B":
         return True
     if row.unit == "n":
@@ -173,12 +175,14 @@ class Cell:
         return len(self.of(UPDATE_TYPES))
 
     def floor(self, needle: str) -> int:
-        """The fewest updates a throttled renderer can send for this reply: its first text
-        at once, one per throttle interval after that, and the end (kernel-side send times)."""
+        """The fewest updates a throttled renderer can send for this reply: its header (an
+        output of its own that carries the stylesheet, so that no redraw of the text sends
+        it again), its first text at once, one per throttle interval after that, and the
+        end (kernel-side send times)."""
         sent = [m["header"]["date"] for _, m in self.of(UPDATE_TYPES)]
         first = next(m["header"]["date"] for _, m in self.of(UPDATE_TYPES)
                      if needle in json.dumps(m["content"]))
-        return 2 + int((max(sent) - first).total_seconds() / THROTTLE)
+        return 3 + int((max(sent) - first).total_seconds() / THROTTLE)
 
     def first(self, types: set[str], needle: str) -> float:
         """Arrival time of the first message of these types whose content holds needle."""
@@ -521,6 +525,20 @@ def save(report: dict[str, Any], directory: Path) -> Path:
 
 # -- the command -----------------------------------------------------------------------
 
+def bench_shapes(kernel: Kernel, mode: str) -> list[Row]:
+    """Figure 8 (bench/shapes.py): bytes per reply byte for every shape a model writes."""
+    from shapes import bench_shapes as shapes
+
+    return shapes(kernel, mode)
+
+
+def bench_render_time(mode: str) -> list[Row]:
+    """Figure 9 (bench/shapes.py): the safe rendering path's time per MB, and its growth."""
+    from shapes import bench_render_time as render_time
+
+    return render_time(mode)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def positive(text: str) -> int:
         try:
@@ -576,9 +594,11 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_streaming(kernel, size)
             rows += bench_first_token(kernel, size)
             rows += bench_compare(kernel, size)
+            rows += bench_shapes(kernel, mode)
             kernel.close()
             kernel = None
             rows += bench_load(env, home, size)
+            rows += bench_render_time(mode)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
