@@ -153,8 +153,6 @@ def test_compare_on_one_server_fills_every_column(real: Path, models: str) -> No
     assert not any(" 0 tokens" in f or "~0 tokens" in f for f in shown), shown
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py keeps REDO_NOTE ('asked again on its own') "
-                   "in Reply.notes, but no renderer shows a reply's notes yet")
 def test_compare_says_which_column_was_asked_again(real: Path) -> None:
     before = _cuts()
     nb = run(real, [f"%%chat --compare llama:gemma-3-270m,llama:gemma-3-270m {SAMPLING} "
