@@ -128,7 +128,7 @@ def _cuts() -> int:
 # Through LiteLLM the llama server's cut is not always recognisable: LiteLLM ends the cut
 # stream with finish_reason=stop after whatever text had arrived (a short reply, to anyone),
 # or, sometimes, with a mid-stream "litellm.APIConnectionError ... Connection error." frame.
-# Either way one column ends short or failed, about one run in three: not strict.
+# Either way one column ends short or failed, in 4 runs of 8 here: not strict.
 LITE_CUT = pytest.mark.xfail(strict=False, reason=(
     "LiteLLM in front of llama-cpp-python: a cut stream arrives as finish_reason=stop after "
     "the text so far, or as a mid-stream APIConnectionError; runner.py retries neither"))
