@@ -148,9 +148,9 @@ def test_compare_on_one_server_fills_every_column(real: Path, models: str) -> No
     assert _cuts() > before, "the server cut no stream: this test proved nothing"
     texts = values(nb.cells[2])
     assert len(texts) == 2 and all(t.strip() for t in texts.values()), texts
-    shown = footers(nb.cells[1])
-    assert len(shown) == 2 and all(f.startswith(ENDED) for f in shown), shown
-    assert not any(" 0 tokens" in f or "~0 tokens" in f for f in shown), shown
+    ends = footers(nb.cells[1])
+    assert len(ends) == 2 and all(f.startswith(ENDED) for f in ends), ends
+    assert not any(" 0 tokens" in f or "~0 tokens" in f for f in ends), ends
 
 
 def test_compare_says_which_column_was_asked_again(real: Path) -> None:
