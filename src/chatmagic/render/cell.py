@@ -38,7 +38,7 @@ class CellRenderer:
 
     def __init__(self, label: str, *, widgets: bool, plain: bool = False,
                  stoppable: bool = True, remote_images: bool = False,
-                 bar_after: float = 0.5, freeze_at: int = 1024) -> None:
+                 bar_after: float = 0.5, freeze_at: int = 4096) -> None:
         self.label = label
         self.widgets = widgets
         self.plain = plain
