@@ -66,6 +66,15 @@ def static_grid(columns: list[tuple[str, Reply, int]], note: str = "",
             "text/plain": plain}
 
 
+# A widget's HTML is not inside JupyterLab's rendered-output styles: the class brings them,
+# so a live column looks as its final form does (no jump at the end).
+_LIKE_AN_OUTPUT = "jp-OutputArea-output jp-RenderedHTMLCommon jp-RenderedHTML"
+
+
+def _widget_html(body: str, classes: str = "") -> str:
+    return document(body, classes=f"{_LIKE_AN_OUTPUT} {classes}".strip())
+
+
 class _Column:
     """A live column: frozen pieces as HTML widgets, then the live piece."""
 
@@ -98,12 +107,12 @@ class _Column:
                 self.body.children = (self.tail,)
                 self.text, self.seen, self.shown, self.thought = LiveText(), 0, 0, 0
             self.reply = reply
-        self.head.value = document(f'<div class="cm-note"><b>'
+        self.head.value = _widget_html(f'<div class="cm-note"><b>'
                                    f"{text_html(header_text(self.label, reply))}</b></div>")
         thought = reply.reasoning(choice)
         if len(thought) > self.thought * 1.25 + 200:  # bytes stay O(reasoning)
             self.thought = len(thought)
-            self.thinking.value = document(
+            self.thinking.value = _widget_html(
                 f"<details open><summary>Thinking</summary>"
                 f"{markdown_html(thought[-800:], remote_images=self.images)}"
                 "</details>")
@@ -114,15 +123,18 @@ class _Column:
             frozen = self.text.freeze()
             if frozen is not None:
                 self.body.children = (*self.body.children[:-1],
-                                      w.HTML(document(frozen.html(self.images),
-                                                      classes=frozen.classes)),
+                                      w.HTML(_widget_html(frozen.html(self.images),
+                                                          frozen.classes)),
                                       self.tail)
                 self.shown = 0
             if self.text.due(self.shown):
                 live = self.text.live()
-                self.tail.value = document(live.html(self.images), classes=live.classes)
+                self.tail.value = _widget_html(live.html(self.images), live.classes)
                 self.shown = self.text.size
-        self.foot.value = document(f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
+        # While it streams, the footer says so (its figures come at the end).
+        words = (footer_text(reply) if reply.ended is not None
+                 else f"streaming… {reply.elapsed:.1f} s")
+        self.foot.value = _widget_html(f'<div class="cm-note">{text_html(words)}</div>')
 
 
 class ColumnsRenderer:

@@ -49,7 +49,7 @@ STYLE = "<style>" + "".join(
     f".chatmagic {tag}{{color:var(--jp-mirror-editor-{name}-color,{_FALLBACK[name]})"
     f"{';font-style:italic' if tag == 'c' else ''}}}"
     for tag, name in _TOKEN_TAGS.items()) + (
-    ".chatmagic pre{margin:0 0 .6em;overflow-x:auto;line-height:1.35}"
+    ".chatmagic pre{margin:0 0 .6em!important;padding:0!important;overflow-x:auto}"
     # Pieces of one block cut in two meet with no gap (JupyterLab's own rules are stronger
     # than a class selector, hence !important).
     ".chatmagic.cm-cont>:first-child{margin-top:0!important;padding-top:0!important}"
