@@ -195,12 +195,19 @@ def test_rendering_is_linear_on_hostile_shapes() -> None:
         live.live().html()
         return time.perf_counter() - start
 
-    for hostile in ["a\n" * 64_000, "```\n" * 50_000, "x" * 1_000_000, "> " * 2000 + "x",
+    ten_thousand_lines = "```python\n" + "value = compute(value) + 1  # again\n" * 10_000
+    for hostile in [ten_thousand_lines, "a\n" * 64_000, "```\n" * 50_000, "x" * 1_000_000,
+                    "> " * 2000 + "x",
                     "- " * 2000 + "y", "[" * 20_000, "*a " * 30_000, "`" * 50_000]:
         assert cost(hostile) < 6.0, hostile[:10]
     start = time.perf_counter()
     assert first_code_block("```\n" * 100_000) is not None
     assert time.perf_counter() - start < 1.0
+
+
+def test_an_unclosed_fence_is_code_to_the_end_and_nothing_after_it_is_lost() -> None:
+    html = markdown_html("Look:\n\n```python\nif a < b:\n    print('<b>')")
+    assert "<p>Look:</p>" in html and "<k>if</k> a &lt; b:" in html and "&lt;b&gt;" in html
 
 
 def test_first_code_block() -> None:
