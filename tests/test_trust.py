@@ -169,7 +169,7 @@ def test_a_working_dir_file_pointing_a_preset_key_elsewhere_sends_nothing_withou
         (clean_env / "chatmagic.toml").write_text(
             f'default_profile = "openai"\n[profiles.openai]\nbase_url = "{endpoint.base_url}"\n')
         nb = run_cells(["%load_ext chatmagic", "%%chat -m ok\nthe secret conversation",
-                        "%models", "import chatmagic.trust; print(chatmagic.trust.allow())",
+                        "%models", "%chat_config trust",
                         "%%chat -m ok\nnow with consent"],
                        env={"OPENAI_API_KEY": KEY}, cwd=str(clean_env))
         bodies = [r.body for r in endpoint.received]

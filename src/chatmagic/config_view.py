@@ -127,6 +127,10 @@ def run(magics: "ChatMagics", line: str) -> None:
         print(f"Using profile {rest[0]} ({magics.session.profiles.get().base_url}).")
     elif action == "key" and len(rest) == 1:
         _key(magics, rest[0])
+    elif action in ("trust", "untrust") and len(rest) <= 1:
+        from . import trust
+
+        print((trust.allow if action == "trust" else trust.revoke)(rest[0] if rest else None))
     else:
         raise OptionError("%chat_config takes show | set KEY=VALUE ... | use PROFILE | profiles "
-                          "| key PROFILE")
+                          "| key PROFILE | trust [PATH] | untrust [PATH]")

@@ -321,7 +321,8 @@ class ChatMagics(Magics):
     # -- %chat_config ----------------------------------------------------------------
     @line_magic
     def chat_config(self, line: str) -> None:
-        """%chat_config [show | set KEY=VALUE ... | use PROFILE | profiles | key PROFILE]
+        """%chat_config [show | set KEY=VALUE ... | use PROFILE | profiles | key PROFILE |
+        trust [PATH] | untrust [PATH]]
 
         show      the current profile, model, endpoint, masked key and settings
         set       change settings: profile, model, throttle, widgets (auto|on|off), persist,
@@ -330,6 +331,8 @@ class ChatMagics(Magics):
         use       make PROFILE the current profile
         profiles  every profile: endpoint, where its key comes from, default model
         key       type PROFILE's key without echo; kept for this session only
+        trust     let ./chatmagic.toml (or PATH), as it is now, send keys where it says
+        untrust   forget that decision
         """
         from . import config_view
 
