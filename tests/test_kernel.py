@@ -355,3 +355,15 @@ def test_remote_images_are_links_unless_the_user_opts_in(endpoint: FakeEndpoint,
     off, on = "".join(outputs(nb.cells[1])), "".join(outputs(nb.cells[3]))
     assert "<img" not in off and '<a href="https://example.org/chart.png?d=secret"' in off
     assert '<img src="https://example.org/chart.png?d=secret" alt="chart">' in on
+
+
+def test_n_2_from_a_server_that_sends_one_choice(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    # The server ignores n: one column, finished; nothing empty to keep.
+    nb = run_cells(["%load_ext chatmagic", "%%chat -m echo/choices=1 -n 2 -o out\ntwo ways",
+                    "print(out)", "%chat_history keep 2", "%chat_history export -o h\nprint(h)"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url})
+    grid = nb.cells[1].outputs[-1]["data"]["text/html"]
+    assert "choice 1" not in grid and "incomplete" not in grid and "finished" in grid
+    assert "['two ways']" in "".join(outputs(nb.cells[2], "text/plain"))
+    assert "keep N" not in grid and "nothing to keep" in "".join(outputs(nb.cells[3], "text/plain"))
+    assert "'content': 'two ways'" in "".join(outputs(nb.cells[4], "text/plain"))

@@ -59,6 +59,11 @@ class Reply:
     def error(self, message: str | None) -> None:
         self.endpoint_failure = None if message is None else StreamError(message)
 
+    def _peek(self, index: int) -> _Choice:
+        """A choice to read: one the server never sent reads as empty, and is not made up
+        (asking for choice 1 of a server that sent one must not add an unfinished one)."""
+        return self.choices[index] if 0 <= index < len(self.choices) else _Choice()
+
     def _choice(self, index: int) -> _Choice:
         while index >= len(self.choices):
             self.choices.append(_Choice())
@@ -94,19 +99,19 @@ class Reply:
     # -- what readers ask ----------------------------------------------------
     def text_parts(self, choice: int = 0) -> list[str]:
         """The text pieces of one choice as they arrived (renderers read new ones by index)."""
-        return self._choice(choice).text
+        return self._peek(choice).text
 
     def text(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).text)
+        return "".join(self._peek(choice).text)
 
     def reasoning(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).reasoning)
+        return "".join(self._peek(choice).reasoning)
 
     def refusal(self, choice: int = 0) -> str:
-        return "".join(self._choice(choice).refusal)
+        return "".join(self._peek(choice).refusal)
 
     def finish_reason(self, choice: int = 0) -> str | None:
-        return self._choice(choice).finish
+        return self._peek(choice).finish
 
     @property
     def complete(self) -> bool:

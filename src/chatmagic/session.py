@@ -150,7 +150,9 @@ class Session:
             return
         candidates = [(label, reply, 0) for label, reply in zip(plan.labels, replies)]
         if (plan.options.n or 1) > 1:
-            candidates = [(label, replies[0], i) for i, label in enumerate(plan.labels)]
+            # Only the choices the server sent: one that asked for 2 may get 1.
+            sent = len(replies[0].choices)
+            candidates = [(label, replies[0], i) for i, label in enumerate(plan.labels[:sent])]
         if len(candidates) == 1 or (plan.options.n or 1) > 1:
             label, reply, choice = candidates[0]
             if reply.text(choice) or reply.complete or reply.refusal(choice):

@@ -56,7 +56,8 @@ Options: ``delay`` (seconds per token), ``first`` (seconds before the first
 token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 ``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
 (seconds to wait after the first text chunk, to see it dispatched on time),
-``to`` (for ``redirect``), ``via`` (for ``one-at-a-time``). An id with an
+``to`` (for ``redirect``), ``via`` (for ``one-at-a-time``), ``choices`` (send at most
+this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.
 
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
@@ -224,6 +225,7 @@ class _Script:
     pause: float = 0.0
     to: str = ""
     via: str = ""
+    choices: int = 0  # at most this many choices, whatever n asks (0: as many as asked)
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -235,9 +237,14 @@ class _Script:
                 setattr(script, key, float(value))
             elif key in ("eol", "to", "via"):
                 setattr(script, key, value)
-            elif key in ("tokens", "after"):
+            elif key in ("tokens", "after", "choices"):
                 setattr(script, key, int(value))
         return script
+
+    def count(self, body: dict[str, Any]) -> int:
+        """How many choices to send: ``n``, capped by ``choices`` (servers that ignore n)."""
+        n = int(body.get("n") or 1)
+        return min(n, self.choices) if self.choices else n
 
 
 def _words(text: str) -> list[str]:
@@ -525,7 +532,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, body: dict[str, Any], script: _Script) -> None:
         text = self._reply_text(body, script)
-        n = int(body.get("n") or 1)
+        n = script.count(body)
         finish = "length" if script.base == "length" else "stop"
         choices = []
         for i in range(n):
@@ -620,7 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         if script.first:
             time.sleep(script.first)
-        n = int(body.get("n") or 1)
+        n = script.count(body)
         text = self._reply_text(body, script)
         tokens = _words(text)
         reasoning_tokens = 0

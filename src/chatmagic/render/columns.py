@@ -165,11 +165,12 @@ class ColumnsRenderer:
     def _grid(self, run: Run, note: str = "") -> dict[str, Any]:
         return static_grid(self._cells(run), note, self.remote_images)
 
-    def _note(self) -> str:
-        if not self.keep_hint:
+    def _note(self, run: Run) -> str:
+        shown = len(self._cells(run))
+        if not self.keep_hint or shown < 2:
             return ""
         return (f"To keep one of these replies in the conversation: %chat_history keep N "
-                f"(1 to {len(self.labels)}) or keep MODEL.")
+                f"(1 to {shown}) or keep MODEL.")
 
     def begin(self, run: Run) -> None:
         if not self.widgets:
@@ -205,6 +206,6 @@ class ColumnsRenderer:
             column.refresh(reply, i if self.choices else 0)
 
     def end(self, run: Run) -> None:
-        self.handle.update(self._grid(run, self._note()), raw=True)
+        self.handle.update(self._grid(run, self._note(run)), raw=True)
         if self._root is not None:
             close_tree(self._root)
