@@ -367,3 +367,23 @@ def test_n_2_from_a_server_that_sends_one_choice(endpoint: FakeEndpoint, clean_e
     assert "['two ways']" in "".join(outputs(nb.cells[2], "text/plain"))
     assert "keep N" not in grid and "nothing to keep" in "".join(outputs(nb.cells[3], "text/plain"))
     assert "'content': 'two ways'" in "".join(outputs(nb.cells[4], "text/plain"))
+
+
+def test_autoawait_off_still_runs_chat_cells(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "%autoawait False", "%%chat -m echo\nstill here"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    assert "still here" in visible("".join(outputs(nb.cells[2])))
+
+
+def test_a_kernel_shell_subclass_is_a_kernel() -> None:
+    # Colab's and Spyder's shells subclass ipykernel's: widgets and the awaited path are theirs.
+    from ipykernel.zmqshell import ZMQInteractiveShell
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from chatmagic.magics import in_kernel
+
+    class ColabShell(ZMQInteractiveShell):
+        pass
+
+    assert in_kernel(object.__new__(ColabShell)) and in_kernel(object.__new__(ZMQInteractiveShell))
+    assert not in_kernel(object.__new__(InteractiveShell)) and not in_kernel(None)

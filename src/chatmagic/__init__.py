@@ -77,14 +77,14 @@ def load_ipython_extension(ipython: _Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
     from .magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner, await_chat_transform,
-                         question_transform, show_error)
+                         in_kernel, question_transform, show_error)
 
     if _magics is not None and _magics.shell is ipython:
         return  # loaded already
     magics = ChatMagics(ipython)
     ipython.register_magics(magics)
     ipython.input_transformers_cleanup.append(question_transform)
-    if type(ipython).__name__ == "ZMQInteractiveShell":
+    if in_kernel(ipython):
         ipython.input_transformers_post.append(await_chat_transform)
         ipython.user_ns[_RUNNER] = _runner(magics)
         ipython.user_ns_hidden[_RUNNER] = ipython.user_ns[_RUNNER]

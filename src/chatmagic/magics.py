@@ -16,6 +16,7 @@ import difflib
 import io
 import os
 import re
+import sys
 import tokenize
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ class ChatMagics(Magics):
 
     def frontend(self) -> str:
         """widgets, static (a kernel with no known frontend: nbclient) or text (terminal)."""
-        if self.shell is None or type(self.shell).__name__ != "ZMQInteractiveShell":
+        if not in_kernel(self.shell):
             return "text"
         if self.widgets == "on":
             return "widgets"
@@ -431,13 +432,27 @@ def _open_at_end(code: str) -> bool:
     return False
 
 
+def in_kernel(shell: Any) -> bool:
+    """Whether the shell is a Jupyter kernel's: ipykernel's ZMQInteractiveShell or a subclass
+    (Colab's and Spyder's are). Terminal IPython never imports ipykernel, so neither do we."""
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    return zmqshell is not None and isinstance(shell, zmqshell.ZMQInteractiveShell)
+
+
 def await_chat_transform(lines: list[str]) -> list[str]:
     """Run a cell that is only ``%%chat``/``%chat`` as an awaited coroutine.
 
     IPython turns such a cell into one ``get_ipython().run_cell_magic('chat', ...)``
     line; awaiting our coroutine instead lets the kernel's loop keep serving
-    widget clicks (the Stop button) and cancel the cell on interrupt.
+    widget clicks (the Stop button) and cancel the cell on interrupt. With
+    ``%autoawait False`` a top-level ``await`` is a SyntaxError: the cell then runs
+    the blocking way, as written.
     """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not getattr(shell, "autoawait", False):
+        return lines
     code = [ln for ln in lines if ln.strip()]
     if len(code) != 1:
         return lines
