@@ -85,9 +85,19 @@ def test_failed_request_is_an_error_result_without_traceback(shell: Any, endpoin
 
 def test_unreachable_endpoint_names_the_url(shell: Any, capsys: Any) -> None:
     shell.run_line_magic("chat_config", "set profile=vllm")
+    # conftest points the local presets at a loopback port that never listens
+    base_url = shell.magics_manager.registry["ChatMagics"].session.profiles.get("vllm").base_url
     result = shell.run_cell("%%chat -m m --timeout 2\nhi")
     out = capsys.readouterr().out
-    assert not result.success and "Cannot reach vllm (http://localhost:8000/v1)" in out
+    assert not result.success and f"Cannot reach vllm ({base_url})" in out
+
+
+def test_a_model_set_for_one_profile_stays_with_it(shell: Any) -> None:
+    shell.run_line_magic("chat_config", "set profile=openai")
+    shell.run_line_magic("chat_config", "set model=echo")
+    shell.run_line_magic("chat_config", "use qwen")
+    profiles = shell.magics_manager.registry["ChatMagics"].session.profiles
+    assert profiles.get("openai").model == "echo" and profiles.get("qwen").model != "echo"
 
 
 def test_key_never_appears_in_outputs_errors_or_reprs(

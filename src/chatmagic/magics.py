@@ -106,14 +106,16 @@ class ChatMagics(Magics):
     def _on_change(self, change: Any) -> None:
         if change["name"] in ("notebook", "persist"):
             self.session.notebook = self._open_notebook()
-        self._apply_settings()
+        self._apply_settings(model=change["name"] == "model")
 
-    def _apply_settings(self) -> None:
+    def _apply_settings(self, model: bool = True) -> None:
         session = self.session
         if self.profile:
             session.profiles.get(self.profile)
             session.profiles.default = self.profile
-        if self.model:
+        if self.model and model:
+            # The model is the default of the profile current when it is set: `use`-ing
+            # another profile afterwards keeps that profile's own default.
             session.profiles.update(session.profiles.default, model=self.model)
         session.max_compare = self.max_compare
 
