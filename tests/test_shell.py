@@ -168,3 +168,11 @@ def test_a_chat_line_ending_in_a_question_mark_is_a_question(shell: Any,
                           "%chat -m echo --no-history and that?").success
     assert [b["messages"][-1]["content"] for b in (r.body for r in endpoint.chat_requests[-2:])] == \
         ["what's this?", "and that?"]
+
+
+def test_retry_sends_again_with_the_cells_options(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell_magic("chat", "-m echo --max-tokens 5 -t 0.3 --param top_k=4", "hi there")
+    shell.run_line_magic("chat_history", "retry")
+    body = endpoint.last_body
+    assert body["max_tokens"] == 5 and body["temperature"] == 0.3 and body["top_k"] == 4
+    assert [m["content"] for m in body["messages"]] == ["hi there"]

@@ -286,8 +286,11 @@ class ChatMagics(Magics):
             raise HistoryError(f"conversation '{name}' has no prompt to retry")
         last = conv.turns[-1]
         meta = last.meta
+        # Sent again as the cell sent it: its --max-tokens, -t, --param... (a journal written
+        # before turns kept them has none; an option refused now is one message).
+        sent_with = meta.get("options") if isinstance(meta.get("options"), dict) else {}
         options = ChatOptions(conversation=name, profile=meta.get("profile"),
-                              model=meta.get("model"))
+                              model=meta.get("model"), **sent_with)
         self.session.notebook.undo(name)
         try:
             plan, run = self._plan(options, self.shell.user_ns, user=last.user)

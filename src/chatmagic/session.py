@@ -17,7 +17,7 @@ from .client import ClientPool
 from .conversation import Notebook, Turn
 from .errors import HistoryError, OptionError
 from .images import image_url
-from .options import ChatOptions
+from .options import REQUEST_FIELDS, ChatOptions
 from .profiles import Profiles, split_model
 from .request import build_request, user_message
 from .runner import Job
@@ -79,7 +79,9 @@ class Session:
         self.register_keys()
         self.notebook = notebook or Notebook()
         self.usage = UsageLedger()
-        self.pending: dict[str, tuple[dict[str, Any], list[tuple[str, Reply, int]]]] = {}
+        #: per conversation: the user message, the replies to keep one of, the options sent
+        self.pending: dict[str, tuple[dict[str, Any], list[tuple[str, Reply, int]],
+                                      dict[str, Any]]] = {}
         self.max_compare = 8
 
     def register_keys(self) -> None:
@@ -156,9 +158,10 @@ class Session:
         if len(candidates) == 1 or (plan.options.n or 1) > 1:
             label, reply, choice = candidates[0]
             if reply.text(choice) or reply.complete or reply.refusal(choice):
-                self.notebook.add_turn(name, _turn(plan.user, label, reply, choice))
+                self.notebook.add_turn(name, _turn(plan.user, label, reply, choice,
+                                                   resend_options(plan.options)))
         if len(candidates) > 1:
-            self.pending[name] = (plan.user, candidates)
+            self.pending[name] = (plan.user, candidates, resend_options(plan.options))
 
     def keep(self, name: str, which: int | str) -> str:
         """Put candidate ``which`` (1-based number or label) of the last side-by-side cell
@@ -166,13 +169,13 @@ class Session:
         if name not in self.pending:
             raise HistoryError(f"nothing to keep in conversation '{name}': run %%chat --compare "
                                "or -n 2 first")
-        user, candidates = self.pending[name]
+        user, candidates, sent_with = self.pending[name]
         index = _pick(candidates, which)
         label, reply, choice = candidates[index]
         conv = self.notebook.get(name)
         if conv.turns and conv.turns[-1].user is user:
             self.notebook.undo(name)  # the -n default (choice 0) gives way to the kept one
-        self.notebook.add_turn(name, _turn(user, label, reply, choice))
+        self.notebook.add_turn(name, _turn(user, label, reply, choice, sent_with))
         del self.pending[name]
         return f"Kept reply {index + 1} ({label}) in conversation '{name}'."
 
@@ -190,13 +193,28 @@ def _pick(candidates: list[tuple[str, Reply, int]], which: int | str) -> int:
     raise HistoryError(f"no reply from '{which}' to keep; the replies: {', '.join(labels)}")
 
 
-def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int) -> Turn:
+#: What a retry sends again as the cell did (not n: a retry asks for one reply; not the
+#: images, which are in the user message already).
+RESENT_FIELDS = tuple(f for f in REQUEST_FIELDS if f not in ("n", "images"))
+
+
+def resend_options(options: ChatOptions) -> dict[str, Any]:
+    """The request options a cell set, as a turn keeps them for ``%chat_history retry``."""
+    defaults = ChatOptions()
+    return {name: getattr(options, name) for name in RESENT_FIELDS
+            if getattr(options, name) != getattr(defaults, name)}
+
+
+def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
+          options: dict[str, Any] | None = None) -> Turn:
     # The edge scrubs every byte; a key spread over many deltas shows only once assembled.
     text = scrub.scrub(reply.text(choice))
     meta: dict[str, Any] = {"model": reply.model, "label": label, "profile": reply.profile,
                             "finish_reason": reply.finish_reason(choice),
                             "usage": reply.usage.to_dict() if reply.usage else None,
                             "ttft": reply.ttft, "elapsed": reply.elapsed}
+    if options:
+        meta["options"] = options
     if not reply.complete:
         meta["incomplete"] = True
         meta["error"] = scrub.scrub(reply.error) if reply.error else (
