@@ -190,3 +190,13 @@ def test_a_redirect_through_the_client_pool_is_a_redirect_failure(endpoint: Fake
     assert failure is not None and (failure.kind, failure.status) == ("redirect", 308)
     assert f'set base_url = "{base}/v1"' in failure.message
     assert len(endpoint.chat_requests) == 1  # not followed
+
+
+def test_a_prompt_estimate_counts_an_image_as_an_image_not_its_base64() -> None:
+    from chatmagic.runner import IMAGE_TOKENS, prompt_tokens
+
+    png = "data:image/png;base64," + "A" * 533_000  # a 400 kB PNG
+    messages = [{"role": "system", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                             {"type": "image_url", "image_url": {"url": png}}]}]
+    assert prompt_tokens(messages) < IMAGE_TOKENS + 20

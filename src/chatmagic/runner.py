@@ -83,6 +83,29 @@ REDO_NOTE = ("asked again on its own: the endpoint ended the first stream withou
              "reason when another request reached it (it now gets one request at a time)")
 
 
+#: What an image counts for in a prompt estimate: OpenAI's price of a low-detail image (its
+#: base64 bytes are no tokens of text).
+IMAGE_TOKENS = 85
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """An estimate of a prompt's tokens for endpoints that report none: its text, a few per
+    message, and a fixed count per image."""
+    total = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image_url":
+                total += IMAGE_TOKENS
+            elif isinstance(part.get("text"), str):
+                total += estimate_tokens(part["text"])
+        total += 4  # the role and the message's framing
+    return total
+
+
 class Run:
     """Several requests streamed at once into one sink."""
 
@@ -90,7 +113,7 @@ class Run:
                  throttle: float = 0.08) -> None:
         self.jobs = jobs
         self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url,
-                              prompt_estimate=estimate_tokens(str(j.request.get("messages"))))
+                              prompt_estimate=prompt_tokens(j.request.get("messages") or []))
                         for j in jobs]
         self.clients = clients
         self.sink: Sink = sink or NullSink()
