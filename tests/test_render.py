@@ -225,3 +225,16 @@ def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
         live.add(("Your key is " if i == 0 else "") + key[i:i + 3])
     shown = live.live().html() + text_html(key)
     assert key not in shown and "sk-…987" in shown
+
+
+def test_the_core_imports_neither_ipython_nor_ipywidgets() -> None:
+    import subprocess
+    import sys
+
+    core = ["options", "request", "stream", "runner", "session", "conversation", "models",
+            "profiles", "client", "render.html", "render.pieces", "render.mathml", "_api"]
+    code = ("import sys\n" + "".join(f"import chatmagic.{m}\n" for m in core) +
+            "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

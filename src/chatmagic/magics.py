@@ -31,7 +31,9 @@ from .conversation import Notebook
 from .errors import ChatError, HistoryError, ReplyInterrupted
 from .interpolate import interpolate
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
-from .render import CellRenderer, ColumnsRenderer, TextRenderer
+from .render.cell import CellRenderer
+from .render.columns import ColumnsRenderer
+from .render.text import TextRenderer
 from .render.pieces import first_code_block
 from .runner import Run, run_blocking
 from .session import Plan, Session

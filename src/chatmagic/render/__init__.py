@@ -1,7 +1,3 @@
-"""Renderers: the thin shell that draws a `Run` in a notebook or a terminal."""
-
-from .cell import CellRenderer
-from .columns import ColumnsRenderer, static_grid
-from .text import TextRenderer
-
-__all__ = ["CellRenderer", "ColumnsRenderer", "TextRenderer", "static_grid"]
+"""Drawing replies: `html` (model text as safe HTML), `pieces` (a stream cut into pieces) and
+`mathml` are plain Python the core may use; `cell`, `columns` and `text` are the thin shell
+that draws a `Run` in a notebook or a terminal (they import IPython, so nothing here does)."""
