@@ -60,7 +60,7 @@ class ChatMagics(Magics):
     throttle = Float(0.08, help="Seconds between screen updates while a reply streams.").tag(
         config=True)
     widgets = Unicode("auto", help="auto: widgets when a notebook frontend is attached; "
-                                   "on; off (static Markdown only).").tag(config=True)
+                                   "on; off (static HTML only).").tag(config=True)
     persist = Bool(True, help="Keep each notebook's conversations on disk across kernel "
                               "restarts.").tag(config=True)
     notebook = Unicode("", help="Name this notebook for history when the kernel cannot tell "
