@@ -200,3 +200,21 @@ def test_a_prompt_estimate_counts_an_image_as_an_image_not_its_base64() -> None:
                 {"role": "user", "content": [{"type": "text", "text": "what is this?"},
                                              {"type": "image_url", "image_url": {"url": png}}]}]
     assert prompt_tokens(messages) < IMAGE_TOKENS + 20
+
+
+@pytest.mark.parametrize("model", ["hang", "keepalive/delay=0.3"])
+def test_timeout_is_the_whole_requests_deadline(endpoint: FakeEndpoint, model: str) -> None:
+    # hang sends headers then ": waiting" comments; keepalive streams slowly between
+    # comments: each read is quick, so only a deadline on the whole request ends them.
+    from chatmagic.runner import run_blocking
+
+    profile = Profile("local", endpoint.base_url, needs_key=False)
+    request = {"model": model, "stream": True, "timeout": 0.8,
+               "messages": [{"role": "user", "content": "one two three four five six"}]}
+    started = time.monotonic()
+    (reply,) = run_blocking(Run([Job(model, profile, request)], ClientPool()))
+    assert time.monotonic() - started < 3
+    assert reply.failure is not None and reply.failure.kind == "timeout"
+    assert "within 0.8 s" in reply.failure.message
+    if model.startswith("keepalive"):
+        assert reply.text().startswith("one ")  # what arrived is kept

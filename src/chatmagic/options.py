@@ -140,7 +140,7 @@ def _build_parser() -> _Parser:
         help="how to show the reply; code puts the reply's code in a new cell below")
     add("--no-interpolate", action="store_true", help="send { and } literally")
     add("--timeout", type=_number("--timeout"), metavar="SECONDS",
-        help="per-request timeout, above 0")
+        help="the whole request's time limit (the text that arrived is kept), above 0")
     add("--debug", action="store_true", help="show tracebacks of failures")
     add("prompt", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p

@@ -88,6 +88,13 @@ REDO_NOTE = ("asked again on its own: the endpoint ended the first stream withou
 IMAGE_TOKENS = 85
 
 
+def deadline_failure(profile: Profile, seconds: float) -> StreamError:
+    """The failure of a request that did not end within its --timeout."""
+    return StreamError(f"No complete answer from {profile.name} ({profile.base_url}) within "
+                       f"{seconds:g} s (--timeout, the whole request's limit). Raise --timeout "
+                       "for longer replies.", "timeout")
+
+
 def prompt_tokens(messages: list[dict[str, Any]]) -> int:
     """An estimate of a prompt's tokens for endpoints that report none: its text, a few per
     message, and a fixed count per image."""
@@ -210,20 +217,31 @@ class Run:
             return (bool(job.request.get("stream")) and overlapped
                     and (empty is not None or not failed and not (finished and said)))
 
-        async def pump(column: int, job: Job) -> None:
+        async def answer(column: int, job: Job) -> None:
             url = job.profile.base_url
-            try:
-                if url in ONE_AT_A_TIME or getattr(job.profile, "one_at_a_time", False):
-                    async with endpoints.lock(url):
-                        cut = await stream(column, job)
-                else:
+            if url in ONE_AT_A_TIME or getattr(job.profile, "one_at_a_time", False):
+                async with endpoints.lock(url):
                     cut = await stream(column, job)
-                if cut:
-                    ONE_AT_A_TIME.add(url)
-                    await endpoints.idle(url, column)
-                    async with endpoints.lock(url):
-                        events.put_nowait((column, _REDO))
-                        await stream(column, job, alone=True)
+            else:
+                cut = await stream(column, job)
+            if cut:
+                ONE_AT_A_TIME.add(url)
+                await endpoints.idle(url, column)
+                async with endpoints.lock(url):
+                    events.put_nowait((column, _REDO))
+                    await stream(column, job, alone=True)
+
+        async def pump(column: int, job: Job) -> None:
+            # --timeout is the whole request's deadline: the SDK's timeout bounds each read
+            # only, and a server sending ": keep-alive" comments would never time out.
+            deadline = float(job.request.get("timeout") or 0)
+            try:
+                if deadline:
+                    await asyncio.wait_for(answer(column, job), deadline)
+                else:
+                    await answer(column, job)
+            except asyncio.TimeoutError:
+                events.put_nowait((column, deadline_failure(job.profile, deadline)))
             except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
                 events.put_nowait((column, StreamError(sentence(f"{type(exc).__name__}: {exc}"))))
             finally:
