@@ -164,6 +164,18 @@ def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndp
     assert len(endpoint.chat_requests) == 3
 
 
+def test_a_proxys_error_before_a_word_while_another_streams_is_a_cut(
+        endpoint: FakeEndpoint) -> None:
+    ONE_AT_A_TIME.clear()
+    url = endpoint.base_url
+    # LiteLLM in front of llama-cpp-python: the cut comes as "Connection error" before a word
+    replies = Run(_jobs(url, url, model="one-at-a-time/via=litellm-error&first=0.3"),
+                  ClientPool({})).run()
+    assert [r.text() for r in replies] == [PROMPT, PROMPT]
+    assert all(r.failure is None for r in replies)
+    assert sorted(r.notes for r in replies) == [[], [REDO_NOTE]]
+
+
 def test_a_stream_cut_before_its_first_frame_is_streamed_again_not_asked_plain(
         endpoint: FakeEndpoint) -> None:
     ONE_AT_A_TIME.clear()

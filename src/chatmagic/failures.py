@@ -142,6 +142,19 @@ def _redirect(exc: openai.APIStatusError, profile: Profile, where: str) -> Strea
                                 f"{target}: {advice}"), "redirect", status)
 
 
+# LiteLLM's proxy without a database answers an unknown key with HTTP 400 "No connected db."
+_KEY_WORDS = ("no connected db", "api key", "api_key", "authentication", "unauthorized")
+
+
+def _about_the_key(said: str) -> bool:
+    return any(words in said.lower() for words in _KEY_WORDS)
+
+
+def _key_advice(profile: Profile) -> str:
+    return (f"check the key (set {profile.api_key_env})" if profile.api_key_env
+            else "check the profile's key")
+
+
 def failure_from_exception(exc: BaseException, profile: Profile, model: str,
                            timeout: float | None = None) -> StreamError:
     """The failure a raised exception means: what happened, where, what to do. Never a key."""
@@ -165,14 +178,13 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
             return _redirect(exc, profile, where)
         said = server_text(exc.body) or server_text(_body_text(exc)) or exc.message
         advice = {
-            401: (f"check the key (set {profile.api_key_env})" if profile.api_key_env
-                  else "check the profile's key"),
+            401: _key_advice(profile),
             403: "the key lacks access to this model or endpoint",
             404: (f"check the model id '{model}' (%models lists what {profile.name} serves)"
                   if model else "check the profile's base_url"),
             429: "rate limited after retries: wait a little, or send fewer requests at once",
         }.get(status, "the endpoint failed: try again later" if status >= 500 else
-              "check the options sent")
+              _key_advice(profile) if _about_the_key(said) else "check the options sent")
         return StreamError(f"{where} answered HTTP {status}: {said} — {advice}.",
                            "status", status, _retry_after(exc.response.headers))
     if transport:  # raised while reading the body, which the SDK does not wrap

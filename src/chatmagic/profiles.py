@@ -48,6 +48,9 @@ class Profile:
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: The endpoint serves one request at a time (llama-cpp-python cuts a running stream
+    #: when another request arrives): send it one at a time from the start.
+    one_at_a_time: bool = False
     #: Set when a working-directory file points a key of the user's here without consent.
     untrusted: Untrusted | None = field(default=None, repr=False, compare=False)
 
@@ -139,7 +142,8 @@ PRESETS: dict[str, Profile] = {p.name: p for p in [
 ]}
 
 _PROFILE_KEYS = {"base_url", "api_key_env", "api_key", "model", "headers", "max_tokens_field",
-                 "needs_key", "include_usage", "timeout", "params", "description"}
+                 "needs_key", "include_usage", "timeout", "params", "description",
+                 "one_at_a_time"}
 
 
 def config_paths(cwd: Path | None = None) -> list[Path]:

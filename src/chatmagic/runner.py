@@ -187,7 +187,7 @@ class Run:
             url = job.profile.base_url
             client = self.clients.async_(job.profile)
             endpoints.begin(url, column)
-            finished = failed = said = False
+            finished = failed = said = broke_first = False
             empty: StreamError | None = None
             try:
                 async for event in astream_chat(client, job.request, job.profile,
@@ -202,6 +202,9 @@ class Run:
                             empty = event
                             continue  # asked again below, or cut
                         failed = event.kind != "incomplete"
+                        # A proxy's error frame before a word (LiteLLM's "Connection error"
+                        # when llama-cpp-python dropped the stream for another request).
+                        broke_first = event.kind == "server" and not said
                     events.put_nowait((column, event))
             finally:
                 await endpoints.end(url, column)
@@ -213,13 +216,15 @@ class Run:
                     events.put_nowait((column, event))
                 return False
             # Cut: nothing at all, or no finish reason, or, through a proxy that adds one
-            # (LiteLLM), not a word. (Asked without streaming now, it would cut the others.)
+            # (LiteLLM), not a word, or the proxy's error before a word. (Asked without
+            # streaming now, it would cut the others.)
             return (bool(job.request.get("stream")) and overlapped
-                    and (empty is not None or not failed and not (finished and said)))
+                    and (empty is not None or broke_first
+                         or not failed and not (finished and said)))
 
         async def answer(column: int, job: Job) -> None:
             url = job.profile.base_url
-            if url in ONE_AT_A_TIME or getattr(job.profile, "one_at_a_time", False):
+            if url in ONE_AT_A_TIME or job.profile.one_at_a_time:
                 async with endpoints.lock(url):
                     cut = await stream(column, job)
             else:

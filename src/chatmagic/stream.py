@@ -211,20 +211,62 @@ def _plain_body(lines: list[str]) -> list[StreamEvent]:
                         "server")]
 
 
+_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
+
+
+class _Silence:
+    """Finish reasons held back while nothing has been said: a stream that says nothing and
+    counts no tokens is an empty one, whatever finish reason a proxy added (LiteLLM ends
+    llama-cpp-python's empty stream for a prompt past its context with "stop")."""
+
+    def __init__(self) -> None:
+        self.said = False
+        self.held: list[StreamEvent] = []
+        self.counted = False  # a usage chunk with completion tokens
+
+    def pass_on(self, event: StreamEvent) -> list[StreamEvent]:
+        if isinstance(event, Usage) and event.completion_tokens:
+            self.counted = True
+        if self.said:
+            return [event]
+        if isinstance(event, Finish):
+            self.held.append(event)
+            return []
+        if isinstance(event, _SAID):
+            self.said = True
+            held, self.held = self.held, []
+            return [*held, event]
+        return [event]
+
+    @property
+    def empty(self) -> bool:
+        return bool(self.held) and not self.said and not self.counted
+
+
 async def _sse_events(response: Any) -> AsyncIterator[StreamEvent | _Empty]:
     """The events of a streamed chat completion, read from the response's raw bytes."""
     decoder = SSEDecoder()
     frames = _Frames()
+    silence = _Silence()
     async for chunk in response.iter_bytes():
         for event in frames.read_all(decoder.feed(chunk)):
-            yield event
+            for passed in silence.pass_on(event):
+                yield passed
         if frames.failed or frames.done:
             break
     else:
         for event in frames.read_all(decoder.end()):
-            yield event
+            for passed in silence.pass_on(event):
+                yield passed
     if frames.failed:
+        for event in silence.held:
+            yield event
         return
+    if silence.empty:
+        yield _EMPTY
+        return
+    for event in silence.held:
+        yield event
     if not frames.count:
         if decoder.stray:
             events = _plain_body(decoder.stray)

@@ -56,7 +56,9 @@ Options: ``delay`` (seconds per token), ``first`` (seconds before the first
 token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 ``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
 (seconds to wait after the first text chunk, to see it dispatched on time),
-``to`` (for ``redirect``), ``via`` (for ``one-at-a-time``), ``choices`` (send at most
+``to`` (for ``redirect``), ``via`` (for ``one-at-a-time`` and ``context-overflow``:
+``via=litellm`` answers as LiteLLM's proxy in front of it does; ``via=litellm-error``: as
+it does when the cut came before a word), ``choices`` (send at most
 this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.
 
@@ -461,6 +463,13 @@ class _Handler(BaseHTTPRequestHandler):
         if base == "redirect":
             return self._redirect(script)
         if base == "context-overflow":
+            if body.get("stream") and script.via == "litellm":
+                # LiteLLM's proxy turns llama's empty stream into a silent "stop".
+                silent = {"id": "c", "object": "chat.completion.chunk", "model": model,
+                          "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                       "finish_reason": "stop"}]}
+                return self._raw(RawReply([b"data: " + json.dumps(silent).encode() + b"\n\n",
+                                           b"data: [DONE]\n\n"]))
             if body.get("stream"):  # headers, then an empty body: nothing says why
                 return self._raw(RawReply([]))
             return self._error(400, CONTEXT_ERROR)
@@ -589,6 +598,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if script.via == "litellm":
                     send({**frame_head, "choices": [{"index": 0, "delta": {},
                                                       "finish_reason": "stop"}]})
+                elif script.via == "litellm-error":  # what it sends when no word came yet
+                    send({"error": {"message": "litellm.APIConnectionError: "
+                                               "OpenAIException - Connection error."}})
                 self.wfile.write(b"data: [DONE]" + eol + eol)
                 self.wfile.flush()
                 raise _Cut
