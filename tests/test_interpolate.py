@@ -102,3 +102,100 @@ def test_a_value_holding_a_known_key_is_refused() -> None:
 def test_c_level_fields_of_arrays_resolve() -> None:
     np = pytest.importorskip("numpy")
     assert interpolate("{a.shape} {a.ndim}", {"a": np.zeros((2, 3))}) == "(2, 3) 2"
+
+
+# -- notebook context: {Err}, compact data, cut fields -----------------------------------
+from chatmagic.context import ErrorLog  # noqa: E402
+from chatmagic.interpolate import fill  # noqa: E402
+
+
+def _log(**errors: str) -> ErrorLog:
+    log = ErrorLog()
+    for name, text in errors.items():
+        log.add(int(name.lstrip("c")), text)
+    return log
+
+
+def test_err_is_the_last_error_and_err_n_the_one_cell_n_raised() -> None:
+    log = _log(c3="ZeroDivisionError: division by zero", c7="KeyError: 'x'")
+    assert "Cell In[7] raised KeyError: 'x'" in interpolate("why? {Err}", {}, errors=log)
+    assert "ZeroDivisionError" in interpolate("{Err[3]}", {}, errors=log)
+    assert "KeyError" not in interpolate("{Err[ 3 ]}", {}, errors=log)
+    assert interpolate("{{Err}} {Err.x}", {}, errors=log) == "{Err} {Err.x}"
+
+
+def test_err_with_no_such_error_is_refused_before_sending() -> None:
+    with pytest.raises(OptionError, match=r"\{Err\}: no cell has raised an error yet"):
+        interpolate("{Err}", {"Err": "a variable is not used"}, errors=ErrorLog())
+    with pytest.raises(OptionError, match=r"\{Err\[4\]\}: cell 4 raised no error \(errors "
+                                          r"were raised by cells 3, 7\)"):
+        interpolate("{Err[4]}", {}, errors=_log(c3="x", c7="y"))
+    # without a log (the Python API) Err is an ordinary name
+    assert interpolate("{Err}", {"Err": 1}) == "1"
+
+
+def test_a_key_in_an_error_is_masked_not_sent() -> None:
+    scrub.register(KEY + "-err")
+    text = interpolate("{Err}", {}, errors=_log(c1=f"AuthError: bad key {KEY}-err"))
+    assert KEY not in text and "AuthError: bad key sk-…err" in text
+
+
+def test_long_fields_are_cut_saying_how_much() -> None:
+    filled = fill("a {s} b {s} {n}", {"s": "x" * 10_000, "n": 5}, max_field_chars=1000)
+    assert filled.text.count("x") == 2000 and len(filled.text) < 2200
+    assert "… [cut: 1,000 of 10,000 characters shown]" in filled.text
+    assert [(c.field, c.shown, c.total) for c in filled.cut] == [("{s}", 1000, 10_000)]
+    assert fill("{s}", {"s": "x" * 10_000}, max_field_chars=0).text == "x" * 10_000
+    assert fill("{s}", {"s": "short"}).cut == []
+
+
+def test_a_key_past_the_cut_is_still_refused() -> None:
+    scrub.register(KEY + "-late")
+    with pytest.raises(OptionError, match=r"\{s\} holds an API key"):
+        fill("{s}", {"s": "x" * 5000 + KEY + "-late"}, max_field_chars=100)
+
+
+def test_a_thousand_row_frame_is_a_few_kb_with_shape_columns_and_dtypes() -> None:
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": range(1000), "score": [i / 7 for i in range(1000)],
+                       "label": [f"item|{i}\nline" for i in range(1000)]})
+    text = interpolate("look at {df}", {"df": df})
+    assert len(text) < 3000  # the whole frame is about 20 kB
+    assert "DataFrame: 1,000 rows × 3 columns" in text
+    assert "id (int64), score (float64), label (" in text
+    lines = text.splitlines()
+    assert "| 0 | 0 | 0.0 | item\\|0 line |" in lines  # one line a row, pipes escaped
+    assert "| 999 | 999 | 142.71428571428572 | item\\|999 line |" in lines
+    assert "| … | … | … | … |" in lines and "| 500 |" not in text
+    series = interpolate("{s}", {"s": df["score"]})
+    assert series.startswith("Series 'score': 1,000 values, dtype float64") and \
+        "| 999 | 142.71428571428572 |" in series and len(series) < 1000
+
+
+def test_wide_frames_show_some_columns_and_list_every_dtype() -> None:
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({f"c{i}": [i, i + 1] for i in range(60)})
+    text = interpolate("{df}", {"df": df})
+    assert "c59 (int64)" in text and "(the table shows 20 of the 60 columns)" in text
+    header = next(line for line in text.splitlines() if line.startswith("|  |"))
+    assert header.count("|") == 23 and "| … |" in header and "c59" in header
+
+
+def test_arrays_are_written_compactly() -> None:
+    np = pytest.importorskip("numpy")
+    text = interpolate("{a}", {"a": np.arange(10_000).reshape(1000, 10)})
+    assert text.startswith("ndarray: shape (1000, 10), dtype int64") and len(text) < 1500
+    assert "| 999 | 9990 |" in text
+    cube = interpolate("{c}", {"c": np.zeros((50, 50, 50))})
+    assert cube.startswith("ndarray: shape (50, 50, 50)") and len(cube) < 2000
+
+
+def test_look_alikes_are_not_taken_for_data() -> None:
+    class Frame:
+        shape = (1, 1)
+        columns = ["a"]
+
+        def __str__(self) -> str:
+            return "my own frame"
+
+    assert interpolate("{f}", {"f": Frame()}) == "my own frame"

@@ -88,6 +88,7 @@ def load_ipython_extension(ipython: _Any) -> None:
         ipython.input_transformers_post.append(await_chat_transform)
         ipython.user_ns[_RUNNER] = _runner(magics)
         ipython.user_ns_hidden[_RUNNER] = ipython.user_ns[_RUNNER]
+    ipython.events.register("post_run_cell", magics.errors.record)  # for {Err}
     if not ipython.custom_exceptions:  # never displace a handler the user installed
         ipython.set_custom_exc(CUSTOM_EXCEPTIONS, show_error(magics))
     from .completion import install as install_completion
@@ -110,6 +111,9 @@ def unload_ipython_extension(ipython: _Any) -> None:
     ipython.user_ns_hidden.pop(_RUNNER, None)
     if ipython.custom_exceptions == CUSTOM_EXCEPTIONS:
         ipython.set_custom_exc((), None)
+    record = getattr(getattr(_magics, "errors", None), "record", None)
+    if record in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.unregister("post_run_cell", record)
     matcher = getattr(_magics, "completion_matcher", None)
     if matcher in ipython.Completer.custom_matchers:
         ipython.Completer.custom_matchers.remove(matcher)

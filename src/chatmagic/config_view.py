@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["run", "SETTINGS"]
 
 SETTINGS = ("profile", "model", "throttle", "widgets", "persist", "notebook", "debug",
-            "max_compare", "timeout", "remote_images")
+            "max_compare", "timeout", "remote_images", "max_field_chars")
 
 
 def key_source(magics: "ChatMagics", profile: Profile, key: str | None) -> str | None:

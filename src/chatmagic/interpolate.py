@@ -11,6 +11,13 @@ stand for literal braces.
 
 Secrets are refused, not sent: ``{os.environ}`` and any value whose text holds
 a known API key raise an OptionError that names the field.
+
+Notebook context (`chatmagic.context`): given an ErrorLog, ``{Err}`` is the last
+error a cell raised and ``{Err[N]}`` the one cell N raised (keys in it masked);
+with no such error the prompt is refused, saying so, rather than sent with a
+question about nothing. A pandas DataFrame or Series or a numpy array is
+written compactly, and any field longer than ``max_field_chars`` is cut, with a
+note in the text; `fill` says which fields were cut.
 """
 
 from __future__ import annotations
@@ -21,12 +28,17 @@ import os
 import re
 import types
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import scrub
+from .context import ErrorLog, compact, cut
 from .errors import OptionError
 
-__all__ = ["interpolate"]
+__all__ = ["interpolate", "fill", "Filled", "Cut", "MAX_FIELD_CHARS"]
+
+#: Default longest field (characters); longer ones are cut, saying so.
+MAX_FIELD_CHARS = 4000
 
 _FIELD = re.compile(
     r"\{\{|\}\}|\{(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]{}\n]+\])*)\}")
@@ -90,12 +102,62 @@ def _refuse_secrets(token: str, value: Any, text: str) -> None:
                           "the braces.")
 
 
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """The prompt with every resolvable ``{field}`` replaced by ``str(value)``.
+_ERR = re.compile(r"Err(?:\[\s*(?P<count>\d+)\s*\])?")
 
-    Raises OptionError when a field would put a key (or the environment) in the prompt.
+
+def _error(path: str, errors: ErrorLog) -> str | None:
+    """The text of ``{Err}`` / ``{Err[N]}``; None for another path (``{Err.x}``)."""
+    match = _ERR.fullmatch(path)
+    if match is None:
+        return None
+    seen = errors.cells()
+    raised = (f"errors were raised by cell{'s' if len(seen) > 1 else ''} "
+              f"{', '.join(map(str, seen))}" if seen else "no cell has raised an error yet")
+    if match.group("count") is None:
+        last = errors.last()
+        if last is None:
+            raise OptionError(f"{{{path}}}: {raised}; nothing was sent. Write {{{{{path}}}}} "
+                              "to send the braces.")
+        count, text = last
+    else:
+        count = int(match.group("count"))
+        found = errors.get(count)
+        if found is None:
+            raise OptionError(f"{{{path}}}: cell {count} raised no error ({raised}); nothing "
+                              "was sent.")
+        text = found
+    return scrub.scrub(f"Cell In[{count}] raised {text}")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A field cut to ``max_field_chars``: ``shown`` of its ``total`` characters."""
+
+    field: str
+    shown: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Filled:
+    """An interpolated prompt, and the fields that were cut on the way."""
+
+    text: str
+    cut: list[Cut] = field(default_factory=list)
+
+
+def fill(text: str, namespace: Mapping[str, Any], *, errors: ErrorLog | None = None,
+         max_field_chars: int = MAX_FIELD_CHARS) -> Filled:
+    """The prompt with every resolvable ``{field}`` replaced by its value's text.
+
+    The text is `context.compact`'s for a DataFrame, Series or array, ``str(value)``
+    otherwise, cut to ``max_field_chars`` (0: never). With ``errors``, ``Err`` is
+    chatmagic's name for the cells' errors (a notebook variable of that name is not
+    used). Raises OptionError when a field would put a key (or the environment) in the
+    prompt, or names an error no cell raised.
     """
     scrub.register_environ()  # a key exported in this very cell counts too
+    cuts: dict[str, Cut] = {}
 
     def replace(match: re.Match[str]) -> str:
         token = match.group()
@@ -103,11 +165,26 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             return "{"
         if token == "}}":
             return "}"
-        value = _resolve(match.group("path"), namespace)
-        if value is _MISSING:
-            return token
-        shown = str(value)
-        _refuse_secrets(token, value, shown)
-        return shown
+        path = match.group("path")
+        shown = _error(path, errors) if errors is not None else None
+        if shown is None:
+            value = _resolve(path, namespace)
+            if value is _MISSING:
+                return token
+            shown = compact(value)
+            if shown is None:
+                shown = str(value)
+            # The whole text is checked, not the part kept: half a key is a leak too.
+            _refuse_secrets(token, value, shown)
+        bounded = cut(shown, max_field_chars)
+        if bounded != shown:
+            cuts.setdefault(token, Cut(token, max_field_chars, len(shown)))
+        return bounded
 
-    return _FIELD.sub(replace, text)
+    return Filled(_FIELD.sub(replace, text), list(cuts.values()))
+
+
+def interpolate(text: str, namespace: Mapping[str, Any], *, errors: ErrorLog | None = None,
+                max_field_chars: int = MAX_FIELD_CHARS) -> str:
+    """`fill`'s text alone."""
+    return fill(text, namespace, errors=errors, max_field_chars=max_field_chars).text

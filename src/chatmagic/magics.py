@@ -29,7 +29,8 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from . import history_view
 from .conversation import Notebook
 from .errors import ChatError, HistoryError, ReplyInterrupted
-from .interpolate import interpolate
+from .context import ErrorLog
+from .interpolate import MAX_FIELD_CHARS, fill
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render.cell import CellRenderer
 from .render.columns import ColumnsRenderer
@@ -72,6 +73,9 @@ class ChatMagics(Magics):
     remote_images = Bool(False, help="Show images a reply links from the web (off: shown as "
                                      "links, so a reply cannot make the browser fetch a URL "
                                      "that carries notebook data).").tag(config=True)
+    max_field_chars = Int(MAX_FIELD_CHARS, help="Longest {field} put in a prompt (characters; "
+                                                "longer ones are cut, saying so; 0: no limit)."
+                          ).tag(config=True)
 
     @validate("throttle")
     def _check_throttle(self, proposal: Any) -> float:
@@ -84,6 +88,12 @@ class ChatMagics(Magics):
         if proposal["value"] not in ("auto", "on", "off"):
             raise TraitError("widgets must be auto, on or off")
         return str(proposal["value"])
+
+    @validate("max_field_chars")
+    def _check_max_field_chars(self, proposal: Any) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("max_field_chars must be 0 (no limit) or more")
+        return int(proposal["value"])
 
     @validate("max_compare")
     def _check_max_compare(self, proposal: Any) -> int:
@@ -101,6 +111,8 @@ class ChatMagics(Magics):
         #: Profiles whose key was typed in with `%chat_config key` (where %chat_config says
         #: their key comes from).
         self.typed_keys: set[str] = set()
+        #: The errors cells raised, for {Err}; fed by the post_run_cell hook of %load_ext.
+        self.errors = ErrorLog(ignore=CUSTOM_EXCEPTIONS)
         self.observe(self._on_change)
         self._apply_settings()
 
@@ -158,7 +170,12 @@ class ChatMagics(Magics):
             options.timeout = self.timeout
         ns = self.shell.user_ns if self.shell is not None else {}
         if not options.no_interpolate:
-            options.prompt = interpolate(options.prompt, ns)
+            filled = fill(options.prompt, ns, errors=self.errors,
+                          max_field_chars=self.max_field_chars)
+            options.prompt = filled.text
+            for cut in filled.cut:  # before the reply: what the model saw is no surprise
+                print(f"note: {cut.field} cut to {cut.shown:,} of {cut.total:,} characters "
+                      "(max_field_chars)")
         return self._plan(options, ns, awaited=awaited)
 
     def _plan(self, options: ChatOptions, ns: dict[str, Any],
@@ -335,7 +352,8 @@ class ChatMagics(Magics):
         show      the current profile, model, endpoint, masked key and settings
         set       change settings: profile, model, throttle, widgets (auto|on|off), persist,
                   notebook, debug, max_compare, timeout, remote_images (on: show images
-                  replies link from the web; off by default: they are links)
+                  replies link from the web; off by default: they are links),
+                  max_field_chars (longest {field} in a prompt; 0: no limit)
         use       make PROFILE the current profile
         profiles  every profile: endpoint, where its key comes from, default model
         key       type PROFILE's key without echo; kept for this session only
