@@ -167,6 +167,7 @@ def test_a_thousand_row_frame_is_a_few_kb_with_shape_columns_and_dtypes() -> Non
     assert "| 0 | 0 | 0.0 | item\\|0 line |" in lines  # one line a row, pipes escaped
     assert "| 999 | 999 | 142.71428571428572 | item\\|999 line |" in lines
     assert "| … | … | … | … |" in lines and "| 500 |" not in text
+    assert interpolate("{Out[2]}", {"Out": {2: df}}) == text[len("look at "):]
     series = interpolate("{s}", {"s": df["score"]})
     assert series.startswith("Series 'score': 1,000 values, dtype float64") and \
         "| 999 | 142.71428571428572 |" in series and len(series) < 1000
