@@ -333,3 +333,14 @@ def test_redirect_advice_says_what_to_fix(base: str, location: str, words: str) 
     from chatmagic.client import redirect_advice
 
     assert words in redirect_advice(base, base + "/chat/completions", location)
+
+
+@pytest.mark.kernel
+def test_a_huge_error_with_ansi_escapes_is_one_short_clean_line(clean_env: Path) -> None:
+    with HostileEndpoint() as endpoint:
+        nb = run_cells(["%load_ext chatmagic", "%%chat -m huge-error\nhi"],
+                       env={"OPENAI_BASE_URL": endpoint.base_url}, cwd=str(clean_env))
+    shown = json.dumps(nb.cells[1].outputs, ensure_ascii=False)
+    assert len(shown) < 20_000  # the server sent 5 MB
+    assert "[32m" not in shown and "all good" in shown  # its words, without its colours
+    assert "more characters cut" in shown

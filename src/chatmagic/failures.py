@@ -83,6 +83,22 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in head
 
 
+# ANSI escapes (CSI and OSC sequences, lone ESCs) and other control characters: a server's
+# words must not paint fake status lines in a terminal or an error output.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+#: Characters of a server's message shown at most (the rest is counted, not shown).
+MAX_SAID = 500
+
+
+def said_line(text: str) -> str:
+    """A server's message as one clean line of bounded length, saying how much was cut."""
+    text = " ".join(_CONTROLS.sub(" ", _ESCAPES.sub("", text)).split())
+    if len(text) > MAX_SAID:
+        text = f"{text[:MAX_SAID].rstrip()}… ({len(text) - MAX_SAID:,} more characters cut)"
+    return clean_text(text)
+
+
 def server_text(body: Any) -> str | None:
     """The server's own error message from a body of any common shape, or None."""
     if isinstance(body, list) and body:  # Gemini sends a list of error objects
@@ -91,17 +107,16 @@ def server_text(body: Any) -> str | None:
         error = body.get("error", body if "message" in body else None)
         if isinstance(error, dict):
             said = error.get("message") or error.get("msg")
-            return clean_text(str(said) if said else json.dumps(error)[:300])
+            return said_line(str(said) if said else json.dumps(error)[:300])
         if isinstance(error, str):
-            return clean_text(error)
+            return said_line(error)
         return None
     if isinstance(body, (bytes, bytearray)):
         body = bytes(body).decode("utf-8", "replace")
     if isinstance(body, str) and body.strip():
         if _looks_like_html(body):
             return _html_summary(body)
-        text = " ".join(body.split())
-        return clean_text(text if len(text) <= 300 else text[:297] + "…")
+        return said_line(body)
     return None
 
 
