@@ -29,7 +29,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Sequence
 
-from .mathml import MATHML_TAGS, latex_mathml, mathml_attribute
+from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
 __all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
            "STYLE", "ROOT_CLASS", "document"]
@@ -56,7 +56,6 @@ STYLE = "<style>" + "".join(
     ".chatmagic.cm-open>:last-child{margin-bottom:0!important;padding-bottom:0!important}"
     ".chatmagic .cm-refusal{border-left:3px solid #cf222e;padding-left:8px}"
     ".chatmagic .cm-note{color:var(--jp-ui-font-color2,#57606a);font-size:85%}"
-    ".chatmagic .cm-error{color:#cf222e}"
     ".chatmagic table{border-collapse:collapse}"
     ".chatmagic th,.chatmagic td{border:1px solid var(--jp-border-color2,#d0d7de);"
     "padding:2px 8px}"
@@ -70,15 +69,10 @@ _HTML_TAGS = {
 _TAGS = _HTML_TAGS | set(_TOKEN_TAGS) | MATHML_TAGS
 _ATTRIBUTES = {
     "a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"},
-    "pre": {"class"}, "div": {"class"},
-    "span": {"class"}, "code": {"class"},
-    **{tag: {"display", "mathvariant", "stretchy", "fence", "separator", "accent",
-             "accentunder", "movablelimits", "largeop", "symmetric", "lspace", "rspace",
-             "width", "height", "depth", "columnalign", "rowalign", "columnspacing",
-             "rowspacing", "linethickness", "notation", "displaystyle", "scriptlevel", "form",
-             "minsize", "maxsize"} for tag in MATHML_TAGS},
+    "div": {"class"}, "span": {"class"},
+    **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
 }
-_CLASSES = {"cm-refusal", "cm-note", "cm-error", "cm-math"}
+_CLASSES = {"cm-refusal", "cm-note", "cm-math"}
 # After sanitizing, every "<" in the HTML starts a tag nh3 wrote (model text is escaped), so
 # these end tags, which HTML lets a parser imply, and the line ends between block tags can
 # go: a list or table then costs about what its Markdown did.
