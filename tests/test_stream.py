@@ -164,3 +164,29 @@ def test_a_silent_stop_is_an_empty_stream_asked_again(endpoint: FakeEndpoint) ->
     (reply,) = run_blocking(Run([Job("m", profile, request)], ClientPool()))
     assert reply.failure is not None and "exceed context window of 2048" in reply.failure.message
     assert not reply.complete and reply.text() == ""
+
+
+def test_without_usage_token_sized_chunks_are_counted_and_interrupted_replies_count() -> None:
+    # llama.cpp sends one chunk per token and no usage: count the chunks, not characters/4.
+    reply = Reply("m", "p", "http://x")
+    for piece in ["The", " sky", " is", " blue", "."]:
+        reply.feed(TextDelta(piece))
+    reply.feed(Finish("stop"))
+    reply.close()
+    assert reply.usage is not None and reply.usage.completion_tokens == 5
+    assert reply.usage.estimated
+    # long chunks (a gateway that batches): characters / 4
+    batched = Reply("m", "p", "http://x")
+    batched.feed(TextDelta("word " * 40))
+    batched.close()
+    assert batched.usage is not None and batched.usage.completion_tokens == 50
+    # stopped after some text: still counted (those tokens were generated)
+    stopped = Reply("m", "p", "http://x")
+    stopped.feed(TextDelta("half"))
+    stopped.close(interrupted=True)
+    assert stopped.usage is not None and stopped.usage.completion_tokens == 1
+    # failed before anything arrived: nothing to count
+    failed = Reply("m", "p", "http://x")
+    failed.feed(StreamError("Cannot reach it", "connect"))
+    failed.close()
+    assert failed.usage is None

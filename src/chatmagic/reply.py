@@ -26,6 +26,20 @@ class _Choice:
 _INTERRUPTED = StreamError("stopped: the reply is incomplete", "interrupted")
 
 
+#: Chunks this short on average are one token each (llama.cpp's server sends one chunk per
+#: token and no usage in streams): counting them beats counting characters.
+_TOKEN_SIZED = 6.0
+
+
+def _completion_tokens(choice: _Choice) -> int:
+    """A choice's completion tokens, estimated: its chunks, when they are token-sized."""
+    pieces = [p for p in choice.text + choice.reasoning + choice.refusal if p]
+    chars = sum(map(len, pieces))
+    if pieces and chars / len(pieces) <= _TOKEN_SIZED:
+        return len(pieces)
+    return estimate_tokens("".join(pieces))
+
+
 @dataclass
 class Reply:
     """Everything one model said for one request, as it arrives."""
@@ -90,9 +104,11 @@ class Reply:
     def close(self, *, interrupted: bool = False) -> None:
         self.ended = time.perf_counter()
         self.interrupted = self.interrupted or interrupted
-        if self.usage is None and not self.error and not interrupted:
-            done = sum(estimate_tokens("".join(c.text + c.reasoning + c.refusal))
-                       for c in self.choices)
+        # No usage from the endpoint: estimate it, for an interrupted or failed reply too
+        # once anything arrived (those tokens were generated, and billed).
+        if self.usage is None and (self.first_token is not None
+                                   or not self.error and not interrupted):
+            done = sum(_completion_tokens(c) for c in self.choices)
             self.usage = Usage(self.prompt_estimate, done, self.prompt_estimate + done,
                                estimated=True)
 
