@@ -41,3 +41,15 @@ def test_the_usage_notebook_says_what_its_table_shows(clean_env: Path) -> None:
     assert estimated["model"] == "no-usage" and estimated["prompt_tokens"] > 0
     text = " ".join(c.source for c in book.cells if c.cell_type == "markdown")
     assert "counted as 0" not in text and "the prompt tokens from the messages it sent" in text
+
+
+def test_the_gallery_is_committed_with_its_replies() -> None:
+    """GitHub shows a notebook's saved outputs: every chat cell of the gallery has some
+    (scripts/run-gallery executes them against the local endpoint)."""
+    empty = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        book = nbformat.read(path, as_version=4)
+        empty += [f"{path.name}: {c.source.splitlines()[0]}" for c in book.cells
+                  if c.cell_type == "code" and c.source.lstrip().startswith("%")
+                  and "chat" in c.source.split()[0] and not c.outputs]
+    assert not empty, "run scripts/run-gallery: " + "; ".join(empty)
