@@ -36,7 +36,7 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
 ``content-parts``  ``content`` (and ``reasoning``) as lists of text parts, and
                    ``content: null``, ``refusal: false`` between them
 ``whole-json``     a whole ``chat.completion`` JSON body to a streamed request
-``surrogate``      a lone surrogate (``\ud800`` escape) in the text
+``surrogate``      a lone surrogate (``\\ud800`` escape) in the text
 ``empty-data``     empty ``data:`` events (and one named ``ping``) among chunks
 ``bom``            the stream starts with a UTF-8 byte order mark
 ``event-error``    some text, then ``event: error`` whose data has no ``error``
@@ -717,13 +717,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
-    with FakeEndpoint(args.host, args.port) as endpoint:
-        print(f"chatmagic local endpoint at {endpoint.base_url} (Ctrl-C to stop)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    try:
+        endpoint = FakeEndpoint(args.host, args.port).start()
+    except OSError as exc:
+        parser.exit(1, f"cannot listen on {args.host}:{args.port} ({exc.strerror}): is another "
+                       "server there? Choose another with --port.\n")
+    print(f"chatmagic local endpoint at {endpoint.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        endpoint.stop()
 
 
 if __name__ == "__main__":
