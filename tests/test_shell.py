@@ -176,3 +176,11 @@ def test_retry_sends_again_with_the_cells_options(shell: Any, endpoint: FakeEndp
     body = endpoint.last_body
     assert body["max_tokens"] == 5 and body["temperature"] == 0.3 and body["top_k"] == 4
     assert [m["content"] for m in body["messages"]] == ["hi there"]
+
+
+def test_an_unknown_model_gets_the_nearest_ids_the_endpoint_lists(
+        shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
+    result = shell.run_cell("%%chat -m ehco\nhi")
+    out = capsys.readouterr()
+    assert not result.success
+    assert "Did you mean echo?" in out.out + out.err

@@ -27,15 +27,16 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 from . import history_view
+from .context import ErrorLog
 from .conversation import Notebook
 from .errors import ChatError, HistoryError, ReplyInterrupted
-from .context import ErrorLog
 from .interpolate import MAX_FIELD_CHARS, fill
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render.cell import CellRenderer
 from .render.columns import ColumnsRenderer
-from .render.text import TextRenderer
 from .render.pieces import first_code_block
+from .render.text import TextRenderer
+from .reply import Reply
 from .runner import Run, run_blocking
 from .session import Plan, Session
 
@@ -244,9 +245,23 @@ class ChatMagics(Magics):
         if failed and len(failed) == len(replies):
             label, reply = failed[0]
             kept = " The text that arrived is kept, marked incomplete." if reply.text() else ""
-            failure = RequestFailed(f"{label}: {reply.error}{kept}")
+            failure = RequestFailed(f"{label}: {reply.error}{kept}{self._did_you_mean(reply)}")
             failure.debug = options.debug
             raise failure
+
+    def _did_you_mean(self, reply: Reply) -> str:
+        """For a model the endpoint does not know (HTTP 404), the nearest ids it lists."""
+        failure = reply.failure
+        if failure is None or failure.status != 404 or not reply.model:
+            return ""
+        from .models import nearest_models
+
+        try:
+            profile = self.session.profiles.get(reply.profile)
+        except ChatError:
+            return ""
+        near = nearest_models(self.session, profile, reply.model, self.models_cache)
+        return f" Did you mean {' or '.join(near)}?" if near else ""
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
         if (plan.options.n or 1) > 1:

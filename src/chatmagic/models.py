@@ -46,6 +46,21 @@ def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
     return rows
 
 
+def nearest_models(session: "Session", profile: Profile, model: str,
+                   cache: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The endpoint's model ids nearest ``model`` (for "did you mean" after a 404); none
+    when the endpoint lists no models or cannot be asked."""
+    import difflib
+
+    if profile.name not in cache:
+        try:
+            cache[profile.name] = fetch_models(session, profile)
+        except (EndpointError, ProfileError):
+            return []
+    ids = [str(row["id"]) for row in cache[profile.name]]
+    return difflib.get_close_matches(model, ids, n=3, cutoff=0.5)
+
+
 def _unconfigured_local(session: "Session", profile: Profile) -> bool:
     """A keyless preset as shipped (a local server's usual port), not the current profile and
     with no key variable set: nobody said one runs here, so ``--all`` does not ask it (a port
