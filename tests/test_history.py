@@ -142,12 +142,12 @@ def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
     before = book.path.stat().st_size
     turn = Turn({"role": "user", "content": "last"}, {"role": "assistant", "content": "x"})
     book.add_turn("default", turn)
-    line = json.dumps({"op": "turn", "conv": "default", **turn.to_dict()}) + "\n"
+    line = json.dumps({"v": 1, "op": "turn", "conv": "default", **turn.to_dict()}) + "\n"
     assert book.path.stat().st_size - before == len(line.encode())  # O(1) bytes per turn
     with book.path.open("ab") as f:
         f.write(b'{"op": "turn", "conv": "default", "user": {"ro')  # a crash mid-write
     reloaded = Notebook("nb.ipynb", tmp_path)
-    assert len(reloaded.get("default").turns) == 51
+    assert len(reloaded.get("default").turns) == 51 and reloaded.unreadable == 1
     reloaded.add_turn("default", turn)  # the next write starts on a fresh line
     assert len(Notebook("nb.ipynb", tmp_path).get("default").turns) == 52
 
@@ -285,3 +285,40 @@ def test_a_damaged_journal_line_is_skipped_not_loaded(tmp_path: Path) -> None:
         f.write("[" * 100_000 + "\n")
     turns = Notebook("dmg.ipynb", tmp_path).get("default").turns
     assert [t.user["content"] for t in turns] == ["good"]
+
+
+def test_undo_takes_away_its_own_turn_when_two_kernels_share_a_journal(tmp_path: Path) -> None:
+    from chatmagic.conversation import Notebook, Turn
+
+    def turn(text: str) -> Turn:
+        return Turn({"role": "user", "content": text}, {"role": "assistant", "content": text})
+
+    first = Notebook("shared.ipynb", tmp_path)
+    first.add_turn("default", turn("from the first kernel"))
+    second = Notebook("shared.ipynb", tmp_path)  # opened later: it sees the first turn
+    second.add_turn("default", turn("from the second kernel"))
+    first.undo("default")  # the first kernel's last turn is its own
+    reopened = Notebook("shared.ipynb", tmp_path)
+    assert [t.user["content"] for t in reopened.get("default").turns] == ["from the second kernel"]
+
+
+def test_unreadable_journal_lines_are_counted_and_the_rest_loaded(tmp_path: Path) -> None:
+    import json
+
+    from chatmagic.conversation import Notebook, Turn
+
+    book = Notebook("n.ipynb", tmp_path)
+    book.add_turn("default", Turn({"role": "user", "content": "kept"}, None))
+    assert book.path is not None
+    with book.path.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+        f.write(json.dumps({"v": 99, "op": "turn", "conv": "default"}) + "\n")  # the future
+        f.write(json.dumps({"op": "teleport", "conv": "default"}) + "\n")  # unknown
+    # a journal line written before versions and ids (an older chatmagic) still loads
+    with book.path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"op": "turn", "conv": "default",
+                            "user": {"role": "user", "content": "old"}, "assistant": None,
+                            "meta": {}}) + "\n")
+    again = Notebook("n.ipynb", tmp_path)
+    assert [t.user["content"] for t in again.get("default").turns] == ["kept", "old"]
+    assert again.unreadable == 3

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,24 @@ class Turn:
     user: dict[str, Any]
     assistant: dict[str, Any] | None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Names the turn in the journal, so an undo takes this turn away and no other (two
+    #: kernels of one notebook append to one journal).
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def incomplete(self) -> bool:
         return bool(self.meta.get("incomplete"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "assistant": self.assistant, "meta": self.meta}
+        return {"id": self.id, "user": self.user, "assistant": self.assistant,
+                "meta": self.meta}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Turn":
-        return cls(data["user"], data.get("assistant"), dict(data.get("meta") or {}))
+        turn = cls(data["user"], data.get("assistant"), dict(data.get("meta") or {}))
+        if isinstance(data.get("id"), str):
+            turn.id = data["id"]
+        return turn
 
 
 @dataclass
@@ -250,6 +258,10 @@ def _file_for(notebook: str, directory: Path) -> Path:
     return directory / f"{stem}-{digest}.jsonl"
 
 
+#: The journal's line format. Lines without "v" are version 1 (written before it was named).
+JOURNAL_VERSION = 1
+
+
 class Notebook:
     """One notebook's conversations, journaled to disk when the notebook is known."""
 
@@ -257,6 +269,9 @@ class Notebook:
         self.notebook = notebook
         self.conversations: dict[str, Conversation] = {}
         self.path: Path | None = None
+        #: Journal lines that could not be read (damaged, or from a newer chatmagic): skipped,
+        #: the rest loaded; the magics say so once.
+        self.unreadable = 0
         if notebook:
             self.path = _file_for(notebook, directory or history_dir())
             self._replay()
@@ -282,12 +297,19 @@ class Notebook:
                 self._apply(op)
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError,
                     HistoryError):
-                continue  # a line cut short by a crash, or damaged: skip it, keep the rest
+                # A line cut short by a crash, damaged, or written by a newer chatmagic:
+                # skip it, keep the rest, and count it.
+                if line.strip():
+                    self.unreadable += 1
 
     def _apply(self, op: dict[str, Any]) -> None:
         if not isinstance(op.get("conv"), str):
             raise HistoryError("a journal line without a conversation name")
+        if op.get("v", 1) != JOURNAL_VERSION:
+            raise HistoryError(f"a journal line of format {op.get('v')!r}")
         kind = op["op"]
+        if kind not in ("system", "turn", "undo", "clear", "replace"):
+            raise HistoryError(f"an unknown journal operation {kind!r}")
         if kind == "system":
             if not isinstance(op["text"], (str, type(None))):
                 raise HistoryError("a system message that is not text")
@@ -302,7 +324,9 @@ class Notebook:
         elif kind == "turn":
             conv.turns.append(Turn.from_dict(op))
         elif kind == "undo":
-            if conv.turns:
+            if isinstance(op.get("id"), str):  # this turn, wherever it is now
+                conv.turns = [t for t in conv.turns if t.id != op["id"]]
+            elif conv.turns:  # journals written before turns had ids
                 conv.turns.pop()
         elif kind == "clear":
             conv.turns.clear()
@@ -313,6 +337,7 @@ class Notebook:
 
     # -- changing (each change is applied, then journaled as one line) ---------
     def _do(self, op: dict[str, Any]) -> None:
+        op = {"v": JOURNAL_VERSION, **op}
         self._apply(op)
         if self.path is not None:
             self._append(op)
@@ -347,7 +372,7 @@ class Notebook:
         if not conv.turns:
             raise HistoryError(f"conversation '{name}' has no exchange to undo")
         last = conv.turns[-1]
-        self._do({"op": "undo", "conv": name})
+        self._do({"op": "undo", "conv": name, "id": last.id})
         return last
 
     def clear(self, name: str) -> None:

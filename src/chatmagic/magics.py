@@ -146,10 +146,15 @@ class ChatMagics(Magics):
         if not self.persist or not name:
             return Notebook()
         try:
-            return Notebook(name, Path(directory) if directory else None)
+            book = Notebook(name, Path(directory) if directory else None)
         except OSError as exc:
             print(f"chatmagic: history not restored ({exc}); keeping it in memory")
             return Notebook()
+        if book.unreadable:
+            print(f"chatmagic: {book.unreadable} line(s) of the history journal {book.path} "
+                  "could not be read (damaged, or written by a newer chatmagic) and were "
+                  "skipped; the rest is loaded")
+        return book
 
     def frontend(self) -> str:
         """widgets, static (a kernel with no known frontend: nbclient) or text (terminal)."""
