@@ -140,7 +140,7 @@ def test_a_near_miss_option_gets_a_suggestion(clean_env: Path) -> None:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The committed HEAD, cloned into an empty folder (so no ../shared or anything else)."""
+    """The committed HEAD, cloned into an empty folder (so nothing beside it)."""
     if not (REPO / ".git").exists() or shutil.which("git") is None:
         pytest.skip("not a git checkout")
     target = tmp_path_factory.mktemp("empty") / "chatmagic"
@@ -157,7 +157,8 @@ def wheel(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-# A path outside the repository: "../shared", "parents[2] / 'shared'", an absolute /work path
+# A path outside the repository: the shared folder beside the checkout (as a relative path or
+# as parents[2] joined with its name), an absolute /work path
 # (a conversation named "shared" is no path).
 _OUTSIDE = re.compile(r"""\.\./shared|/\s*["']shared["']|["']shared/|/work/""")
 
