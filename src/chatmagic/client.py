@@ -321,16 +321,20 @@ class ClientPool:
                 "timeout": profile.timeout if profile.timeout else openai.NOT_GIVEN,
                 "http_client": http_client}
 
+    def _transport(self, profile: Profile, make: Any) -> Any:
+        """The HTTP transport (sync or async: ``make``) for this profile, through its proxy."""
+        proxy = self.proxy(profile)
+        try:
+            return make(**_http_options(proxy))
+        except Exception as exc:  # noqa: BLE001 - a proxy scheme without its package
+            raise _proxy_error(profile, proxy_for(profile.base_url, self._environ),
+                               exc) from None
+
     def sync(self, profile: Profile) -> openai.OpenAI:
         """The blocking client for this profile (used for ``/models``)."""
         key = self._identity(profile)
         if key not in self._sync:
-            proxy = self.proxy(profile)
-            try:
-                transport = httpx2.HTTPTransport(**_http_options(proxy))
-            except Exception as exc:  # noqa: BLE001 - a proxy scheme without its package
-                raise _proxy_error(profile, proxy_for(profile.base_url, self._environ),
-                                   exc) from None
+            transport = self._transport(profile, httpx2.HTTPTransport)
             http = httpx2.Client(transport=ScrubbingTransport(transport),
                                  timeout=openai.DEFAULT_TIMEOUT, follow_redirects=False)
             self._sync[key] = openai.OpenAI(**self._kwargs(profile, http))
@@ -344,12 +348,7 @@ class ClientPool:
             del self._async[stale]
         key = (loop, *self._identity(profile))
         if key not in self._async:
-            proxy = self.proxy(profile)
-            try:
-                transport = httpx2.AsyncHTTPTransport(**_http_options(proxy))
-            except Exception as exc:  # noqa: BLE001 - a proxy scheme without its package
-                raise _proxy_error(profile, proxy_for(profile.base_url, self._environ),
-                                   exc) from None
+            transport = self._transport(profile, httpx2.AsyncHTTPTransport)
             http = httpx2.AsyncClient(transport=AsyncScrubbingTransport(transport),
                                       timeout=openai.DEFAULT_TIMEOUT, follow_redirects=False)
             self._async[key] = openai.AsyncOpenAI(**self._kwargs(profile, http))

@@ -40,7 +40,6 @@ class CellRenderer:
                  stoppable: bool = True, remote_images: bool = False,
                  bar_after: float = 0.5, freeze_at: int = 4096) -> None:
         self.label = label
-        self.widgets = widgets
         self.plain = plain
         self.stoppable = stoppable and widgets  # a Stop button only where clicks are handled
         self.remote_images = remote_images

@@ -29,6 +29,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Sequence
 
+from ..scrub import scrub
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
 __all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
@@ -87,8 +88,6 @@ def clean_text(text: str) -> str:
     """Text fit to show: every known key masked (a key the model spread over many deltas
     never crossed the HTTP edge in one piece), NUL and lone surrogates replaced (the kernel
     cannot send a lone surrogate)."""
-    from ..scrub import scrub
-
     return _CONTROL.sub("\ufffd", scrub(text))
 
 
