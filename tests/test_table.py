@@ -1,0 +1,34 @@
+"""The table of a run over many inputs (table.py): same columns as a DataFrame or dicts."""
+
+from chatmagic.table import STAT_COLUMNS, Row, build_table, columns
+
+
+def _rows():
+    return [Row(0, "a", "pos", "stop", 10, 2, None, 0.5),
+            Row(1, "a", None, None, None, None, None, 0.1, error="HTTP 500: boom")]
+
+
+def test_list_of_dicts_without_pandas():
+    table = build_table(_rows(), use_pandas=False)
+    assert [list(r) for r in table] == [columns()] * 2
+    assert table[0]["text"] == "pos" and table[1]["error"] == "HTTP 500: boom"
+    assert list(STAT_COLUMNS) == columns()[3:]
+
+
+def test_dataframe_same_columns_and_key_name():
+    table = build_table(_rows(), key_name="key")
+    assert list(table.columns) == ["key", "model", "text", *STAT_COLUMNS]
+    assert table["text"].tolist()[0] == "pos" and table["key"].tolist() == [0, 1]
+
+
+def test_schema_fields_replace_text():
+    rows = [Row("x", "m", '{"label": "pos"}', fields={"label": "pos"}),
+            Row("y", "m", error="bad")]
+    table = build_table(rows, schema_fields=["label", "score"], use_pandas=False)
+    assert table[0]["label"] == "pos" and table[0]["score"] is None
+    assert "text" not in table[0] and table[1]["label"] is None
+
+
+def test_empty_table_keeps_columns():
+    assert list(build_table([]).columns) == columns()
+    assert build_table([], use_pandas=False) == []
