@@ -1,21 +1,21 @@
-"""``%chat_history``: show, export, save, load, undo, retry, clear, list and keep."""
+"""``%chat_history``'s subcommands: show, export, save, load, undo, clear, list and keep.
+
+Each is a function of (parsed arguments, session, the user's namespace) that returns what to
+show; the magic prints or displays it. Nothing here imports IPython.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from IPython.display import display
+from typing import Any, Callable, Union
 
 from .conversation import Conversation, Turn, read_messages, write_private
 from .errors import HistoryError
 from .render.html import markdown_html, text_html, view
+from .session import Session
 
-if TYPE_CHECKING:
-    from .magics import ChatMagics
-
-__all__ = ["run", "transcript", "plain_transcript", "formatted"]
+__all__ = ["run", "COMMANDS", "Outcome", "transcript", "plain_transcript", "formatted"]
 
 
 def _text(content: Any) -> str:
@@ -93,10 +93,9 @@ def formatted(conv: Conversation, fmt: str) -> str:
     return json.dumps(messages, ensure_ascii=False, indent=2)
 
 
-def _read(source: str, magics: "ChatMagics", fmt: str) -> Conversation:
-    ns = magics.shell.user_ns
-    if source.isidentifier() and source in ns and not Path(source).exists():
-        return Conversation.from_messages(ns[source])
+def _read(source: str, namespace: dict[str, Any], fmt: str) -> Conversation:
+    if source.isidentifier() and source in namespace and not Path(source).exists():
+        return Conversation.from_messages(namespace[source])
     path = Path(source).expanduser()
     if not path.exists():
         raise HistoryError(f"load: no file {path} (nor a variable named {source!r})")
@@ -104,63 +103,89 @@ def _read(source: str, magics: "ChatMagics", fmt: str) -> Conversation:
     return Conversation.from_messages(read_messages(path, fmt))
 
 
-def run(magics: "ChatMagics", args: Any) -> Any:
-    """Carry out one %chat_history command."""
-    notebook = magics.session.notebook
-    name, action = args.conversation, args.action
-    if action == "list":
-        rows = [(n, len(c.turns)) for n, c in notebook.conversations.items()]
-        html = "<ul>" + "".join(f"<li><code>{text_html(n)}</code>: {t} exchange(s)"
-                                for n, t in rows) + "</ul>" if rows else \
-            "<p><em>No conversations yet.</em></p>"
-        display(view(html, "\n".join(f"{n}: {t}" for n, t in rows) or "No conversations yet."),
-                raw=True)
-        return None
-    if action == "keep":
-        if not args.target:
-            raise HistoryError("keep takes a reply number (1, 2, ...) or a model id")
-        print(magics.session.keep(name, args.target))
-        return None
-    if action == "load":
-        if not args.target:
-            raise HistoryError("load takes a PATH (JSON messages list) or a variable name")
-        conv = _read(args.target, magics, args.format)
-        notebook.replace(name, conv)
-        print(f"Loaded {len(conv.turns)} exchange(s) into conversation '{name}'.")
-        return None
-    if action == "clear":
-        notebook.clear(name)
-        magics.session.pending.pop(name, None)
-        print(f"Cleared conversation '{name}'.")
-        return None
-    if action == "undo":
-        turn = notebook.undo(name)
-        print(f"Removed the last exchange ({_text(turn.user.get('content'))[:60]!r}).")
-        return None
-    if action == "retry":
-        magics.retry(name)
-        return None
-    if action not in ("show", "export", "save"):
-        raise HistoryError(f"unknown action '{action}': use show, export, save, load, undo, "
-                           "retry, clear, list or keep")
+#: What a subcommand gives back for the magic to show: a message to print, a display
+#: bundle (``text/html`` and ``text/plain``), or nothing.
+Outcome = Union[str, dict[str, str], None]
+
+
+def _list(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    rows = [(n, len(c.turns)) for n, c in session.notebook.conversations.items()]
+    if not rows:
+        return view("<p><em>No conversations yet.</em></p>", "No conversations yet.")
+    html = "<ul>" + "".join(f"<li><code>{text_html(n)}</code>: {t} exchange(s)"
+                            for n, t in rows) + "</ul>"
+    return view(html, "\n".join(f"{n}: {t}" for n, t in rows))
+
+
+def _keep(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    if not args.target:
+        raise HistoryError("keep takes a reply number (1, 2, ...) or a model id")
+    return session.keep(args.conversation, args.target)
+
+
+def _load(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    if not args.target:
+        raise HistoryError("load takes a PATH (JSON messages list) or a variable name")
+    conv = _read(args.target, namespace, args.format)
+    session.notebook.replace(args.conversation, conv)
+    return f"Loaded {len(conv.turns)} exchange(s) into conversation '{args.conversation}'."
+
+
+def _clear(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    session.notebook.clear(args.conversation)
+    session.pending.pop(args.conversation, None)
+    return f"Cleared conversation '{args.conversation}'."
+
+
+def _undo(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    turn = session.notebook.undo(args.conversation)
+    return f"Removed the last exchange ({_text(turn.user.get('content'))[:60]!r})."
+
+
+def _conversation(args: Any, session: Session, namespace: dict[str, Any]) -> Conversation:
+    """The conversation shown, exported or saved (stored in ``-o`` too)."""
+    notebook, name = session.notebook, args.conversation
     if name == "default" and name not in notebook.conversations:
         conv = Conversation(name)  # nothing said yet: an empty transcript, not an error
     else:
         conv = notebook.get(name, create=False)
     if args.out:
-        magics.shell.user_ns[args.out] = conv.messages()
-    if action == "show":
-        display(view(transcript(conv), plain_transcript(conv)),
-                 raw=True)
-    elif action == "export":
-        text = formatted(conv, args.format)
-        if not args.out:
-            display({"text/plain": text}, raw=True)
-    elif action == "save":
-        if not args.target:
-            raise HistoryError("save takes a PATH")
-        path = Path(args.target).expanduser()
-        fmt = "jsonl" if path.suffix == ".jsonl" else args.format
-        write_private(path, formatted(conv, fmt))  # owner-only, like the journals
-        print(f"Saved {len(conv.messages())} messages of '{name}' to {path}.")
-    return None
+        namespace[args.out] = conv.messages()
+    return conv
+
+
+def _show(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    conv = _conversation(args, session, namespace)
+    return view(transcript(conv), plain_transcript(conv))
+
+
+def _export(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    conv = _conversation(args, session, namespace)
+    return None if args.out else {"text/plain": formatted(conv, args.format)}
+
+
+def _save(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    if not args.target:
+        raise HistoryError("save takes a PATH")
+    conv = _conversation(args, session, namespace)
+    path = Path(args.target).expanduser()
+    fmt = "jsonl" if path.suffix == ".jsonl" else args.format
+    write_private(path, formatted(conv, fmt))  # owner-only, like the journals
+    return f"Saved {len(conv.messages())} messages of '{conv.name}' to {path}."
+
+
+#: The subcommands, each a function of (parsed arguments, session, the user's namespace).
+#: ``retry`` is not among them: it runs a cell, which is the magic's to do.
+COMMANDS: dict[str, Callable[[Any, Session, dict[str, Any]], Outcome]] = {
+    "show": _show, "export": _export, "save": _save, "load": _load, "undo": _undo,
+    "clear": _clear, "list": _list, "keep": _keep,
+}
+
+
+def run(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
+    """Carry out one %chat_history subcommand (not ``retry``)."""
+    command = COMMANDS.get(args.action)
+    if command is None:
+        raise HistoryError(f"unknown action '{args.action}': use show, export, save, load, "
+                           "undo, retry, clear, list or keep")
+    return command(args, session, namespace)

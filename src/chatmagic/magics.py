@@ -314,9 +314,13 @@ class ChatMagics(Magics):
         """The conversation as data: an OpenAI messages list, and what to do with it."""
         args = _parse(self.chat_history, line)
         try:
-            return history_view.run(self, args)
+            if args.action == "retry":
+                self.retry(args.conversation)
+            else:
+                _show(history_view.run(args, self.session, self.shell.user_ns))
         except ChatError as exc:
             raise UsageError(str(exc)) from None
+        return None
 
     def retry(self, name: str) -> None:
         """Resend the last prompt of a conversation, replacing its reply."""
@@ -383,9 +387,19 @@ class ChatMagics(Magics):
         from . import config_view
 
         try:
-            config_view.run(self, line)
+            _show(config_view.run(line, self.session, self))
         except (ChatError, TraitError) as exc:
             raise UsageError(str(exc)) from None
+
+
+def _show(outcome: str | dict[str, str] | None) -> None:
+    """Show what a subcommand gave back: a message printed, a bundle displayed."""
+    if isinstance(outcome, str):
+        print(outcome)
+    elif outcome is not None:
+        from IPython.display import display
+
+        display(outcome, raw=True)
 
 
 def _usage(exc: ChatError, cell: str | None) -> UsageError:
