@@ -419,9 +419,9 @@ def bench_history(size: dict[str, Any]) -> list[Row]:
     from chatmagic.conversation import Notebook, Turn
 
     def turn(i: int) -> Turn:
-        return Turn({"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * 5},
-                    {"role": "assistant", "content": f"Answer {i}: " + "Rayleigh scattering. " * 25},
-                    {"model": "gpt-4o-mini", "label": "gpt-4o-mini", "profile": "openai",
+        return Turn.of({"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * 5},
+                       {"role": "assistant", "content": f"Answer {i}: " + "Rayleigh scattering. " * 25},
+                       {"model": "gpt-4o-mini", "label": "gpt-4o-mini", "profile": "openai",
                      "finish_reason": "stop", "ttft": 0.31, "elapsed": 2.4,
                      "usage": {"prompt_tokens": 1200, "completion_tokens": 130,
                                "total_tokens": 1330, "reasoning_tokens": 0,

@@ -136,13 +136,13 @@ def test_headless_kernel_keeps_history_in_memory_only(endpoint: FakeEndpoint,
 def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
     book = Notebook("nb.ipynb", tmp_path)
     for i in range(50):
-        book.add_turn("default", Turn({"role": "user", "content": f"q{i}"},
+        book.add_turn("default", Turn.of({"role": "user", "content": f"q{i}"},
                                       {"role": "assistant", "content": f"a{i}"}))
     assert book.path is not None
     before = book.path.stat().st_size
-    turn = Turn({"role": "user", "content": "last"}, {"role": "assistant", "content": "x"})
+    turn = Turn.of({"role": "user", "content": "last"}, {"role": "assistant", "content": "x"})
     book.add_turn("default", turn)
-    line = json.dumps({"v": 1, "op": "turn", "conv": "default", **turn.to_dict()}) + "\n"
+    line = json.dumps({"v": 2, "op": "turn", "conv": "default", **turn.to_dict()}) + "\n"
     assert book.path.stat().st_size - before == len(line.encode())  # O(1) bytes per turn
     with book.path.open("ab") as f:
         f.write(b'{"op": "turn", "conv": "default", "user": {"ro')  # a crash mid-write
@@ -160,7 +160,7 @@ def test_killed_writer_leaves_a_loadable_history(tmp_path: Path) -> None:
         big = "x" * 200_000
         i = 0
         while True:
-            book.add_turn("default", Turn({{"role": "user", "content": f"q{{i}}"}},
+            book.add_turn("default", Turn.of({{"role": "user", "content": f"q{{i}}"}},
                                           {{"role": "assistant", "content": big}}))
             i += 1
             if i == 20:
@@ -181,7 +181,7 @@ def test_two_writers_do_not_corrupt_the_file(tmp_path: Path) -> None:
         from chatmagic.conversation import Notebook, Turn
         book = Notebook("shared.ipynb", Path({str(tmp_path)!r}))
         for i in range(200):
-            book.add_turn(sys.argv[1], Turn({{"role": "user", "content": "q" * 5000}}, None))
+            book.add_turn(sys.argv[1], Turn.of({{"role": "user", "content": "q" * 5000}}, None))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
     assert all(p.wait() == 0 for p in procs)
@@ -270,14 +270,14 @@ def test_saved_histories_and_journals_are_private(tmp_path: Path) -> None:
     with pytest.raises(HistoryError, match="does not exist; create it first"):
         write_private(tmp_path / "missing" / "out.json", "[]")
     book = Notebook("private.ipynb", tmp_path / "journals")
-    book.add_turn("default", Turn({"role": "user", "content": "q"}, None))
+    book.add_turn("default", Turn.of({"role": "user", "content": "q"}, None))
     assert book.path is not None and book.path.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "journals").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_damaged_journal_line_is_skipped_not_loaded(tmp_path: Path) -> None:
     book = Notebook("dmg.ipynb", tmp_path)
-    book.add_turn("default", Turn({"role": "user", "content": "good"}, None))
+    book.add_turn("default", Turn.of({"role": "user", "content": "good"}, None))
     assert book.path is not None
     with book.path.open("a") as f:
         f.write(json.dumps({"op": "turn", "conv": "default", "user": {
@@ -291,7 +291,7 @@ def test_undo_takes_away_its_own_turn_when_two_kernels_share_a_journal(tmp_path:
     from chatmagic.conversation import Notebook, Turn
 
     def turn(text: str) -> Turn:
-        return Turn({"role": "user", "content": text}, {"role": "assistant", "content": text})
+        return Turn.of({"role": "user", "content": text}, {"role": "assistant", "content": text})
 
     first = Notebook("shared.ipynb", tmp_path)
     first.add_turn("default", turn("from the first kernel"))
@@ -308,7 +308,7 @@ def test_unreadable_journal_lines_are_counted_and_the_rest_loaded(tmp_path: Path
     from chatmagic.conversation import Notebook, Turn
 
     book = Notebook("n.ipynb", tmp_path)
-    book.add_turn("default", Turn({"role": "user", "content": "kept"}, None))
+    book.add_turn("default", Turn.of({"role": "user", "content": "kept"}, None))
     assert book.path is not None
     with book.path.open("a", encoding="utf-8") as f:
         f.write("{not json\n")

@@ -1,9 +1,10 @@
 """Conversations as plain values, their OpenAI-messages wire format, and storage.
 
 A `Conversation` is a system message and a list of `Turn`s; `messages()` is
-exactly what ``chat.completions.create(messages=...)`` accepts. Per-turn facts
-(model, usage, timings, "incomplete") stay in ``Turn.meta``, beside the
-messages, never in them. `Notebook` holds one notebook's conversations and,
+exactly what ``chat.completions.create(messages=...)`` accepts. A turn is the
+list of messages one exchange added (the user's, the assistant's with its
+tool calls, the tool results, the answer); its facts (model, usage, timings,
+"incomplete") stay in ``Turn.meta``, beside the messages, never in them. `Notebook` holds one notebook's conversations and,
 when it knows which notebook it serves, journals every change to an
 append-only JSONL file: appending a turn writes one line (O(1) bytes), a line
 cut short by a crash is skipped on load, and a file lock keeps two kernels of
@@ -37,26 +38,59 @@ _ROLES = {"system", "user", "assistant", "developer", "tool"}
 
 @dataclass
 class Turn:
-    """One exchange: the user's message, the assistant's reply, and facts about it."""
+    """One exchange: the messages it added to the conversation, and facts about it.
 
-    user: dict[str, Any]
-    assistant: dict[str, Any] | None
+    ``messages`` is what the exchange said, in order: the user's message, then
+    the assistant's (with ``tool_calls`` when it called tools), the ``tool``
+    results, and so on to the final answer; sent back as they are. ``meta`` holds
+    the facts (model, usage, timings, "incomplete"), never sent.
+    """
+
+    messages: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
     #: Names the turn in the journal, so an undo takes this turn away and no other (two
     #: kernels of one notebook append to one journal).
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        # Turn(user, assistant) was the shape before turns were messages: say so, loudly.
+        if not isinstance(self.messages, list) or not isinstance(self.meta, dict):
+            raise TypeError("Turn takes a list of messages and a dict of facts "
+                            "(Turn.of(user, assistant) for a plain exchange)")
+
+    @classmethod
+    def of(cls, user: dict[str, Any], assistant: dict[str, Any] | None = None,
+           meta: dict[str, Any] | None = None) -> "Turn":
+        """A plain exchange: a user message and the assistant's answer (if any)."""
+        return cls([user] + ([assistant] if assistant is not None else []), dict(meta or {}))
+
+    @property
+    def user(self) -> dict[str, Any]:
+        """The message that opened the exchange (the user's, unless loaded otherwise)."""
+        return self.messages[0] if self.messages else {"role": "user", "content": ""}
+
+    @property
+    def assistant(self) -> dict[str, Any] | None:
+        """The assistant's last message: the answer (None before any came)."""
+        return next((m for m in reversed(self.messages) if m.get("role") == "assistant"), None)
 
     @property
     def incomplete(self) -> bool:
         return bool(self.meta.get("incomplete"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "user": self.user, "assistant": self.assistant,
-                "meta": self.meta}
+        return {"id": self.id, "messages": self.messages, "meta": self.meta}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Turn":
-        turn = cls(data["user"], data.get("assistant"), dict(data.get("meta") or {}))
+        """A turn as the journal keeps it: ``messages`` (format 2), or ``user`` and
+        ``assistant`` (format 1, and lines written before formats had numbers)."""
+        if "messages" in data:
+            messages = list(data["messages"])
+        else:
+            messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None
+                                         else [])
+        turn = cls(messages, dict(data.get("meta") or {}))
         if isinstance(data.get("id"), str):
             turn.id = data["id"]
         return turn
@@ -71,36 +105,33 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
 
     def messages(self) -> list[dict[str, Any]]:
-        """The OpenAI messages list: system first, then user/assistant turns."""
+        """The OpenAI messages list: system first, then every turn's messages in order."""
         out: list[dict[str, Any]] = []
         if self.system:
             out.append({"role": "system", "content": self.system})
         for turn in self.turns:
-            out.append(copy.deepcopy(turn.user))
-            if turn.assistant is not None:
-                out.append(copy.deepcopy(turn.assistant))
+            out.extend(copy.deepcopy(turn.messages))
         return out
 
     @classmethod
     def from_messages(cls, messages: Any, name: str = "default") -> "Conversation":
-        """A conversation from an OpenAI messages list, or a clear error."""
+        """A conversation from an OpenAI messages list, or a clear error.
+
+        A leading system (or developer) message becomes the system message; each
+        user message opens a turn, and what follows it (assistant messages with
+        their tool calls, tool results, a later system message) belongs to that turn,
+        so exporting it again gives the same list.
+        """
         validate_messages(messages)
         conv = cls(name)
-        rest = list(messages)
+        rest = [dict(m) for m in messages]
         if rest and rest[0]["role"] in ("system", "developer"):
             conv.system = _content_text(rest.pop(0)["content"])
-        pending: dict[str, Any] | None = None
         for message in rest:
-            if message["role"] == "user":
-                if pending is not None:
-                    conv.turns.append(Turn(pending, None))
-                pending = dict(message)
-            elif message["role"] == "assistant":
-                conv.turns.append(Turn(pending or {"role": "user", "content": ""},
-                                       dict(message)))
-                pending = None
-        if pending is not None:
-            conv.turns.append(Turn(pending, None))
+            if message["role"] == "user" or not conv.turns:
+                conv.turns.append(Turn([message]))
+            else:
+                conv.turns[-1].messages.append(message)
         return conv
 
 
@@ -165,6 +196,25 @@ def _message_problem(message: Any) -> str | None:
         return "has content that is neither text nor a list of parts"
     if "name" in message and not isinstance(message["name"], str):
         return "has a name that is not a string"
+    if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+        return "is a tool result without a \"tool_call_id\" string"
+    if "tool_calls" in message:
+        calls = message["tool_calls"]
+        if message["role"] != "assistant" or not isinstance(calls, list):
+            return "has tool_calls that are not an assistant's list of calls"
+        return next(filter(None, map(_call_problem, calls)), None)
+    return None
+
+
+def _call_problem(call: Any) -> str | None:
+    """What is wrong with one of an assistant's tool calls, or None."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not (isinstance(call, dict) and isinstance(call.get("id"), str)
+            and call.get("type") == "function" and isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments"), str)):
+        return ("has a tool call that is not {\"id\": ..., \"type\": \"function\", "
+                "\"function\": {\"name\": ..., \"arguments\": \"JSON text\"}}")
     return None
 
 
@@ -258,8 +308,11 @@ def _file_for(notebook: str, directory: Path) -> Path:
     return directory / f"{stem}-{digest}.jsonl"
 
 
-#: The journal's line format. Lines without "v" are version 1 (written before it was named).
-JOURNAL_VERSION = 1
+#: The journal's line format. 2: a turn is its list of messages (tool calls and results
+#: included). 1: a turn was ``user`` and ``assistant``; lines without "v" are version 1
+#: (written before it was named). Both still load; new lines are written as 2.
+JOURNAL_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 class Notebook:
@@ -305,7 +358,7 @@ class Notebook:
     def _apply(self, op: dict[str, Any]) -> None:
         if not isinstance(op.get("conv"), str):
             raise HistoryError("a journal line without a conversation name")
-        if op.get("v", 1) != JOURNAL_VERSION:
+        if op.get("v", 1) not in _READABLE_VERSIONS:
             raise HistoryError(f"a journal line of format {op.get('v')!r}")
         kind = op["op"]
         if kind not in ("system", "turn", "undo", "clear", "replace"):
@@ -388,7 +441,11 @@ def _check_turn(data: Any) -> None:
     """A journaled turn must hold real messages (a damaged one would break every show)."""
     if not isinstance(data, dict):
         raise HistoryError("a turn that is not an object")
-    messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None else [])
+    if "messages" in data:
+        messages = data["messages"]
+    else:  # format 1
+        messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None
+                                     else [])
     validate_messages(messages)
     if not isinstance(data.get("meta") or {}, dict):
         raise HistoryError("a turn whose facts are not an object")

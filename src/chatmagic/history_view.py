@@ -7,12 +7,13 @@ show; the magic prints or displays it. Nothing here imports IPython.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
 
 from .conversation import Conversation, Turn, read_messages, write_private
 from .errors import HistoryError
-from .render.html import markdown_html, text_html, view
+from .render.html import markdown_html, text_html, tool_call_html, tool_call_text, view
 from .session import Session
 
 __all__ = ["run", "COMMANDS", "Outcome", "transcript", "plain_transcript", "formatted"]
@@ -40,16 +41,47 @@ def _facts(turn: Turn) -> str:
     return " · ".join(f for f in facts if f)
 
 
-def _replies(turn: Turn, i: int) -> list[tuple[str, str]]:
-    """(heading, text) of what the model answered: its text, and its refusal if it refused."""
-    parts = []
-    text = _text(turn.assistant["content"]) if turn.assistant is not None else ""
-    refusal = str(turn.meta.get("refusal") or "")
-    if turn.assistant is not None and (text or not refusal):
-        parts.append((f"assistant [{i}]", text))
-    if refusal:  # the message's content is empty then: the refusal is all it said
-        parts.append((f"assistant [{i}] refused", refusal))
-    return parts
+@dataclass
+class _Entry:
+    """One thing a turn shows: a message's text (kind said or refused) or a tool call with
+    its result (kind call)."""
+
+    kind: str
+    heading: str
+    text: str
+    result: str | None = None
+
+
+def _entries(turn: Turn, i: int) -> list[_Entry]:
+    """What turn ``i`` said, message by message; a tool call and its result are one entry."""
+    entries: list[_Entry] = []
+    calls: dict[str, _Entry] = {}
+    last = max((n for n, m in enumerate(turn.messages) if m.get("role") == "assistant"),
+               default=-1)
+    for n, message in enumerate(turn.messages):
+        role = str(message.get("role"))
+        text = _text(message.get("content"))
+        if role == "assistant":
+            tool_calls = message.get("tool_calls") or []
+            # The refusal is the answer's: its content is empty then.
+            refusal = str(turn.meta.get("refusal") or "") if n == last else ""
+            if text or not (tool_calls or refusal):
+                entries.append(_Entry("said", f"assistant [{i}]", text))
+            if refusal:
+                entries.append(_Entry("refused", f"assistant [{i}] refused", refusal))
+            for call in tool_calls:
+                function = call.get("function") or {}
+                entry = _Entry("call", str(function.get("name")),
+                               str(function.get("arguments") or ""))
+                calls[str(call.get("id"))] = entry
+                entries.append(entry)
+        elif role == "tool" and str(message.get("tool_call_id")) in calls:
+            calls[str(message.get("tool_call_id"))].result = text
+        elif role == "tool":
+            entries.append(_Entry("said", f"tool result [{i}]", text))
+        else:
+            entries.append(_Entry("said", f"{role} [{i}]", text))
+    return entries
 
 
 def transcript(conv: Conversation) -> str:
@@ -60,28 +92,45 @@ def transcript(conv: Conversation) -> str:
         box = f'<div class="cm-refusal">{body}</div>' if refused else body
         return f"<p><b>{text_html(heading)}:</b></p>{box}"
 
+    def shown(entry: _Entry) -> str:
+        if entry.kind == "call":
+            return tool_call_html(entry.heading, entry.text, entry.result,
+                                  "" if entry.result is not None else "no result")
+        return said(entry.heading, entry.text, entry.kind == "refused")
+
     parts = [f"<p><b>Conversation <code>{text_html(conv.name)}</code></b> · "
              f"{len(conv.turns)} exchange(s)</p>"]
     if conv.system:
         parts.append(said("system", conv.system))
     for i, turn in enumerate(conv.turns, 1):
-        parts.append(said(f"user [{i}]", _text(turn.user.get("content"))))
-        parts += [said(heading, text, heading.endswith("refused"))
-                  for heading, text in _replies(turn, i)]
+        parts += [shown(entry) for entry in _entries(turn, i)]
         parts.append(f'<div class="cm-note">{text_html(_facts(turn))}</div>')
     return "".join(parts)
 
 
 def plain_transcript(conv: Conversation) -> str:
     """The transcript as plain text (a terminal shows this), with the same facts and marks."""
+    def shown(entry: _Entry) -> str:
+        if entry.kind == "call":
+            return tool_call_text(entry.heading, entry.text, entry.result)
+        return f"{entry.heading}:\n{entry.text}"
+
     lines = [f"Conversation {conv.name} · {len(conv.turns)} exchange(s)"]
     if conv.system:
         lines.append(f"system:\n{conv.system}")
     for i, turn in enumerate(conv.turns, 1):
-        lines.append(f"user [{i}]:\n{_text(turn.user.get('content'))}")
-        lines += [f"{heading}:\n{text}" for heading, text in _replies(turn, i)]
+        lines += [shown(entry) for entry in _entries(turn, i)]
         lines.append(f"({_facts(turn)})")
     return "\n\n".join(lines)
+
+
+def _markdown(message: dict[str, Any]) -> str:
+    """One message as Markdown: its role, its text, and any tool calls it made."""
+    text = f"**{message['role']}:** {_text(message.get('content'))}"
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        text += f"\n\n`{function.get('name')}({function.get('arguments')})`"
+    return text
 
 
 def formatted(conv: Conversation, fmt: str) -> str:
@@ -89,7 +138,7 @@ def formatted(conv: Conversation, fmt: str) -> str:
     if fmt == "jsonl":
         return "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
     if fmt == "markdown":
-        return "\n\n".join(f"**{m['role']}:** {_text(m.get('content'))}" for m in messages) + "\n"
+        return "\n\n".join(map(_markdown, messages)) + "\n"
     return json.dumps(messages, ensure_ascii=False, indent=2)
 
 

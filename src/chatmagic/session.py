@@ -221,7 +221,7 @@ def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
             "stopped" if reply.interrupted else "no finish reason")
     if reply.refusal(choice):
         meta["refusal"] = scrub.scrub(reply.refusal(choice) or "")
-    return Turn(user, {"role": "assistant", "content": text}, meta)
+    return Turn([user, {"role": "assistant", "content": text}], meta)
 
 
 def _unique_labels(models: list[str]) -> list[str]:

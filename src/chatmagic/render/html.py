@@ -33,7 +33,8 @@ from ..scrub import scrub
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
 __all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
-           "STYLE", "ROOT_CLASS", "document"]
+           "STYLE", "ROOT_CLASS", "document", "tool_call_html", "tool_call_text",
+           "TOOL_RESULT_SHOWN"]
 
 ROOT_CLASS = "chatmagic tex2jax_ignore mathjax_ignore"
 
@@ -57,6 +58,8 @@ STYLE = "<style>" + "".join(
     ".chatmagic.cm-open>:last-child{margin-bottom:0!important;padding-bottom:0!important}"
     ".chatmagic .cm-refusal{border-left:3px solid #cf222e;padding-left:8px}"
     ".chatmagic .cm-note{color:var(--jp-ui-font-color2,#57606a);font-size:85%}"
+    ".chatmagic .cm-tool{border-left:3px solid var(--jp-brand-color1,#0969da);"
+    "padding:2px 8px;margin:4px 0}"
     ".chatmagic table{border-collapse:collapse}"
     ".chatmagic th,.chatmagic td{border:1px solid var(--jp-border-color2,#d0d7de);"
     "padding:2px 8px}"
@@ -73,7 +76,7 @@ _ATTRIBUTES = {
     "div": {"class"}, "span": {"class"},
     **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
 }
-_CLASSES = {"cm-refusal", "cm-note", "cm-math"}
+_CLASSES = {"cm-refusal", "cm-note", "cm-math", "cm-tool"}
 # After sanitizing, every "<" in the HTML starts a tag nh3 wrote (model text is escaped), so
 # these end tags, which HTML lets a parser imply, and the line ends between block tags can
 # go: a list or table then costs about what its Markdown did.
@@ -283,6 +286,52 @@ def document(body: str, *, style: bool = False, classes: str = "") -> str:
     """The root element every output's HTML stands in (MathJax's ignore classes on it)."""
     names = f"{ROOT_CLASS} {classes}".strip()
     return f'{STYLE if style else ""}<div class="{names}">{body}</div>'
+
+
+# -- tool calls ----------------------------------------------------------------------------
+
+#: Characters of a tool's result shown in a call's block (the model gets all of it).
+TOOL_RESULT_SHOWN = 600
+
+
+def _pretty_arguments(arguments: str) -> str:
+    """A call's arguments as the model wrote them: pretty JSON when they parse."""
+    import json
+
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return arguments
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters, not shown)"
+
+
+def tool_call_html(name: str, arguments: str, result: str | None = None,
+                   state: str = "") -> str:
+    """One tool call as a compact block: its name, its arguments (pretty JSON), then its
+    result (cut when long) or its state ("waiting for approval", "skipped"). Everything in
+    it is the model's or the tool's text, so all of it is escaped."""
+    head = f"<b>🔧 {text_html(name)}</b>"
+    if state:
+        head += f' <span class="cm-note">{text_html(state)}</span>'
+    body = code_html(_pretty_arguments(arguments), "json") if arguments.strip() else ""
+    if result is not None:
+        body += (f'<div class="cm-note">→ result</div>'
+                 f"{code_html(_cut(result, TOOL_RESULT_SHOWN))}")
+    return f'<div class="cm-tool">{head}{body}</div>'
+
+
+def tool_call_text(name: str, arguments: str, result: str | None = None,
+                   state: str = "") -> str:
+    """The same block as plain text (a terminal, a text/plain reader)."""
+    lines = [f"[tool] {name}({' '.join(arguments.split())})" + (f" · {state}" if state else "")]
+    if result is not None:
+        lines.append(f"  → {_cut(result, TOOL_RESULT_SHOWN)}")
+    return clean_text("\n".join(lines))
 
 
 # -- views: %models, %chat_usage, %chat_config, %chat_history -------------------------------
