@@ -387,3 +387,19 @@ def test_a_kernel_shell_subclass_is_a_kernel() -> None:
 
     assert in_kernel(object.__new__(ColabShell)) and in_kernel(object.__new__(ZMQInteractiveShell))
     assert not in_kernel(object.__new__(InteractiveShell)) and not in_kernel(None)
+
+
+def test_blocking_cells_reuse_one_connection_and_keep_the_kernel_loops(
+        endpoint: FakeEndpoint, clean_env: Path) -> None:
+    # Every blocking run goes to one long-lived loop (the portal) whose client is kept: two
+    # blocking cells, one connection. The awaited cells' client, on the kernel's own loop, is
+    # not thrown away by a blocking run in between.
+    blocking = "%chat -m echo --no-stream one\n%chat -m echo --no-stream two"
+    awaited = "%chat -m echo --no-stream three"
+    nb = run_cells(["%load_ext chatmagic", blocking, blocking, awaited, blocking, awaited],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    assert not any(errors(c) for c in nb.cells)
+    peers = [r.peer for r in endpoint.chat_requests]
+    assert len(peers) == 8
+    assert len(set(peers[:4] + peers[5:7])) == 1, peers  # the blocking ones: one connection
+    assert peers[4] == peers[7] != peers[0], peers  # the awaited ones: the kernel loop's own

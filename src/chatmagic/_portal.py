@@ -1,10 +1,11 @@
 """One long-lived event loop on a daemon thread, where the Python API's requests run.
 
-``chatmagic.prompt()`` and its twins submit their runs here (as anyio's
-blocking portal does), so a script, a plain cell and an ``async`` cell all
-share one loop and, per session, one client pool whose connections are
-reused from call to call. The loop starts on first use; the caller's thread
-only waits, and a stop is one thread-safe call on the run.
+``chatmagic.prompt()`` and its twins, and every blocking ``%%chat`` run,
+submit their runs here (as anyio's blocking portal does), so a script, a
+plain cell and an ``async`` cell all share one loop, and the session's client
+pool keeps one client per endpoint on it whose connections are reused from
+call to call. The loop starts on first use; the caller's thread only waits,
+and a stop is one thread-safe call on the run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Coroutine, TypeVar
 
 if TYPE_CHECKING:
@@ -25,16 +25,12 @@ T = TypeVar("T")
 
 
 class Portal:
-    """The loop thread and the client pools of the sessions that used it."""
+    """The loop thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        # Pools of their own: ClientPool keeps async clients of one loop only, so sharing
-        # the session's pool with the kernel's loop would rebuild clients at every switch.
-        self._pools: weakref.WeakKeyDictionary[Session, ClientPool] = \
-            weakref.WeakKeyDictionary()
 
     def loop(self) -> asyncio.AbstractEventLoop:
         """The running portal loop (started now if needed)."""
@@ -61,14 +57,9 @@ class Portal:
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
 
     def clients(self, session: Session) -> ClientPool:
-        """The pool this session's API requests use on the portal loop."""
-        from .client import ClientPool
-
-        with self._lock:
-            pool = self._pools.get(session)
-            if pool is None:
-                pool = self._pools[session] = ClientPool(session.clients.environ)
-            return pool
+        """The pool this session's requests use on the portal loop: the session's own (it
+        keeps each loop's clients apart)."""
+        return session.clients
 
 
 #: The one portal of this process.

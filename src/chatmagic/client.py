@@ -15,7 +15,9 @@ import hashlib
 import ipaddress
 import os
 import re
+import threading
 import urllib.request
+import weakref
 import zlib
 from typing import Any, AsyncIterator, Iterator, Mapping
 from urllib.parse import urlsplit
@@ -297,7 +299,9 @@ class ClientPool:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
         self._sync: dict[tuple[object, ...], openai.OpenAI] = {}
-        self._async: dict[tuple[object, ...], openai.AsyncOpenAI] = {}
+        self._async: dict[tuple[object, ...],
+                          tuple[weakref.ref[asyncio.AbstractEventLoop], openai.AsyncOpenAI]] = {}
+        self._lock = threading.Lock()  # the kernel's thread and the portal's both ask
 
     def _identity(self, profile: Profile) -> tuple[object, ...]:
         # A client is reused while what it was built from is unchanged. The key and the
@@ -341,24 +345,34 @@ class ClientPool:
         return self._sync[key]
 
     def async_(self, profile: Profile) -> openai.AsyncOpenAI:
-        """The async client for this profile on the running event loop."""
-        loop = id(asyncio.get_running_loop())
-        # Clients of loops that are gone would pin their pools: keep only this loop's.
-        for stale in [k for k in self._async if k[0] != loop]:
-            del self._async[stale]
-        key = (loop, *self._identity(profile))
-        if key not in self._async:
-            transport = self._transport(profile, httpx2.AsyncHTTPTransport)
-            http = httpx2.AsyncClient(transport=AsyncScrubbingTransport(transport),
-                                      timeout=openai.DEFAULT_TIMEOUT, follow_redirects=False)
-            self._async[key] = openai.AsyncOpenAI(**self._kwargs(profile, http))
-        return self._async[key]
+        """The async client for this profile on the running event loop.
+
+        Each loop keeps its own clients for as long as it runs (the kernel's, the
+        portal's), so neither path throws the other's connections away; clients of
+        loops that have closed are forgotten (their sockets went with the loop).
+        """
+        loop = asyncio.get_running_loop()
+        key = (id(loop), *self._identity(profile))
+        with self._lock:
+            for gone in [k for k, (ref, _) in self._async.items()
+                         if (old := ref()) is None or old.is_closed()]:
+                del self._async[gone]
+            if key not in self._async:
+                transport = self._transport(profile, httpx2.AsyncHTTPTransport)
+                http = httpx2.AsyncClient(transport=AsyncScrubbingTransport(transport),
+                                          timeout=openai.DEFAULT_TIMEOUT,
+                                          follow_redirects=False)
+                self._async[key] = (weakref.ref(loop),
+                                    openai.AsyncOpenAI(**self._kwargs(profile, http)))
+            return self._async[key][1]
 
     async def aclose_loop(self) -> None:
         """Close and forget the async clients of the running loop (before that loop ends)."""
         loop = id(asyncio.get_running_loop())
-        for key in [k for k in self._async if k[0] == loop]:
-            await self._async.pop(key).close()
+        with self._lock:
+            mine = [self._async.pop(k)[1] for k in list(self._async) if k[0] == loop]
+        for client in mine:
+            await client.close()
 
     @property
     def environ(self) -> Mapping[str, str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Protocol
@@ -305,46 +304,34 @@ class Run:
         return self.replies
 
     def run(self) -> list[Reply]:
-        """The blocking twin: the streams run on a loop of their own in a worker thread.
+        """The blocking twin: the streams run on the portal's long-lived loop (`_portal`).
 
         The caller's thread only folds events and draws, so a kernel interrupt
-        (KeyboardInterrupt here) stops the worker's streams and keeps what came.
+        (KeyboardInterrupt here) stops the streams and keeps what came. One loop
+        for every blocking run means one client per endpoint, whose connections are
+        reused from cell to cell.
         """
+        from ._portal import PORTAL
+
+        if PORTAL.in_portal():
+            raise RuntimeError("a blocking chatmagic run inside chatmagic's own loop would wait "
+                               "forever: await Run.arun() there")
         items: queue.Queue[Item | BaseException | str | None] = queue.Queue()
-        loop = asyncio.new_event_loop()
 
         async def produce() -> None:
             try:
                 async for item in self._events(lambda: items.put(_BEGIN)):
                     items.put(item)
             except asyncio.CancelledError:
-                pass  # stop() came before _events could take over the hook: a plain end
+                pass  # stopped before _events could take over the hook: a plain end
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 items.put(exc)
 
-        task_holder: list[asyncio.Task[None]] = []
-
-        def work() -> None:
-            asyncio.set_event_loop(loop)
-            task = loop.create_task(produce())
-            task_holder.append(task)
-            try:
-                loop.run_until_complete(task)
-            except BaseException:  # noqa: BLE001 - cancelled by stop(); the caller knows
-                pass
-            finally:
-                # The end, here: a task cancelled before its first step never runs produce().
-                items.put(None)
-                # This loop ends here: close its clients and generators while it can.
-                loop.run_until_complete(self.clients.aclose_loop())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        # Until _events (on the worker) sets a finer hook, stopping cancels the whole task.
-        self._hook_stop(lambda: loop.call_soon_threadsafe(
-            lambda: [t.cancel() for t in task_holder]))
-        worker = threading.Thread(target=work, name="chatmagic-streams", daemon=True)
-        worker.start()
+        future = PORTAL.submit(produce())
+        # The end, whatever happened (a task cancelled before its first step never runs).
+        future.add_done_callback(lambda _: items.put(None))
+        # Until _events (on the portal) sets a finer hook, stopping cancels the whole task.
+        self._hook_stop(future.cancel)
         interrupted = True
         try:
             while True:
@@ -356,7 +343,7 @@ class Run:
                 if item is None:
                     break
                 if isinstance(item, str):  # _BEGIN
-                    self._begin()  # here, not in the worker: the sink draws from this thread
+                    self._begin()  # here, not on the portal: the sink draws from this thread
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -365,9 +352,12 @@ class Run:
                 self._tick()
             interrupted = False
         finally:
-            if worker.is_alive():
+            if not future.done():
                 self.stop(user=False)
-                worker.join(timeout=2)
+                try:
+                    future.result(timeout=2)
+                except BaseException:  # noqa: BLE001 - cancelled, as asked
+                    pass
             self._close(interrupted and not self.stopped)
         return self.replies
 
@@ -425,15 +415,6 @@ class _Endpoints:
 
 
 def run_blocking(run: Run) -> list[Reply]:
-    """Run from synchronous code: on a loop of its own here, or on a worker thread when a
-    loop already runs in this thread (a kernel). Either way the sink draws from here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        async def main() -> list[Reply]:
-            try:
-                return await run.arun()
-            finally:
-                await run.clients.aclose_loop()
-        return asyncio.run(main())
+    """Run from synchronous code (a terminal, a kernel's cell that is not awaited, a script):
+    the streams on the portal's loop, the sink drawing from here."""
     return run.run()

@@ -203,6 +203,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names in lower case
     body: Any
     disconnected: bool = False
+    peer: int = 0  # the client's port: the same on two requests, one connection reused
 
 
 @dataclass(frozen=True)
@@ -400,7 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.owner._record(RecordedRequest("GET", self.path, _lower(self.headers), None))
+        self.owner._record(RecordedRequest("GET", self.path, _lower(self.headers), None,
+                                            peer=self.client_address[1]))
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
         if self.path.rstrip("/").endswith("/models"):
@@ -416,7 +418,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        record = RecordedRequest("POST", self.path, _lower(self.headers), body)
+        record = RecordedRequest("POST", self.path, _lower(self.headers), body,
+                                 peer=self.client_address[1])
         self._arrival = self.owner._record(record)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._error(404, f"No route for POST {self.path}")
