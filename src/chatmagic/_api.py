@@ -25,7 +25,7 @@ __all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "co
            "history", "current_session"]
 
 # What prompt() takes besides the text: the request, never the cell's presentation.
-_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS)
+_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS, "schema")
 _CHAT = (*_PROMPT, "conversation", "new", "no_history")
 
 # Names people reach for: the magic's short flags and the SDK's own body fields.
@@ -80,10 +80,23 @@ def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str
     images: dict[str, Any] = {}
     if "images" in keywords:
         keywords["images"], images = _image_sources(keywords["images"])
+    if keywords.get("schema") is not None:
+        keywords["schema"] = _schema(where, keywords["schema"])
     options = ChatOptions(prompt=text, **keywords, **fixed)
     if not options.prompt.strip() and not options.images:
         raise OptionError(f"{where}() got an empty prompt: nothing to ask")
     return options, images
+
+
+def _schema(where: str, spec: Any) -> Any:
+    """``schema=``: a class, a JSON-schema dict, or the concise form (a string is never a
+    name here: there is no notebook namespace to look it up in)."""
+    from .schema import SchemaError, resolve_schema
+
+    try:
+        return resolve_schema(spec)
+    except SchemaError as exc:
+        raise SchemaError(str(exc).replace("--schema", f"{where}(schema=...)", 1)) from None
 
 
 def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:

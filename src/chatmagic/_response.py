@@ -25,7 +25,7 @@ __all__ = ["Failure", "Response", "AsyncResponse", "Exchange"]
 
 
 #: A request's failure as data: ``kind`` (connect, timeout, status, redirect, server,
-#: protocol, incomplete, interrupted), ``status``, ``retry_after``, ``message``.
+#: protocol, incomplete, interrupted, invalid_output), ``status``, ``retry_after``, ``message``.
 Failure = StreamError
 
 
@@ -167,6 +167,13 @@ class _Common:
         """The request's cost, when a price is known (none are yet: None)."""
         cost = getattr(self._finished(), "cost", None)  # where stream.py comes to know prices
         return float(cost) if cost is not None else None
+
+    @property
+    def parsed(self) -> Any:
+        """With ``schema=``: the reply as an instance of the class given (a dict for a
+        JSON-schema dict or the concise form); None when it did not fit, and then
+        ``failure.kind == "invalid_output"`` says why (the text is in ``text()``)."""
+        return self._finished().parsed
 
     @property
     def failure(self) -> Failure | None:

@@ -2,7 +2,8 @@
 
 A stream yields text, reasoning and refusal pieces (per choice), at most one
 `Usage`, a `Finish` per choice, `Note`s about what was done to get the reply,
-and, on failure, one last `StreamError` (see `chatmagic.failures`).
+with a schema, the `Parsed` value of the reply, and, on failure, one last
+`StreamError` (see `chatmagic.failures`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Union
 from .failures import StreamError
 
 __all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
-           "StreamError", "StreamEvent", "estimate_tokens"]
+           "Parsed", "StreamError", "StreamEvent", "estimate_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,15 @@ class Note:
     text: str
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, Note, StreamError]
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """The reply read as its schema's value (``--schema``), after its last text."""
+
+    value: Any
+
+
+StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, Note, Parsed,
+                    StreamError]
 
 
 def estimate_tokens(text: str) -> int:

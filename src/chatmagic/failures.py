@@ -30,9 +30,10 @@ __all__ = ["StreamError", "KINDS", "failure_from_exception", "describe_exception
 #: What a failure can be. ``server``: the endpoint reported an error inside a 200 answer or a
 #: stream; ``protocol``: bytes that are no reply we can read; ``incomplete``: a stream that
 #: ended before its finish reason; ``empty``: a stream with nothing in it (only from
-#: ``astream_chat(retry_empty=False)``); ``interrupted``: stopped here (Stop, an interrupt).
+#: ``astream_chat(retry_empty=False)``); ``interrupted``: stopped here (Stop, an interrupt);
+#: ``invalid_output``: a reply that is not the JSON its ``--schema`` asks for (the text stays).
 KINDS = ("connect", "timeout", "status", "redirect", "server", "protocol", "incomplete",
-         "empty", "interrupted")
+         "empty", "interrupted", "invalid_output")
 
 
 @dataclass(frozen=True, slots=True)

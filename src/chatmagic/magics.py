@@ -201,7 +201,7 @@ class ChatMagics(Magics):
         else:
             renderer = CellRenderer(plan.labels[0], widgets=frontend == "widgets",
                                     plain=options.format == "text", stoppable=awaited,
-                                    remote_images=self.remote_images)
+                                    remote_images=self.remote_images, schema=plan.schema)
         return plan, Run(plan.jobs, self.session.clients, renderer, self.throttle)
 
     @no_var_expand
@@ -269,6 +269,10 @@ class ChatMagics(Magics):
         return f" Did you mean {' or '.join(near)}?" if near else ""
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
+        if plan.schema is not None:  # --schema: the object (None where the reply did not fit)
+            if len(run.replies) > 1:
+                return {label: r.parsed for label, r in zip(plan.labels, run.replies)}
+            return run.replies[0].parsed
         if (plan.options.n or 1) > 1:
             return [run.replies[0].text(i) for i in range(len(run.replies[0].choices))]
         if len(run.replies) > 1:

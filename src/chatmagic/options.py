@@ -130,6 +130,10 @@ def _build_parser() -> _Parser:
     add("--seed", type=_whole("--seed"), help="sampling seed")
     add("--user", help="end-user id sent to the endpoint")
     add("--json", action="store_true", help='response_format={"type": "json_object"}')
+    add("--schema", metavar="SPEC",
+        help="the reply as data: a pydantic model, dataclass, TypedDict or JSON-schema dict "
+             "from the notebook, or fields like \"name, age int, tags list[str]\"; -o gets "
+             "the object")
     add("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
         help="any other body field; VALUE is parsed as JSON when it parses (repeatable)")
     add("-i", "--image", action="append", default=[], metavar="SRC",
@@ -189,6 +193,9 @@ class ChatOptions:
     no_interpolate: bool = False
     timeout: float | None = None
     debug: bool = False
+    #: ``--schema``: the spec as written (resolved against the namespace when planned), or a
+    #: `chatmagic.schema.Schema` (the Python API resolves it at once).
+    schema: Any = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = CHECKS.get(name)
@@ -209,10 +216,27 @@ class ChatOptions:
                                  "models itself")
         if self.compare and (self.n or 1) > 1:
             raise ParameterError("n", "above 1 cannot be combined with compare: pick one")
+        _check_schema(self)
 
     def sampling(self) -> dict[str, Any]:
         """The Chat Completions parameters the cell set (not None)."""
         return {k: getattr(self, k) for k in SAMPLING_FIELDS if getattr(self, k) is not None}
+
+
+def _check_schema(options: ChatOptions) -> None:
+    """A schema is resolved now unless it is text (a name needs the notebook's namespace)."""
+    if options.schema is None:
+        return
+    if options.json:
+        raise ParameterError("json", "cannot be combined with a schema, which asks for "
+                             "JSON itself: drop it")
+    if (options.n or 1) > 1:
+        raise ParameterError("n", "above 1 cannot be combined with a schema: one object "
+                             "per reply")
+    if not isinstance(options.schema, str):
+        from .schema import resolve_schema
+
+        object.__setattr__(options, "schema", resolve_schema(options.schema))
 
 
 def _option_arity() -> dict[str, int]:

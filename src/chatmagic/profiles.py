@@ -28,6 +28,9 @@ __all__ = ["Profile", "Profiles", "PRESETS", "DEMO_PORT", "mask_key", "config_pa
 #: Where ``chatmagic demo`` and ``python -m chatmagic.testing`` serve by default.
 DEMO_PORT = 8765
 
+#: The values of a profile's ``structured_output`` (see `chatmagic.schema.MODES`).
+STRUCTURED_OUTPUT = ("json_schema", "json_object", "none")
+
 # The placeholder the openai SDK needs for endpoints that take no key (it refuses an empty one).
 NO_KEY = "no-key-needed"
 
@@ -51,6 +54,9 @@ class Profile:
     #: The endpoint serves one request at a time (llama-cpp-python cuts a running stream
     #: when another request arrives): send it one at a time from the start.
     one_at_a_time: bool = False
+    #: How the endpoint takes ``--schema``: ``json_schema``, ``json_object`` (with the schema
+    #: beside it, as llama-cpp-python takes it) or ``none`` (the schema in the prompt only).
+    structured_output: str = "json_schema"
     #: Set when a working-directory file points a key of the user's here without consent.
     untrusted: Untrusted | None = field(default=None, repr=False, compare=False)
 
@@ -143,7 +149,7 @@ PRESETS: dict[str, Profile] = {p.name: p for p in [
 
 _PROFILE_KEYS = {"base_url", "api_key_env", "api_key", "model", "headers", "max_tokens_field",
                  "needs_key", "include_usage", "timeout", "params", "description",
-                 "one_at_a_time"}
+                 "one_at_a_time", "structured_output"}
 
 
 def config_paths(cwd: Path | None = None) -> list[Path]:
@@ -228,6 +234,9 @@ def _profile_from_table(name: str, table: Any, base: Profile | None, path: Path)
     if table.get("max_tokens_field", "max_tokens") not in ("max_tokens", "max_completion_tokens"):
         raise ProfileError(f"{path}: [profiles.{name}] max_tokens_field must be "
                            "\"max_tokens\" or \"max_completion_tokens\"")
+    if table.get("structured_output", "json_schema") not in STRUCTURED_OUTPUT:
+        raise ProfileError(f"{path}: [profiles.{name}] structured_output must be one of "
+                           + ", ".join(f'"{m}"' for m in STRUCTURED_OUTPUT))
     fields = dict(table)
     fields["base_url"] = str(fields.get("base_url", base.base_url if base else "")).rstrip("/")
     if base is None:

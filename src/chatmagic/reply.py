@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from .events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
+from .events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
                      TextDelta, Usage, estimate_tokens)
 
 __all__ = ["Reply"]
@@ -56,6 +57,8 @@ class Reply:
     choices: list[_Choice] = field(default_factory=lambda: [_Choice()])
     notes: list[str] = field(default_factory=list)  # what was done to get it (footer words)
     endpoint_failure: StreamError | None = None
+    #: With a schema: the reply read as its value (None until then, or if it did not fit).
+    parsed: Any = None
 
     @property
     def failure(self) -> StreamError | None:
@@ -100,6 +103,8 @@ class Reply:
             self.endpoint_failure = event
         elif isinstance(event, Note):
             self.notes.append(event.text)
+        elif isinstance(event, Parsed):
+            self.parsed = event.value
 
     def close(self, *, interrupted: bool = False) -> None:
         self.ended = time.perf_counter()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._params import CHECKS, Invalid
 from .options import SAMPLING_FIELDS, ChatOptions, ParameterError
 from .profiles import Profile
+
+if TYPE_CHECKING:
+    from .schema import Schema
 
 __all__ = ["build_request", "user_message"]
 
@@ -31,8 +34,10 @@ def _checked_default(profile: Profile, name: str, value: Any) -> Any:
 
 
 def build_request(options: ChatOptions, profile: Profile, model: str,
-                  messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The create() kwargs: profile defaults, overridden by what the cell set."""
+                  messages: list[dict[str, Any]], schema: Schema | None = None,
+                  ) -> dict[str, Any]:
+    """The create() kwargs: profile defaults, overridden by what the cell set; with a
+    ``schema``, asking for it the way the endpoint takes it (`chatmagic.structured`)."""
     stream = not options.no_stream
     request: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
     if stream and profile.include_usage:
@@ -54,4 +59,8 @@ def build_request(options: ChatOptions, profile: Profile, model: str,
     timeout = options.timeout or profile.timeout
     if timeout:
         request["timeout"] = timeout
+    if schema is not None:
+        from .structured import mode_for, shape_request
+
+        request = shape_request(request, schema, mode_for(profile))
     return request

@@ -20,13 +20,16 @@ import asyncio
 import queue
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol
 
 from .client import ClientPool
 from .failures import sentence
 from .profiles import Profile
 from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, StreamEvent,
                      TextDelta, aretry_without_stream, astream_chat, estimate_tokens)
+
+if TYPE_CHECKING:
+    from .schema import Schema
 
 __all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
 
@@ -38,6 +41,7 @@ class Job:
     label: str
     profile: Profile
     request: dict[str, Any]
+    schema: Schema | None = None  # --schema: the reply is read as its value at the end
 
 
 class Sink(Protocol):
@@ -189,8 +193,8 @@ class Run:
             finished = failed = said = broke_first = False
             empty: StreamError | None = None
             try:
-                async for event in astream_chat(client, job.request, job.profile,
-                                                retry_empty=alone):
+                async for event in _stream_of(job)(client, job.request, job.profile,
+                                                   retry_empty=alone):
                     kind = type(event)
                     if kind in _SAID:
                         said = True
@@ -378,6 +382,18 @@ class Run:
                 hook()
             except RuntimeError:
                 pass  # the worker's loop already closed: nothing left to stop
+
+
+def _stream_of(job: Job) -> Callable[..., AsyncIterator[StreamEvent]]:
+    """What streams a job: `astream_chat`, or with a schema `astream_structured` (which asks
+    again when the endpoint refuses the schema's format, and reads the value at the end)."""
+    if job.schema is None:
+        return astream_chat
+    from functools import partial
+
+    from .structured import astream_structured
+
+    return partial(astream_structured, schema=job.schema)
 
 
 class _Endpoints:

@@ -21,6 +21,7 @@ from .options import REQUEST_FIELDS, ChatOptions
 from .profiles import Profiles, split_model
 from .request import build_request, user_message
 from .runner import Job
+from .schema import Schema, resolve_schema
 from .stream import Reply
 
 __all__ = ["Plan", "Session", "UsageLedger"]
@@ -34,6 +35,7 @@ class Plan:
     jobs: list[Job]
     labels: list[str]
     user: dict[str, Any]
+    schema: Schema | None = None  # --schema, resolved
 
     @property
     def side_by_side(self) -> bool:
@@ -120,15 +122,17 @@ class Session:
             labels = [options.model or model]
         for profile, _ in targets:
             profile.require_key(self.clients.environ)  # a missing key is one clear message
+        schema = (None if options.schema is None
+                  else resolve_schema(options.schema, namespace or {}))
         if user is None:
             user = user_message(options.prompt, [image_url(s, namespace) for s in options.images])
         # Last: the conversation changes (--new, -s) only once nothing else can fail.
         messages = self.messages_for(options) + [user]
-        jobs = [Job(label, profile, build_request(options, profile, model, messages))
-                for label, (profile, model) in zip(labels, targets)]
+        jobs = [Job(label, profile, build_request(options, profile, model, messages, schema),
+                    schema) for label, (profile, model) in zip(labels, targets)]
         if options.n and options.n > 1:
             labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
-        return Plan(options, jobs, labels, user)
+        return Plan(options, jobs, labels, user, schema)
 
     def messages_for(self, options: ChatOptions) -> list[dict[str, Any]]:
         """The history to send before the new prompt."""

@@ -50,6 +50,12 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    stream ends with ``[DONE]`` and no finish_reason when another
                    chat request reaches the server while it streams (``via=litellm``:
                    with ``finish_reason="stop"`` first, as LiteLLM's proxy adds)
+``schema``         JSON valid and typed for the schema the request carries
+                   (``response_format`` json_schema, or json_object with ``schema``,
+                   else the one chatmagic writes in the prompt), its strings and
+                   numbers taken from the prompt; ``shape=wrong`` (the first field
+                   of the wrong type), ``shape=prose`` (no JSON), ``shape=cut`` (cut
+                   in half, ``finish_reason="length"``)
 =================  ==========================================================
 
 Options: ``delay`` (seconds per token), ``first`` (seconds before the first
@@ -58,7 +64,10 @@ token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 (seconds to wait after the first text chunk, to see it dispatched on time),
 ``to`` (for ``redirect``), ``via`` (for ``one-at-a-time`` and ``context-overflow``:
 ``via=litellm`` answers as LiteLLM's proxy in front of it does; ``via=litellm-error``: as
-it does when the cut came before a word), ``choices`` (send at most
+it does when the cut came before a word), ``refuse`` (any model: ``refuse=json_schema``
+answers a json_schema response_format with llama-cpp-python's HTTP 500;
+``refuse=json_object`` refuses json_object too, HTTP 400), ``shape`` (for ``schema``),
+``choices`` (send at most
 this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.
 
@@ -89,6 +98,7 @@ MODELS: tuple[str, ...] = (
     "error-list", "unauthorized", "server-error", "rate-limited", "hang", "keepalive",
     "separators", "mislabelled", "content-parts", "whole-json", "surrogate", "empty-data",
     "bom", "event-error", "html-502", "redirect", "context-overflow", "one-at-a-time",
+    "schema",
 )
 
 SEPARATORS_REPLY = "one\u2028two\u2029three\u0085four"
@@ -229,6 +239,8 @@ class _Script:
     to: str = ""
     via: str = ""
     choices: int = 0  # at most this many choices, whatever n asks (0: as many as asked)
+    refuse: str = ""  # json_schema or json_object: a response_format refused (testing_schema)
+    shape: str = "valid"  # for the schema model (testing_schema.SHAPES)
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -238,7 +250,7 @@ class _Script:
             key, _, value = item.partition("=")
             if key in ("delay", "first", "pause"):
                 setattr(script, key, float(value))
-            elif key in ("eol", "to", "via"):
+            elif key in ("eol", "to", "via", "refuse", "shape"):
                 setattr(script, key, value)
             elif key in ("tokens", "after", "choices"):
                 setattr(script, key, int(value))
@@ -443,6 +455,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"The model `{model}` does not exist or you do not have "
                                     "access to it.", code="model_not_found")
         base = script.base
+        if script.refuse:
+            from .testing_schema import refusal
+
+            refused = refusal(body, script.refuse)
+            if refused is not None:
+                return self._error(refused[0], refused[1], "internal_server_error"
+                                   if refused[0] == 500 else "invalid_request_error")
         if base == "unauthorized":
             return self._error(401, "Incorrect API key provided: sk-***.", "authentication_error",
                                "invalid_api_key")
@@ -515,6 +534,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- reply content -------------------------------------------------------
     def _reply_text(self, body: dict[str, Any], script: _Script) -> str:
         base = script.base
+        if base == "schema":
+            from .testing_schema import reply_for
+
+            return reply_for(body, script.shape)[0]
         if base == "markdown":
             return MARKDOWN_REPLY
         if base == "separators":
@@ -545,7 +568,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _complete(self, body: dict[str, Any], script: _Script) -> None:
         text = self._reply_text(body, script)
         n = script.count(body)
-        finish = "length" if script.base == "length" else "stop"
+        finish = _finish_reason(body, script)
         choices = []
         for i in range(n):
             message: dict[str, Any] = {"role": "assistant", "content": text + _choice_suffix(i, n)}
@@ -683,7 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
         if script.base == "xss":  # and a refusal after the answer
             for word in _words(XSS_REFUSAL):
                 chunk(0, {"refusal": word})
-        finish = "length" if script.base == "length" else "stop"
+        finish = _finish_reason(body, script)
         for i in range(n):
             chunk(i, {}, finish)
         options = body.get("stream_options") or {}
@@ -702,6 +725,14 @@ class _Cut(Exception):
 def _lower(headers: Any) -> dict[str, str]:
     """Header names in lower case, as HTTP treats them."""
     return {k.lower(): v for k, v in headers.items()}
+
+
+def _finish_reason(body: dict[str, Any], script: _Script) -> str:
+    if script.base == "schema":
+        from .testing_schema import reply_for
+
+        return reply_for(body, script.shape)[1]
+    return "length" if script.base == "length" else "stop"
 
 
 def _choice_suffix(index: int, n: int) -> str:

@@ -38,8 +38,10 @@ class CellRenderer:
 
     def __init__(self, label: str, *, widgets: bool, plain: bool = False,
                  stoppable: bool = True, remote_images: bool = False,
-                 bar_after: float = 0.5, freeze_at: int = 4096) -> None:
+                 bar_after: float = 0.5, freeze_at: int = 4096, schema: Any = None) -> None:
         self.label = label
+        #: --schema: the JSON is shown as code as it comes, then the object as a table.
+        self.schema = schema
         self.plain = plain
         self.stoppable = stoppable and widgets  # a Stop button only where clicks are handled
         self.remote_images = remote_images
@@ -110,6 +112,11 @@ class CellRenderer:
             extra_html += ('<div class="cm-refusal"><b>Refused:</b>'
                            f"{markdown_html(refusal, remote_images=self.remote_images)}</div>")
             extra_plain = f"\n\nRefused: {refusal}" + extra_plain
+        if self.schema is not None and reply.parsed is not None:
+            from .structured import parsed_html, parsed_text
+
+            extra_html += parsed_html(self.schema, reply.parsed)
+            extra_plain = f"\n\n{parsed_text(self.schema, reply.parsed)}" + extra_plain
         extra_html += f'<div class="cm-note">{text_html(footer)}</div>'
         self._show_piece(self.text.live(), extra_html, extra_plain)
         if self.bar is not None:
@@ -121,6 +128,10 @@ class CellRenderer:
     def _fold_text(self, reply: Reply) -> None:
         parts = reply.text_parts()
         if len(parts) > self.seen:
+            if self.schema is not None and not self.seen and not self.plain:
+                from .structured import JSON_FENCE
+
+                self.text.add(JSON_FENCE)  # the JSON as code: a fence that the JSON won't close
             self.text.add("".join(parts[self.seen:]))
             self.seen = len(parts)
 
