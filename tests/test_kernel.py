@@ -403,3 +403,26 @@ def test_blocking_cells_reuse_one_connection_and_keep_the_kernel_loops(
     assert len(peers) == 8
     assert len(set(peers[:4] + peers[5:7])) == 1, peers  # the blocking ones: one connection
     assert peers[4] == peers[7] != peers[0], peers  # the awaited ones: the kernel loop's own
+
+
+def test_no_stream_interrupted_says_nothing_arrived(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    # Without streaming a reply comes whole at its end: an interrupt before then has nothing to
+    # keep, and the cell says so rather than pointing at kept text that does not exist.
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url, "CHATMAGIC_HISTORY_DIR":
+                 str(clean_env / "h")}) as kernel:
+        kernel.execute("%load_ext chatmagic")
+        import threading
+
+        timer = threading.Timer(1.0, kernel.manager.interrupt_kernel)
+        start = time.monotonic()
+        timer.start()
+        reply, messages = kernel.execute("%%chat -m long/tokens=400,delay=0.01 --no-stream\ngo")
+        timer.join()
+        assert endpoint.chat_requests and time.monotonic() - start < 3  # not the server's 4 s
+        assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
+        assert "before any reply arrived (--no-stream" in reply["evalue"]
+        assert "kept" not in reply["evalue"]
+        reply, messages = kernel.execute("from chatmagic import history\nprint(len(history()))")
+        assert "0" in "".join(m["content"].get("text", "") for m in messages)
+        reply, _ = kernel.execute("%%chat -m echo --no-stream\nafter")
+        assert reply["status"] == "ok"

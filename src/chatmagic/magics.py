@@ -215,7 +215,7 @@ class ChatMagics(Magics):
             run_blocking(run)
         except (KeyboardInterrupt, asyncio.CancelledError):
             self._finish(plan, run, interrupted=True)
-            raise _interrupted(plan) from None
+            raise _interrupted(plan, run) from None
         self._finish(plan, run)
 
     chat.__doc__ = _chat_doc()
@@ -231,7 +231,7 @@ class ChatMagics(Magics):
         except asyncio.CancelledError:
             # The kernel's interrupt cancels an awaited cell: keep what came, end as interrupted.
             self._finish(plan, run, interrupted=True)
-            raise _interrupted(plan) from None
+            raise _interrupted(plan, run) from None
         self._finish(plan, run)
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
@@ -423,10 +423,16 @@ def _usage(exc: ChatError, cell: str | None) -> UsageError:
     return UsageError(message)
 
 
-def _interrupted(plan: Plan) -> ReplyInterrupted:
-    """The one line an interrupted reply ends with: where the text that arrived is kept."""
+def _interrupted(plan: Plan, run: Run) -> ReplyInterrupted:
+    """The one line an interrupted reply ends with: where the text that arrived is kept, or
+    that none had."""
     interrupted = ReplyInterrupted()
-    if plan.options.no_history:
+    if not any(r.text(i) or r.reasoning(i) for r in run.replies for i in range(len(r.choices))):
+        whole = (" (--no-stream: a reply comes whole, at its end)" if plan.options.no_stream
+                 else "")
+        interrupted.args = (f"the kernel interrupt stopped the request before any reply "
+                            f"arrived{whole}; nothing was recorded",)
+    elif plan.options.no_history:
         interrupted.args = ("the kernel interrupt stopped the reply; the text that arrived is "
                             "kept in the cell, marked incomplete (--no-history: not recorded)",)
     return interrupted

@@ -86,6 +86,9 @@ REDO_NOTE = ("asked again on its own: the endpoint ended the first stream withou
              "reason when another request reached it (it now gets one request at a time)")
 
 
+#: Seconds between wake-ups of the loop an awaited run is on (see `Run.arun`).
+HEARTBEAT = 0.1
+
 #: What an image counts for in a prompt estimate: OpenAI's price of a low-detail image (its
 #: base64 bytes are no tokens of text).
 IMAGE_TOKENS = 85
@@ -294,6 +297,16 @@ class Run:
             self._begin()
             arm()
 
+        beat: asyncio.TimerHandle | None = None
+
+        def heartbeat() -> None:
+            # A kernel's interrupt handler asks its loop to cancel the cell with a callback
+            # that runs only once the loop wakes: with no bytes coming (a --no-stream answer
+            # being generated) it would sleep until the reply came. Wake it now and then.
+            nonlocal beat
+            beat = loop.call_later(HEARTBEAT, heartbeat)
+
+        heartbeat()
         interrupted = True
         try:
             async for column, event in self._events(started):
@@ -302,8 +315,9 @@ class Run:
                 arm()
             interrupted = False
         finally:
-            if timer is not None:
-                timer.cancel()
+            for handle in (timer, beat):
+                if handle is not None:
+                    handle.cancel()
             self._close(interrupted and not self.stopped)
         return self.replies
 

@@ -568,6 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _complete(self, body: dict[str, Any], script: _Script) -> None:
         text = self._reply_text(body, script)
         n = script.count(body)
+        # A server answering without streaming takes as long to generate, then sends it all.
+        _sleep(script.first + script.delay * len(_words(text)))
         finish = _finish_reason(body, script)
         choices = []
         for i in range(n):
