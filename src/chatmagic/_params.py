@@ -215,4 +215,6 @@ CHECKS: dict[str, Check] = {
     "frequency_penalty": between(-2, 2), "logit_bias": logit_bias, "seed": seed, "user": text,
     "json": flag, "params": body_fields, "images": sources, "no_stream": flag, "out": name,
     "format": fmt, "no_interpolate": flag, "timeout": positive_seconds, "debug": flag,
+    # Over many inputs (--each): the variable, requests in flight at most, ignore kept rows.
+    "each": name, "concurrency": at_least(1), "fresh": flag,
 }

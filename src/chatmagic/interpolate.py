@@ -35,7 +35,7 @@ from . import scrub
 from .context import ErrorLog, compact, cut
 from .errors import OptionError
 
-__all__ = ["interpolate", "fill", "Filled", "Cut", "MAX_FIELD_CHARS"]
+__all__ = ["interpolate", "fill", "field_names", "Filled", "Cut", "MAX_FIELD_CHARS"]
 
 #: Default longest field (characters); longer ones are cut, saying so.
 MAX_FIELD_CHARS = 4000
@@ -188,3 +188,16 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, errors: ErrorLog | N
                 max_field_chars: int = MAX_FIELD_CHARS) -> str:
     """`fill`'s text alone."""
     return fill(text, namespace, errors=errors, max_field_chars=max_field_chars).text
+
+
+def field_names(text: str) -> list[str]:
+    """The names the ``{fields}`` of ``text`` start with, in order, each once (``{a.b}``
+    and ``{a[0]}`` give ``a``; ``{{`` escapes are not fields)."""
+    names: dict[str, None] = {}
+    for match in _FIELD.finditer(text):
+        path = match.group("path")
+        if path:
+            head = re.match(r"[A-Za-z_]\w*", path)
+            assert head is not None
+            names[head.group()] = None
+    return list(names)

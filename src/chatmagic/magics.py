@@ -26,7 +26,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
-from . import history_view
+from . import each_cell, history_view
 from .context import ErrorLog
 from .conversation import Notebook
 from .errors import ChatError, HistoryError, ReplyInterrupted
@@ -207,6 +207,8 @@ class ChatMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def chat(self, line: str, cell: str | None = None) -> None:
+        if each_cell.wants_each(line):  # one prompt over many inputs
+            return each_cell.run_blocking(self, line, cell)
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
@@ -222,6 +224,8 @@ class ChatMagics(Magics):
 
     async def achat(self, line: str, cell: str | None = None) -> None:
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
+        if each_cell.wants_each(line):
+            return await each_cell.run_awaited(self, line, cell)
         try:
             plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:

@@ -146,6 +146,14 @@ def _build_parser() -> _Parser:
     add("--timeout", type=_number("--timeout"), metavar="SECONDS",
         help="the whole request's time limit (the text that arrived is kept), above 0")
     add("--debug", action="store_true", help="show tracebacks of failures")
+    # Over many inputs (each.py): one request per element of VAR, never with the history.
+    add("--each", metavar="VAR", help="one request per element of VAR (list, tuple, dict, "
+                                      "Series, DataFrame: {item}, {key}, {COLUMN}); -o gets "
+                                      "the table")
+    add("--concurrency", type=_whole("--concurrency"), metavar="N",
+        help="with --each: requests in flight at most (default 8), at least 1")
+    add("--fresh", action="store_true",
+        help="with --each: send every row again (ignore rows finished by earlier runs)")
     add("prompt", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -196,6 +204,9 @@ class ChatOptions:
     #: ``--schema``: the spec as written (resolved against the namespace when planned), or a
     #: `chatmagic.schema.Schema` (the Python API resolves it at once).
     schema: Any = None
+    each: str | None = None
+    concurrency: int | None = None
+    fresh: bool = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = CHECKS.get(name)
@@ -310,6 +321,11 @@ def parse_chat_line(line: str, cell: str | None = None) -> ChatOptions:
         raise OptionError("--compare names the models itself: drop -m/--model")
     if ns.compare and ns.n and ns.n > 1:
         raise OptionError("-n > 1 and --compare cannot be combined: pick one")
+    if (ns.concurrency is not None or ns.fresh) and not ns.each:
+        raise OptionError(f"{'--concurrency' if ns.concurrency is not None else '--fresh'} "
+                          "goes with --each VAR (a run over many inputs)")
+    if ns.each and ns.n and ns.n > 1:
+        raise OptionError("-n > 1 and --each cannot be combined: one reply per row")
     values = {k: v for k, v in vars(ns).items() if k not in ("param", "image", "prompt")}
     try:
         return ChatOptions(prompt=prompt, params=params, images=list(ns.image), **values)

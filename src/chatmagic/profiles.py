@@ -57,6 +57,9 @@ class Profile:
     #: How the endpoint takes ``--schema``: ``json_schema``, ``json_object`` (with the schema
     #: beside it, as llama-cpp-python takes it) or ``none`` (the schema in the prompt only).
     structured_output: str = "json_schema"
+    #: Most requests in flight to this endpoint during a run over many inputs (--each): a
+    #: lower bound than --concurrency for a rate-limited account or a small server.
+    concurrency: int | None = None
     #: Set when a working-directory file points a key of the user's here without consent.
     untrusted: Untrusted | None = field(default=None, repr=False, compare=False)
 
@@ -149,7 +152,8 @@ PRESETS: dict[str, Profile] = {p.name: p for p in [
 
 _PROFILE_KEYS = {"base_url", "api_key_env", "api_key", "model", "headers", "max_tokens_field",
                  "needs_key", "include_usage", "timeout", "params", "description",
-                 "one_at_a_time", "structured_output"}
+                 "one_at_a_time", "structured_output",
+                 "concurrency"}
 
 
 def config_paths(cwd: Path | None = None) -> list[Path]:
@@ -237,6 +241,10 @@ def _profile_from_table(name: str, table: Any, base: Profile | None, path: Path)
     if table.get("structured_output", "json_schema") not in STRUCTURED_OUTPUT:
         raise ProfileError(f"{path}: [profiles.{name}] structured_output must be one of "
                            + ", ".join(f'"{m}"' for m in STRUCTURED_OUTPUT))
+    limit = table.get("concurrency")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise ProfileError(f"{path}: [profiles.{name}] concurrency must be a whole number of "
+                           f"at least 1, not {limit!r}")
     fields = dict(table)
     fields["base_url"] = str(fields.get("base_url", base.base_url if base else "")).rstrip("/")
     if base is None:

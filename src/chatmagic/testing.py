@@ -62,6 +62,8 @@ Options: ``delay`` (seconds per token), ``first`` (seconds before the first
 token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 ``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
 (seconds to wait after the first text chunk, to see it dispatched on time),
+``fail`` (answer HTTP 400 to a prompt holding this word), ``busy`` / ``flaky`` (the first N
+requests of each prompt answer HTTP 429 with ``Retry-After: wait`` / HTTP 503), ``wait``,
 ``to`` (for ``redirect``), ``via`` (for ``one-at-a-time`` and ``context-overflow``:
 ``via=litellm`` answers as LiteLLM's proxy in front of it does; ``via=litellm-error``: as
 it does when the cut came before a word), ``refuse`` (any model: ``refuse=json_schema``
@@ -241,6 +243,10 @@ class _Script:
     choices: int = 0  # at most this many choices, whatever n asks (0: as many as asked)
     refuse: str = ""  # json_schema or json_object: a response_format refused (testing_schema)
     shape: str = "valid"  # for the schema model (testing_schema.SHAPES)
+    fail: str = ""  # answer HTTP 400 when the last user message holds this word
+    busy: int = 0  # the first N requests of each prompt: HTTP 429 with Retry-After: wait
+    flaky: int = 0  # the first N requests of each prompt: HTTP 503
+    wait: float = 0.1  # Retry-After of busy (seconds)
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -248,11 +254,11 @@ class _Script:
         script = cls(base=base)
         for item in filter(None, re.split(r"[,&]", opts)):
             key, _, value = item.partition("=")
-            if key in ("delay", "first", "pause"):
+            if key in ("delay", "first", "pause", "wait"):
                 setattr(script, key, float(value))
-            elif key in ("eol", "to", "via", "refuse", "shape"):
+            elif key in ("eol", "to", "via", "refuse", "shape", "fail"):
                 setattr(script, key, value)
-            elif key in ("tokens", "after", "choices"):
+            elif key in ("tokens", "after", "choices", "busy", "flaky"):
                 setattr(script, key, int(value))
         return script
 
@@ -306,6 +312,10 @@ class FakeEndpoint:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._rate_limited_once: set[str] = set()
+        self._tries: dict[tuple[str, str], int] = {}  # (model, prompt) -> requests so far
+        #: Chat requests being answered now, and the most at once (a scheduler's bound).
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "FakeEndpoint":
@@ -365,6 +375,18 @@ class FakeEndpoint:
         with self._lock:
             return self._arrivals > arrival
 
+    def _try_number(self, model: str, prompt: str) -> int:
+        """How many requests of this model and prompt arrived before this one."""
+        with self._lock:
+            seen = self._tries.get((model, prompt), 0)
+            self._tries[(model, prompt)] = seen + 1
+            return seen
+
+    def _enter(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
     def _first_rate_limit(self, key: str) -> bool:
         with self._lock:
             if key in self._rate_limited_once:
@@ -375,6 +397,10 @@ class FakeEndpoint:
 
 class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up (a retry, a Stop button) is normal here, not an error to print."""
+
+    # The default backlog of 5 drops connections opened at once (a run at --concurrency 16),
+    # and the client's SYN is resent a second later.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -439,10 +465,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, "The body is not a JSON object.")
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        self.owner._enter(1)
         try:
             self._chat(body, record)
         except (BrokenPipeError, ConnectionResetError):
             record.disconnected = True
+        finally:
+            self.owner._enter(-1)
 
     def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         model = str(body.get("model", ""))
@@ -497,6 +526,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, CONTEXT_ERROR)
         if base == "whole-json" and body.get("stream"):
             return self._complete(body, script)
+        if script.fail or script.busy or script.flaky:
+            messages = body.get("messages") or [{}]
+            prompt = _message_text(messages[-1]) if isinstance(messages[-1], dict) else ""
+            if script.fail and script.fail in prompt:
+                return self._error(400, f"The model `{model}` cannot answer this input "
+                                        f"(it holds '{script.fail}').")
+            tries = self.owner._try_number(model, prompt) if script.busy or script.flaky else 0
+            if tries < script.busy:
+                return self._error(429, "Rate limit reached for requests.", "rate_limit_error",
+                                   headers={"Retry-After": f"{script.wait:g}"})
+            if tries < script.busy + script.flaky:
+                return self._error(503, "The server is overloaded.", "server_error")
         if base == "rate-limited" and self.owner._first_rate_limit(model):
             return self._error(429, "Rate limit reached. Please try again in 0s.",
                                "rate_limit_error", headers={"Retry-After": "0"})

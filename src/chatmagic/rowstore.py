@@ -1,0 +1,121 @@
+"""Finished rows of runs over many inputs, kept so that running a cell again resumes it.
+
+A row is keyed by its request (`request_digest`: endpoint, model and body,
+never the key or the headers), so the same cell run again, after a Stop, an
+interrupt, failures or a kernel restart, sends only the rows with no finished
+result. Only rows that finished without an error are kept.
+
+A notebook the kernel can name keeps them on disk next to its history journal
+(``<journal>.rows.jsonl``, one JSON line per row, readable by its owner only);
+one it cannot name (nbclient, terminal IPython) keeps them in memory for the
+session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+from .conversation import Notebook
+from .table import Row
+
+try:
+    import fcntl
+except ImportError:  # Windows: appends of one short line each
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["RowStore", "request_digest", "store_for", "ROWS_VERSION"]
+
+#: The line format of the rows file; lines of another version are skipped.
+ROWS_VERSION = 1
+
+# What changes how a request is sent, not what it asks: left out of its identity.
+_TRANSPORT_FIELDS = ("stream", "stream_options", "timeout")
+
+_KEPT = ("model", "text", "finish_reason", "prompt_tokens", "completion_tokens", "cost",
+         "seconds")
+
+
+def request_digest(base_url: str, request: dict[str, Any]) -> str:
+    """A request's identity: its endpoint and body (headers and key are not part of it)."""
+    body = {k: v for k, v in request.items() if k not in _TRANSPORT_FIELDS}
+    text = json.dumps({"endpoint": base_url.rstrip("/"), "body": body}, sort_keys=True,
+                      ensure_ascii=False, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class RowStore:
+    """Finished rows by request digest, on disk (``path``) or in memory (no path)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._rows: dict[str, dict[str, Any]] | None = None
+        self.unreadable = 0
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._rows is not None:
+            return self._rows
+        self._rows = {}
+        if self.path is None:
+            return self._rows
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return self._rows
+        for line in data.splitlines():
+            try:
+                entry = json.loads(line)
+                if entry.get("v") != ROWS_VERSION or not isinstance(entry.get("row"), dict):
+                    raise ValueError("another format")
+                self._rows[str(entry["id"])] = entry["row"]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                if line.strip():
+                    self.unreadable += 1  # cut short by a crash, or a newer chatmagic's
+        return self._rows
+
+    def get(self, digest: str, key: Any) -> Row | None:
+        """The finished row of this request, as the row of element ``key``; else None."""
+        kept = self._load().get(digest)
+        if kept is None:
+            return None
+        return Row(key, **{name: kept.get(name) for name in _KEPT})
+
+    def put(self, digest: str, row: Row) -> None:
+        """Keep a row that finished without an error (failed ones are sent again)."""
+        if not row.ok:
+            return
+        record = {name: getattr(row, name) for name in _KEPT}
+        self._load()[digest] = record
+        if self.path is not None:
+            self._append({"v": ROWS_VERSION, "id": digest, "row": record})
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        assert self.path is not None
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # two kernels of one notebook: whole lines
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+_stores: "weakref.WeakKeyDictionary[Notebook, RowStore]" = weakref.WeakKeyDictionary()
+
+
+def store_for(notebook: Notebook) -> RowStore:
+    """The store of a notebook's finished rows: beside its journal, or in memory."""
+    store = _stores.get(notebook)
+    if store is None:
+        path = notebook.path.with_name(notebook.path.stem + ".rows.jsonl") \
+            if notebook.path is not None else None
+        store = _stores[notebook] = RowStore(path)
+    return store

@@ -1,0 +1,335 @@
+"""A bounded scheduler for many requests: at most N in flight, retried, slowed when told.
+
+`Scheduler.arun` sends `RowJob`s through ``concurrency`` workers (so memory
+and tasks do not grow with the number of rows) and hands each finished one to
+``on_row`` as a `Row`. Per endpoint a `_Gate` bounds what is in flight:
+
+- a 429, 5xx or dropped connection is retried with exponential backoff (the
+  server's ``Retry-After`` when it gave one); a 429 also halves that endpoint's
+  limit and holds all its requests until the wait is over; successes raise the
+  limit again one at a time (additive increase, multiplicative decrease);
+- a stream that ended without a finish reason while another request to the
+  same endpoint was in flight (llama-cpp-python cuts a stream when another
+  request arrives, see runner.py) is asked again, and that endpoint gets one
+  request at a time from then on (`runner.ONE_AT_A_TIME`);
+- any other failure is the row's ``error``: the other rows go on.
+
+`Progress` is the run's counters; a view reads it as often as it likes (it is
+a few numbers, whatever the number of rows). Replies are not streamed to any
+screen: only the finished rows come out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import openai
+
+from . import scrub
+from .client import ClientPool
+from .failures import StreamError, sentence
+from .profiles import Profile
+from .reply import Reply
+from .runner import ONE_AT_A_TIME, deadline_failure, prompt_tokens
+from .stream import Finish, ReasoningDelta, RefusalDelta, TextDelta, aretry_without_stream, \
+    astream_chat
+from .table import Row
+
+__all__ = ["RowJob", "Progress", "Scheduler", "retryable", "MAX_ATTEMPTS", "DEFAULT_CONCURRENCY"]
+
+#: Requests in flight at most when a run names no --concurrency.
+DEFAULT_CONCURRENCY = 8
+#: Attempts per row for retryable failures (the first and four retries).
+MAX_ATTEMPTS = 5
+#: Redoes per row of a stream another request cut (each one with less concurrency).
+MAX_REDOS = 3
+#: Longest wait between attempts, whatever a server's Retry-After says (seconds).
+MAX_WAIT = 60.0
+
+_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
+
+
+@dataclass
+class RowJob:
+    """One request of a run over many inputs: which element, which model, what body.
+
+    ``digest`` identifies the request for the store of finished rows (endpoint,
+    model and body; never the key).
+    """
+
+    key: Any
+    label: str
+    profile: Profile
+    request: dict[str, Any]
+    digest: str = ""
+
+
+@dataclass
+class Progress:
+    """What a progress view shows: counts, tokens, cost, rate and time left."""
+
+    total: int
+    done: int = 0  # finished rows, failed ones included
+    failed: int = 0
+    reused: int = 0  # rows taken from earlier runs (counted in done)
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+    stopped: bool = False
+    slowed: set[str] = field(default_factory=set)  # endpoints that answered 429
+
+    def count(self, row: Row, reused: bool = False) -> None:
+        self.done += 1
+        self.reused += reused
+        self.failed += not row.ok
+        self.prompt_tokens += row.prompt_tokens or 0
+        self.completion_tokens += row.completion_tokens or 0
+        if row.cost is not None:
+            self.cost = (self.cost or 0.0) + row.cost
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def sent(self) -> int:
+        """Rows finished by this run (not taken from earlier ones)."""
+        return self.done - self.reused
+
+    def rate(self) -> float | None:
+        """Rows per second finished by this run."""
+        elapsed = self.elapsed
+        return self.sent / elapsed if self.sent and elapsed > 0 else None
+
+    def left(self) -> float | None:
+        """Seconds left at the current rate."""
+        rate = self.rate()
+        return (self.total - self.done) / rate if rate else None
+
+
+def retryable(failure: StreamError) -> bool:
+    """Whether asking again may succeed: rate limits, server errors, dropped connections."""
+    status = failure.status
+    if status is not None:
+        return status == 429 or status >= 500
+    return failure.kind in ("connect", "incomplete")
+
+
+class _Gate:
+    """One endpoint's share of a run: how many of its requests may be in flight now."""
+
+    def __init__(self, limit: int) -> None:
+        self.ceiling = self.limit = max(1, limit)
+        self.active: set[int] = set()
+        self.overlapped: set[int] = set()
+        self.calm = 0  # successes since the limit last changed
+        self.resume_at = 0.0  # loop time before which no request may start (after a 429)
+        self.changed = asyncio.Condition()
+
+    async def enter(self, slot: int) -> None:
+        async with self.changed:
+            while True:
+                wait = self.resume_at - asyncio.get_running_loop().time()
+                if wait > 0:
+                    try:
+                        await asyncio.wait_for(self.changed.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                if len(self.active) < self.limit:
+                    break
+                await self.changed.wait()
+            self.active.add(slot)
+            if len(self.active) > 1:
+                self.overlapped.update(self.active)
+
+    async def leave(self, slot: int) -> bool:
+        """Leave; whether another request was in flight here while this one was."""
+        async with self.changed:
+            self.active.discard(slot)
+            overlapped = slot in self.overlapped
+            self.overlapped.discard(slot)
+            self.changed.notify_all()
+        return overlapped
+
+    def succeeded(self) -> None:
+        self.calm += 1
+        if self.limit < self.ceiling and self.calm >= self.limit:
+            self.limit += 1
+            self.calm = 0
+
+    def throttled(self, wait: float) -> None:
+        """A 429: half as many in flight, and none starting until ``wait`` is over."""
+        self.limit = max(1, self.limit // 2)
+        self.calm = 0
+        loop = asyncio.get_running_loop()
+        self.resume_at = max(self.resume_at, loop.time() + wait)
+
+    def one_at_a_time(self) -> None:
+        self.limit = self.ceiling = 1
+
+
+def _backoff(attempt: int, failure: StreamError, base: float) -> float:
+    """Seconds before attempt ``attempt + 1``: the server's word, else exponential + jitter."""
+    if failure.retry_after is not None:
+        return min(MAX_WAIT, failure.retry_after)
+    return min(MAX_WAIT, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def row_of(job: RowJob, reply: Reply) -> Row:
+    """The table's row for one reply (text and error scrubbed: they end up on screen)."""
+    usage = reply.usage
+    error = reply.error
+    if error is None and not reply.complete:
+        error = ("stopped before the reply finished" if reply.interrupted
+                 else "the reply ended without a finish reason")
+    cost = getattr(reply, "cost", None)  # where a price is known (money: another module)
+    return Row(job.key, job.label, scrub.scrub(reply.text()), reply.finish_reason(),
+               usage.prompt_tokens if usage else None,
+               usage.completion_tokens if usage else None,
+               float(cost) if isinstance(cost, (int, float)) else None,
+               round(reply.elapsed, 3), scrub.scrub(error) if error else None)
+
+
+class Scheduler:
+    """Many requests, at most ``concurrency`` in flight, each finished one to ``on_row``."""
+
+    def __init__(self, clients: ClientPool, concurrency: int = DEFAULT_CONCURRENCY, *,
+                 on_row: Callable[[int, RowJob, Row], None] | None = None,
+                 progress: Progress | None = None, backoff: float = 0.5) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.clients = clients
+        self.concurrency = concurrency
+        self.on_row = on_row
+        self.progress = progress or Progress(0)
+        self.backoff = backoff
+        self._gates: dict[str, _Gate] = {}
+        self._sdk: dict[int, openai.AsyncOpenAI] = {}
+
+    def _gate(self, profile: Profile) -> _Gate:
+        url = profile.base_url
+        gate = self._gates.get(url)
+        if gate is None:
+            limit = min(self.concurrency, profile.concurrency or self.concurrency)
+            gate = self._gates[url] = _Gate(limit)
+            if url in ONE_AT_A_TIME or profile.one_at_a_time:
+                gate.one_at_a_time()
+        return gate
+
+    def _client(self, profile: Profile) -> openai.AsyncOpenAI:
+        # Retries are this scheduler's (it slows the endpoint down on a 429), not the SDK's.
+        client = self.clients.async_(profile)
+        mine = self._sdk.get(id(client))
+        if mine is None:
+            mine = self._sdk[id(client)] = client.with_options(max_retries=0)
+        return mine
+
+    async def _attempt(self, slot: int, job: RowJob, gate: _Gate, alone: bool,
+                       ) -> tuple[Reply, bool]:
+        """One try: the reply, and whether another request to its endpoint cut it."""
+        profile, request = job.profile, job.request
+        reply = Reply(str(request.get("model", "")), profile.name, profile.base_url,
+                      prompt_estimate=prompt_tokens(request.get("messages") or []))
+        client = self._client(profile)
+        await gate.enter(slot)
+        finished = failed = said = broke_first = False
+        empty: StreamError | None = None
+        try:
+            async for event in astream_chat(client, request, profile, retry_empty=alone):
+                kind = type(event)
+                if kind in _SAID:
+                    said = True
+                elif kind is Finish:
+                    finished = True
+                elif isinstance(event, StreamError):
+                    if event.kind == "empty":
+                        empty = event
+                        continue
+                    failed = event.kind != "incomplete"
+                    broke_first = event.kind == "server" and not said
+                reply.feed(event)
+        finally:
+            overlapped = await gate.leave(slot)
+        if empty is not None and not overlapped:
+            async for event in aretry_without_stream(client, request, profile):
+                reply.feed(event)
+        elif empty is not None:
+            reply.feed(empty)
+        reply.close()
+        cut = (bool(request.get("stream")) and overlapped
+               and (empty is not None or broke_first or not failed and not (finished and said)))
+        return reply, cut
+
+    async def _answer(self, slot: int, job: RowJob) -> Reply:
+        """The row's reply after retries and redoes."""
+        gate = self._gate(job.profile)
+        attempt = redos = 0
+        alone = False
+        while True:
+            reply, cut = await self._attempt(slot, job, gate, alone)
+            if cut and redos < MAX_REDOS:
+                redos += 1
+                ONE_AT_A_TIME.add(job.profile.base_url)
+                gate.one_at_a_time()
+                alone = True
+                self.progress.retries += 1
+                continue
+            failure = reply.endpoint_failure
+            if failure is None:
+                gate.succeeded()
+                return reply
+            attempt += 1
+            if not retryable(failure) or attempt >= MAX_ATTEMPTS:
+                if failure.status == 429:
+                    reply.error = sentence(f"{failure.message} (after {attempt} attempts)")
+                return reply
+            wait = _backoff(attempt, failure, self.backoff)
+            if failure.status == 429:
+                gate.throttled(wait)
+                self.progress.slowed.add(job.profile.base_url)
+            self.progress.retries += 1
+            await asyncio.sleep(wait)
+
+    async def _row(self, slot: int, position: int, job: RowJob) -> None:
+        deadline = float(job.request.get("timeout") or 0)
+        try:
+            if deadline:
+                reply = await asyncio.wait_for(self._answer(slot, job), deadline)
+            else:
+                reply = await self._answer(slot, job)
+            row = row_of(job, reply)
+        except asyncio.TimeoutError:
+            row = Row(job.key, job.label, seconds=deadline,
+                      error=deadline_failure(job.profile, deadline).message)
+        except Exception as exc:  # noqa: BLE001 - one row's failure is that row's
+            row = Row(job.key, job.label,
+                      error=scrub.scrub(sentence(f"{type(exc).__name__}: {exc}")))
+        self.progress.count(row)
+        if self.on_row is not None:
+            self.on_row(position, job, row)
+
+    async def arun(self, jobs: Iterable[tuple[int, RowJob]]) -> None:
+        """Send every ``(position, job)``; return when all are done (or raise when cancelled:
+        the rows finished so far have been handed to ``on_row``)."""
+        queue = iter(jobs)
+
+        async def worker(slot: int) -> None:
+            for position, job in queue:  # one shared iterator: each job taken once
+                await self._row(slot, position, job)
+
+        workers = [asyncio.ensure_future(worker(i)) for i in range(self.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()  # a stop or an interrupt: close the HTTP responses in flight
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.progress.ended = time.perf_counter()
