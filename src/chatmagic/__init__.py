@@ -21,6 +21,7 @@ from ._version import __version__
 if _TYPE_CHECKING:
     from ._api import (NamedConversation, aprompt, chat, compare, conversation, history,
                        prompt)
+    from ._api import map
     from ._response import AsyncResponse, Failure, Response
     from .errors import ChatError, OptionError
     from .events import Usage
@@ -29,11 +30,11 @@ if _TYPE_CHECKING:
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension",
            "prompt", "aprompt", "conversation", "chat", "compare", "history",
            "Response", "AsyncResponse", "Failure", "NamedConversation", "Reply", "Usage",
-           "ChatError", "OptionError"]
+           "ChatError", "OptionError", "map"]
 
 # Public name -> the private module that defines it; imported when first asked for.
 _LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_api",
-         "compare": "_api", "history": "_api", "NamedConversation": "_api",
+         "compare": "_api", "history": "_api", "map": "_api", "NamedConversation": "_api",
          "Response": "_response", "AsyncResponse": "_response", "Failure": "_response",
          "Reply": "reply", "Usage": "events", "ChatError": "errors", "OptionError": "errors"}
 

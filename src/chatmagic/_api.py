@@ -22,7 +22,7 @@ from .session import Session
 from .stream import Reply
 
 __all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "compare",
-           "history", "current_session"]
+           "history", "current_session", "map"]
 
 # What prompt() takes besides the text: the request, never the cell's presentation.
 _PROMPT = ("model", "system", "profile", *REQUEST_FIELDS, "schema")
@@ -211,3 +211,42 @@ def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:
 def history(name: str = "default") -> list[dict[str, Any]]:
     """The conversation ``name`` as an OpenAI messages list (system first)."""
     return current_session().notebook.get(name, create=False).messages()
+
+
+def map(template: str, items: Any, models: str | list[str] | None = None,
+        concurrency: int | None = None, schema: Any = None, fresh: bool = False,
+        **params: Any) -> Any:
+    """One request per element of ``items`` (list, tuple, dict, Series, DataFrame), each
+    ``template`` filled from its row (``{item}``, ``{key}``, ``{index}``, ``{COLUMN}``);
+    with several ``models``, a grid. Returns the table ``%%chat --each`` gives (a DataFrame
+    when pandas is installed, else a list of dicts). Rows finished by an earlier call are
+    not sent again (``fresh=True`` sends them); failures are rows with an ``error``.
+    Keywords: those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
+    from .each import EachRun, apply_schema, plan_each
+    from .rowstore import store_for
+
+    if isinstance(models, (list, tuple)) and len(models) == 1:
+        models = models[0]
+    if "model" in params and models is not None:
+        raise OptionError("map() takes models= or model=, not both")
+    fixed: dict[str, Any] = {"no_history": True, "each": "items", "fresh": fresh,
+                             "concurrency": concurrency}
+    if isinstance(models, (list, tuple)):
+        if not models or not all(isinstance(m, str) for m in models):
+            raise OptionError(f"map() takes models= as a list of model names, not {models!r}")
+        fixed["compare"] = list(models)
+    elif models is not None:
+        fixed["model"] = models
+    allowed = tuple(k for k in _PROMPT if k not in ("images",))
+    options, _ = _options("map", template, params, allowed, **fixed)
+    session = current_session()
+    session.register_keys()
+    plan = plan_each(options, items, session.profiles, {}, environ=session.clients.environ,
+                     where="map()")
+    if schema is not None:
+        from importlib import import_module
+
+        resolve = import_module(".schema", __package__).resolve_schema  # issue 16's module
+        apply_schema(plan, resolve(schema))
+    run = EachRun(plan, session.clients, store_for(session.notebook))
+    return run.run().table()

@@ -34,7 +34,8 @@ from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
 from .table import Row, build_table
 
-__all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "EachRun",
+__all__ = ["Element", "elements", "EachPlan", "plan_each", "apply_schema", "planned_requests",
+           "EachRun",
            "View", "NullView", "DEFAULT_CONCURRENCY"]
 
 #: Fields a template may name in any row besides a DataFrame's columns.
@@ -49,7 +50,8 @@ class Element:
     fields: Mapping[str, Any]
 
 
-def elements(value: Any, name: str = "the value") -> tuple[str, list[Element]]:
+def elements(value: Any, name: str = "the value",
+             where: str | None = None) -> tuple[str, list[Element]]:
     """The elements of a collection and the name of the table's key column.
 
     A dict gives ``{key}`` and ``{item}`` (the value), key column ``key``; a
@@ -58,6 +60,7 @@ def elements(value: Any, name: str = "the value") -> tuple[str, list[Element]]:
     position. Anything else iterable (a set, a generator, a 1-D array) is read
     as a list. Text, bytes and non-iterables are refused, as is an empty one.
     """
+    where = where or f"--each {name}"
     kind = _kind(value)
     items: list[Element]
     key_name = "index"
@@ -73,23 +76,23 @@ def elements(value: Any, name: str = "the value") -> tuple[str, list[Element]]:
         key_name = "key"
         items = [Element(k, {"item": v, "key": k}) for k, v in value.items()]
     elif isinstance(value, (str, bytes, bytearray)):
-        raise OptionError(f"--each {name}: {name} is text, not a collection: wrap it in a list "
+        raise OptionError(f"{where}: {name} is text, not a collection: wrap it in a list "
                           f"([{name}]) to send it once, or split it into the inputs you mean")
     else:
         try:
             listed = list(value)
         except TypeError:
-            raise OptionError(f"--each {name}: {name} is a {type(value).__name__}, which holds "
+            raise OptionError(f"{where}: {name} is of type {type(value).__name__}, which holds "
                               "no elements to iterate over: give a list, tuple, dict, pandas "
                               "Series or DataFrame") from None
         items = [Element(i, {"item": v, "index": i}) for i, v in enumerate(listed)]
     if not items:
-        raise OptionError(f"--each {name}: {name} is empty; nothing was sent")
+        raise OptionError(f"{where}: {name} is empty; nothing was sent")
     return key_name, items
 
 
 def _check_fields(template: str, items: list[Element], namespace: Mapping[str, Any],
-                  name: str) -> None:
+                  name: str, where: str) -> None:
     """Refuse a template field that is neither in the rows nor in the notebook."""
     first = items[0].fields
     for field_name in field_names(template):
@@ -97,7 +100,7 @@ def _check_fields(template: str, items: list[Element], namespace: Mapping[str, A
             continue
         columns = [c for c in first if c not in _ROW_FIELDS]
         offered = ", ".join("{" + c + "}" for c in [*columns, *sorted(set(first) & _ROW_FIELDS)])
-        raise OptionError(f"--each {name}: the prompt's {{{field_name}}} is in no row of {name} "
+        raise OptionError(f"{where}: the prompt's {{{field_name}}} is in no row of {name} "
                           f"and names no notebook variable; a row offers {offered}. Nothing "
                           "was sent.")
 
@@ -146,20 +149,21 @@ def _unique(models: list[str]) -> list[str]:
 def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
               namespace: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
               errors: ErrorLog | None = None, max_field_chars: int = MAX_FIELD_CHARS,
-              interpolate: bool = True) -> EachPlan:
+              interpolate: bool = True, where: str | None = None) -> EachPlan:
     """Every row's request; an OptionError (nothing sent) for bad input.
 
     ``options.prompt`` is the template (not yet interpolated); ``value`` the
     collection ``options.each`` names.
     """
     name = options.each or "items"
+    where = where or f"--each {name}"
     namespace = namespace or {}
     if not options.prompt.strip():
         raise OptionError("The prompt is empty: write the template in the cell body, e.g. "
                           "Classify: {item}")
-    key_name, items = elements(value, name)
+    key_name, items = elements(value, name, where)
     if interpolate:
-        _check_fields(options.prompt, items, namespace, name)
+        _check_fields(options.prompt, items, namespace, name, where)
     targets = _targets(options, profiles)
     for _, profile, _ in targets:
         profile.require_key(environ)  # a missing key is one clear message
@@ -179,6 +183,23 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
                                request_digest(profile.base_url, request)))
     return EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
+
+
+def apply_schema(plan: EachPlan, schema: Any) -> EachPlan:
+    """Make a schema's fields the plan's columns (the seam to `chatmagic.schema`).
+
+    ``schema`` is a resolved schema: ``.fields`` (names), ``.parse(text)`` (the
+    value, or raise naming the first problem), ``.as_fields(value)`` and
+    ``.response_format(mode)``. A request that has no ``response_format`` yet
+    gets the schema's (``json_schema``); its digest follows.
+    """
+    plan.schema_fields = list(schema.fields)
+    plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
+    for job in plan.jobs:
+        if "response_format" not in job.request:
+            job.request["response_format"] = schema.response_format("json_schema")
+            job.digest = request_digest(job.profile.base_url, job.request)
+    return plan
 
 
 def planned_requests(plan: EachPlan, store: RowStore | None = None) -> list[RowJob]:
@@ -232,7 +253,7 @@ class EachRun:
                 self.progress.count(kept, reused=True)
             else:
                 self._pending.append((position, job))
-        self._cancel: Callable[[], None] | None = None
+        self._cancel: Callable[[], object] | None = None
 
     # -- rows ----------------------------------------------------------------
     def _finish(self, row: Row) -> None:
@@ -241,8 +262,8 @@ class EachRun:
             return
         try:
             row.fields = self.plan.parse(row.text)
-        except ValueError as exc:
-            row.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - an invalid reply is that row's error
+            row.error = str(getattr(exc, "problem", None) or exc)
 
     def _on_row(self, position: int, job: RowJob, row: Row) -> None:
         self.store.put(job.digest, row)  # before parsing: the reply is what was bought

@@ -82,7 +82,8 @@ class RowStore:
         kept = self._load().get(digest)
         if kept is None:
             return None
-        return Row(key, **{name: kept.get(name) for name in _KEPT})
+        values: dict[str, Any] = {name: kept.get(name) for name in _KEPT}
+        return Row(key, **values)
 
     def put(self, digest: str, row: Row) -> None:
         """Keep a row that finished without an error (failed ones are sent again)."""

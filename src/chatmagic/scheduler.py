@@ -179,8 +179,8 @@ class _Gate:
 def _backoff(attempt: int, failure: StreamError, base: float) -> float:
     """Seconds before attempt ``attempt + 1``: the server's word, else exponential + jitter."""
     if failure.retry_after is not None:
-        return min(MAX_WAIT, failure.retry_after)
-    return min(MAX_WAIT, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        return min(MAX_WAIT, float(failure.retry_after))
+    return float(min(MAX_WAIT, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
 
 
 def row_of(job: RowJob, reply: Reply) -> Row:
