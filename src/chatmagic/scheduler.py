@@ -191,7 +191,8 @@ def row_of(job: RowJob, reply: Reply) -> Row:
         error = ("stopped before the reply finished" if reply.interrupted
                  else "the reply ended without a finish reason")
     cost = getattr(reply, "cost", None)  # where a price is known (money: another module)
-    return Row(job.key, job.label, scrub.scrub(reply.text()), reply.finish_reason(),
+    text = scrub.scrub(reply.text()) or (None if error else "")  # a failure before a word
+    return Row(job.key, job.label, text, reply.finish_reason(),
                usage.prompt_tokens if usage else None,
                usage.completion_tokens if usage else None,
                float(cost) if isinstance(cost, (int, float)) else None,

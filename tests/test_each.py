@@ -1,0 +1,364 @@
+"""One prompt over many inputs: %%chat --each, chatmagic.map, the scheduler and the row store.
+
+Kernel tests run cells in a real kernel (the awaited path a notebook takes); shell tests
+use a real IPython shell (the blocking path). Every request goes over HTTP to FakeEndpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from chatmagic.testing import FakeEndpoint
+from kernel import Kernel, outputs, run_cells, visible
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _env(endpoint: FakeEndpoint, clean_env: Path, **more: str) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": endpoint.base_url,
+            "CHATMAGIC_HISTORY_DIR": str(clean_env / "history"), **more}
+
+
+def _printed(messages: list[dict]) -> str:
+    return "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+
+
+def _prompts(endpoint: FakeEndpoint) -> list[str]:
+    return [r.body["messages"][-1]["content"] for r in endpoint.chat_requests]
+
+
+# -- kernel tests (the awaited path) ---------------------------------------------------
+
+def test_twenty_half_second_rows_at_concurrency_ten_take_two_waves(
+        endpoint: FakeEndpoint, clean_env: Path) -> None:
+    with Kernel(_env(endpoint, clean_env)) as kernel:
+        kernel.execute("%load_ext chatmagic\nxs = [f'row {i}' for i in range(20)]")
+        start = time.monotonic()
+        reply, messages = kernel.execute("%%chat --each xs -m echo/first=0.5 --concurrency 10 "
+                                         "-o t\nSay {item}")
+        elapsed = time.monotonic() - start
+        assert reply["status"] == "ok"
+        assert elapsed < 3, elapsed
+        assert endpoint.max_in_flight == 10  # bounded, and used
+        _, out = kernel.execute("print(len(t), sorted(t['text'])[:2], t['error'].isna().all())")
+    assert _printed(out).strip() == "20 ['Say row 0', 'Say row 1'] True"
+    summary = visible("".join(m["content"]["data"].get("text/html", "") for m in messages
+                              if m["msg_type"] == "display_data"))
+    assert "20 of 20 rows answered" in summary and "Say row 0" in summary
+
+
+def test_a_grid_of_five_by_two_and_dataframe_columns(endpoint: FakeEndpoint,
+                                                     clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic",
+                    "import pandas as pd\n"
+                    "df = pd.DataFrame({'review': ['good', 'bad', 'fine', 'meh', 'great'],\n"
+                    "                   'stars': [5, 1, 3, 2, 5]}, index=list('abcde'))",
+                    "%%chat --each df --compare echo,echo/delay=0.001 -o grid\n"
+                    "Review: {review} ({stars} stars)",
+                    "print(grid.shape, list(grid.columns))\n"
+                    "print(grid.groupby('model').size().to_dict())\n"
+                    "print(grid['index'].tolist())"],
+                   env=_env(endpoint, clean_env), allow_errors=False)
+    shape, sizes, index = outputs(nb.cells[3], "text/plain")[0].splitlines()
+    assert shape == ("(10, 9) ['index', 'model', 'text', 'finish_reason', 'prompt_tokens', "
+                     "'completion_tokens', 'cost', 'seconds', 'error']")
+    assert sizes == "{'echo': 5, 'echo/delay=0.001': 5}"
+    assert index == str([k for k in "abcde" for _ in range(2)])
+    assert sorted(set(_prompts(endpoint))) == sorted(
+        f"Review: {r} ({s} stars)" for r, s in
+        [("good", 5), ("bad", 1), ("fine", 3), ("meh", 2), ("great", 5)])
+    # Never the conversation's history: one user message each, no system unless -s.
+    assert all(len(r.body["messages"]) == 1 for r in endpoint.chat_requests)
+
+
+def test_a_failing_row_is_recorded_while_the_others_finish(endpoint: FakeEndpoint,
+                                                           clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "xs = ['one', 'two poison', 'three', 'four']",
+                    "%%chat --each xs -m echo/fail=poison -s 'Be brief.' -o t\n{item}",
+                    "print(t['error'].notna().tolist())\nprint(t['text'].fillna('-').tolist())"],
+                   env=_env(endpoint, clean_env))
+    assert not [o for o in nb.cells[2].outputs if o.get("output_type") == "error"]
+    failed, texts = outputs(nb.cells[3], "text/plain")[0].splitlines()
+    assert failed == "[False, True, False, False]"
+    assert texts == "['one', '-', 'three', 'four']"
+    summary = visible("".join(outputs(nb.cells[2])))
+    assert "3 of 4 rows answered" in summary and "1 failed" in summary
+    assert "HTTP 400" in summary  # the error column, in the preview
+    assert endpoint.chat_requests[0].body["messages"][0] == {"role": "system",
+                                                            "content": "Be brief."}
+
+
+def test_the_cell_fails_only_when_every_row_failed(endpoint: FakeEndpoint,
+                                                   clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "xs = ['a', 'b']",
+                    "%%chat --each xs -m unauthorized -o t\n{item}", "print(len(t))"],
+                   env=_env(endpoint, clean_env))
+    (error,) = [o for o in nb.cells[2].outputs if o.get("output_type") == "error"]
+    assert error["ename"] == "EachFailed" and "every row failed" in error["evalue"]
+    assert "HTTP 401" in error["evalue"] and len(error["traceback"]) == 1
+    assert outputs(nb.cells[3], "text/plain") == ["2\n"]  # the table is there all the same
+
+
+def test_429s_and_503s_are_retried_and_slow_the_endpoint(endpoint: FakeEndpoint,
+                                                         clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "xs = list(range(6))",
+                    "%%chat --each xs -m echo/busy=2,wait=0.2 -o a\nbusy {item}",
+                    "%%chat --each xs -m echo/flaky=1 -o b\nflaky {item}",
+                    "print(a['error'].isna().all(), b['error'].isna().all())"],
+                   env=_env(endpoint, clean_env), allow_errors=False)
+    assert outputs(nb.cells[4], "text/plain") == ["True True\n"]
+    prompts = _prompts(endpoint)
+    assert all(prompts.count(f"busy {i}") == 3 for i in range(6))  # two 429s, then the reply
+    assert all(prompts.count(f"flaky {i}") == 2 for i in range(6))
+    summary = visible("".join(outputs(nb.cells[2])))
+    assert "12 retried" in summary and "6 of 6 rows answered" in summary
+
+
+def test_the_same_cell_again_sends_nothing_and_fresh_sends_all(endpoint: FakeEndpoint,
+                                                               clean_env: Path) -> None:
+    cell = "%%chat --each xs -m echo -o t\nSay {item}"
+    nb = run_cells(["%load_ext chatmagic\n%chat_config set notebook=each-test",
+                    "xs = {'a': 1, 'b': 2, 'c': 3}", cell, cell, cell.replace("-o t", "-o t --fresh"),
+                    "print(t['key'].tolist(), t['text'].tolist())"],
+                   env=_env(endpoint, clean_env), allow_errors=False)
+    assert len(endpoint.chat_requests) == 6  # 3, then none, then 3 with --fresh
+    assert "3 from earlier runs" in visible("".join(outputs(nb.cells[3])))
+    assert "from earlier runs" not in visible("".join(outputs(nb.cells[4])))
+    assert outputs(nb.cells[5], "text/plain") == ["['a', 'b', 'c'] ['Say 1', 'Say 2', 'Say 3']\n"]
+    # On disk next to the history journal, readable by its owner only, and without a key.
+    (rows,) = (clean_env / "history").glob("*.rows.jsonl")
+    assert stat.S_IMODE(rows.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert {line["row"]["text"] for line in lines} == {"Say 1", "Say 2", "Say 3"}
+
+
+def test_after_an_interrupt_the_next_run_sends_only_the_rest(endpoint: FakeEndpoint,
+                                                            clean_env: Path) -> None:
+    env = _env(endpoint, clean_env)
+    setup = "%load_ext chatmagic\n%chat_config set notebook=interrupted\nxs = list(range(12))"
+    cell = "%%chat --each xs -m echo/first=0.3 --concurrency 2 -o t\nnumber {item}"
+    with Kernel(env) as kernel:
+        kernel.execute(setup)
+        # A headless kernel shows nothing while the run goes: interrupt on a timer.
+        timer = threading.Timer(1.1, kernel.manager.interrupt_kernel)
+        timer.start()
+        reply, messages = kernel.execute(cell, timeout=30)
+        timer.join()
+        assert reply["status"] == "error" and reply["ename"] == "EachInterrupted"
+        (shown,) = [m["content"] for m in messages if m["msg_type"] == "error"]
+        assert "finished rows are kept" in shown["evalue"] and len(shown["traceback"]) == 1
+        _, out = kernel.execute("print(len(t))")
+        kept = int(_printed(out))
+        assert 2 <= kept < 12
+    sent_before = len(endpoint.chat_requests)
+    with Kernel(env) as kernel:  # a kernel restart: the rows come from disk
+        kernel.execute(setup)
+        reply, messages = kernel.execute(cell)
+        assert reply["status"] == "ok"
+        _, out = kernel.execute("print(len(t), t['error'].isna().all())")
+    assert _printed(out).strip() == "12 True"
+    again = _prompts(endpoint)[sent_before:]
+    assert len(again) == 12 - kept
+    assert f"{kept} from earlier runs" in visible(json.dumps([m["content"] for m in messages]))
+
+
+def test_progress_widget_with_stop_then_static_summary(endpoint: FakeEndpoint,
+                                                       clean_env: Path) -> None:
+    with Kernel(_env(endpoint, clean_env)) as kernel:
+        kernel.execute("%load_ext chatmagic\n%chat_config set widgets=on\n"
+                       "xs = list(range(300))")
+        start = time.monotonic()
+        reply, messages = kernel.execute("%%chat --each xs -m echo/first=0.02 --concurrency 16"
+                                         "\nn {item}")
+        elapsed = time.monotonic() - start
+    assert reply["status"] == "ok"
+    opened = [m for m in messages if m["msg_type"] == "comm_open"]
+    labels = {m["content"]["data"]["state"].get("_model_name") for m in opened}
+    assert {"HTMLModel", "ButtonModel", "HBoxModel"} <= labels
+    (button,) = [m for m in opened if m["content"]["data"]["state"].get("_model_name")
+                 == "ButtonModel"]
+    assert button["content"]["data"]["state"]["description"] == "Stop"
+    # Traffic grows with time, not rows: one label update per throttle interval at most.
+    updates = [m for m in messages if m["msg_type"] == "comm_msg"
+               and m["content"]["data"].get("method") == "update"]
+    value_updates = [m for m in updates if "value" in m["content"]["data"].get("state", {})]
+    assert len(value_updates) <= elapsed / 0.25 + 2, (len(value_updates), elapsed)
+    # At the end the widget's output is static HTML: the summary and the first rows.
+    final = [m["content"]["data"] for m in messages if m["msg_type"] == "update_display_data"]
+    assert final and WIDGET not in final[-1]
+    assert "300 of 300 rows answered" in visible(final[-1]["text/html"])
+    assert "… and 295 more rows" in visible(final[-1]["text/html"])
+
+
+def test_model_output_in_the_preview_is_inert(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", "xs = ['<script>window.x=1</script>', '<b>hi</b>']",
+                    "%%chat --each xs -m echo\n{item}"], env=_env(endpoint, clean_env),
+                   allow_errors=False)
+    html = "".join(outputs(nb.cells[2]))
+    assert "<script>" not in html and "<b>hi" not in html and "&lt;b&gt;hi" in html
+
+
+# -- shell tests (the blocking path, bad input) -------------------------------------------
+
+def _magic(shell: Any, line: str, cell: str) -> None:
+    shell.run_cell_magic("chat", line, cell)
+
+
+@pytest.mark.parametrize("setup, line, cell, says", [
+    ({}, "--each nothing -m echo", "{item}", "no variable named nothing"),
+    ({"n": 5}, "--each n -m echo", "{item}", "n is of type int, which holds no elements"),
+    ({"s": "text"}, "--each s -m echo", "{item}", "s is text, not a collection"),
+    ({"xs": []}, "--each xs -m echo", "{item}", "xs is empty; nothing was sent"),
+    ({"xs": [1, 2]}, "--each xs -m echo", "{itme}", "the prompt's {itme} is in no row of xs"),
+    ({"xs": [1]}, "--each xs -m echo --concurrency 0", "{item}",
+     "--concurrency must be at least 1, not 0"),
+    ({"xs": [1]}, "-m echo --concurrency 4", "{item}", "--concurrency goes with --each"),
+    ({"xs": [1]}, "--each xs -m echo -n 2", "{item}", "-n > 1 and --each cannot be combined"),
+])
+def test_bad_input_is_one_message_and_nothing_sent(shell: Any, endpoint: FakeEndpoint,
+                                                   setup: dict, line: str, cell: str,
+                                                   says: str) -> None:
+    shell.user_ns.update(setup)
+    with pytest.raises(UsageError) as caught:
+        _magic(shell, line, cell)
+    assert says in str(caught.value)
+    assert endpoint.chat_requests == []
+
+
+def test_dataframe_column_missing_names_the_columns(shell: Any, endpoint: FakeEndpoint) -> None:
+    import pandas as pd
+
+    shell.user_ns["df"] = pd.DataFrame({"review": ["x"], "stars": [1]})
+    with pytest.raises(UsageError, match=r"\{rating\} is in no row of df .* offers "
+                                         r"\{review\}, \{stars\}"):
+        _magic(shell, "--each df -m echo", "{review} {rating}")
+    assert endpoint.chat_requests == []
+
+
+def test_notebook_variables_fill_fields_rows_do_not_have(shell: Any,
+                                                         endpoint: FakeEndpoint) -> None:
+    shell.user_ns.update(xs=("a", "b"), task="Translate")
+    _magic(shell, "--each xs -m echo -o t", "{task}: {item} #{index}")
+    assert sorted(_prompts(endpoint)) == ["Translate: a #0", "Translate: b #1"]
+    assert [r["text"] for r in shell.user_ns["t"].to_dict("records")] == ["Translate: a #0",
+                                                                         "Translate: b #1"]
+
+
+def test_terminal_draws_one_line_and_a_summary(shell: Any, endpoint: FakeEndpoint,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    shell.user_ns["xs"] = list(range(5))
+    _magic(shell, "--each xs -m echo/first=0.3", "{item}")
+    out = capsys.readouterr().out
+    assert "\r" in out and "/5 rows" in out
+    assert "5 of 5 rows answered" in out and "index | model | text" in out
+
+
+def test_a_profile_lowers_the_concurrency(shell: Any, endpoint: FakeEndpoint) -> None:
+    from chatmagic.profiles import Profile
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.set(Profile("small", endpoint.base_url, needs_key=False,
+                                        concurrency=2))
+    shell.user_ns["xs"] = list(range(8))
+    _magic(shell, "--each xs -p small -m echo/first=0.1 --concurrency 8", "{item}")
+    assert endpoint.max_in_flight == 2
+
+
+def test_a_cut_stream_is_redone_one_at_a_time(shell: Any, endpoint: FakeEndpoint) -> None:
+    from chatmagic import runner
+
+    shell.user_ns["xs"] = ["a b c d", "e f g h", "i j k l"]
+    try:
+        _magic(shell, "--each xs -m one-at-a-time/delay=0.05 -o t", "{item}")
+        table = shell.user_ns["t"]
+        assert table["error"].isna().all()
+        assert table["text"].tolist() == ["a b c d", "e f g h", "i j k l"]
+        assert endpoint.base_url in runner.ONE_AT_A_TIME
+    finally:
+        runner.ONE_AT_A_TIME.discard(endpoint.base_url)
+
+
+def test_usage_counts_the_rows(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.user_ns["xs"] = [1, 2, 3]
+    _magic(shell, "--each xs -m echo", "{item}")
+    shell.run_line_magic("chat_usage", "-o u")
+    assert shell.user_ns["u"][0]["requests"] == 3
+
+
+# -- the Python API --------------------------------------------------------------------
+
+def test_map_returns_the_same_table(endpoint: FakeEndpoint, clean_env: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatmagic
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    table = chatmagic.map("Say {item}", ["x", "y"], models=["echo", "echo/delay=0.001"],
+                          concurrency=3, temperature=0.2)
+    assert table[["index", "model", "text"]].values.tolist() == [
+        [0, "echo", "Say x"], [0, "echo/delay=0.001", "Say x"],
+        [1, "echo", "Say y"], [1, "echo/delay=0.001", "Say y"]]
+    assert all(r.body["temperature"] == 0.2 for r in endpoint.chat_requests)
+    again = chatmagic.map("Say {item}", ["x", "y"], models=["echo", "echo/delay=0.001"],
+                          temperature=0.2)
+    assert len(endpoint.chat_requests) == 4 and len(again) == 4  # kept rows: none sent
+    with pytest.raises(chatmagic.OptionError, match="map\\(\\): items is empty"):
+        chatmagic.map("{item}", [], model="echo")
+    with pytest.raises(chatmagic.OptionError, match="unknown keyword"):
+        chatmagic.map("{item}", [1], model="echo", tempreature=1)
+
+
+def test_map_without_pandas_gives_dicts(endpoint: FakeEndpoint, clean_env: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatmagic
+    from chatmagic import table
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    monkeypatch.setattr(table, "have_pandas", lambda: False)
+    rows = chatmagic.map("{item}", {"k": "v"}, model="echo")
+    assert rows == [{"key": "k", "model": "echo", "text": "v", "finish_reason": "stop",
+                     "prompt_tokens": rows[0]["prompt_tokens"],
+                     "completion_tokens": rows[0]["completion_tokens"], "cost": None,
+                     "seconds": rows[0]["seconds"], "error": None}]
+    assert rows[0]["prompt_tokens"] > 0 and rows[0]["seconds"] > 0
+
+
+def test_planned_requests_lists_what_a_run_would_send(endpoint: FakeEndpoint) -> None:
+    from chatmagic.each import plan_each, planned_requests
+    from chatmagic.options import ChatOptions
+    from chatmagic.profiles import Profile, Profiles
+    from chatmagic.rowstore import RowStore
+    from chatmagic.table import Row
+
+    profiles = Profiles.load({})
+    profiles.set(Profile("ep", endpoint.base_url, needs_key=False, model="echo"))
+    options = ChatOptions(prompt="{item}", profile="ep", each="xs")
+    plan = plan_each(options, ["a", "b", "c"], profiles)
+    store = RowStore()
+    store.put(plan.jobs[1].digest, Row(1, "echo", "b"))
+    assert [j.request["messages"][-1]["content"] for j in planned_requests(plan, store)] == \
+        ["a", "c"]
+    assert endpoint.chat_requests == []
+
+
+def test_the_request_digest_ignores_transport_and_never_holds_a_key() -> None:
+    from chatmagic.rowstore import request_digest
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    same = request_digest("http://h/v1", {**body, "stream": True, "timeout": 5})
+    assert same == request_digest("http://h/v1/", body)
+    assert same != request_digest("http://other/v1", body)
+    assert same != request_digest("http://h/v1", {**body, "temperature": 0.1})
+    assert os.environ.get("OPENAI_API_KEY", "sk-") not in same
