@@ -362,3 +362,24 @@ def test_the_request_digest_ignores_transport_and_never_holds_a_key() -> None:
     assert same != request_digest("http://other/v1", body)
     assert same != request_digest("http://h/v1", {**body, "temperature": 0.1})
     assert os.environ.get("OPENAI_API_KEY", "sk-") not in same
+
+
+def test_schema_fields_become_columns(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.user_ns["people"] = ["ann", "bob"]
+    _magic(shell, "--each people --compare schema,schema/shape=wrong --schema 'name, age int' "
+           "-o t", "Person {item}, age {index}")
+    table = shell.user_ns["t"]
+    assert list(table.columns)[:4] == ["index", "model", "name", "age"]
+    assert "text" not in table.columns
+    good = table[table["model"] == "schema"]
+    assert good["age"].tolist() == [0, 1] and good["error"].isna().all()
+    bad = table[table["model"] == "schema/shape=wrong"]
+    assert bad["error"].str.contains("does not match the schema").all()
+    assert all(r.body["response_format"]["type"] == "json_schema"
+               for r in endpoint.chat_requests)
+    # The kept rows are read again the same way; the invalid ones are asked again.
+    _magic(shell, "--each people --compare schema,schema/shape=wrong --schema 'name, age int' "
+           "-o t", "Person {item}, age {index}")
+    assert len(endpoint.chat_requests) == 6
+    assert shell.user_ns["t"][["name", "age"]].values.tolist()[0] == \
+        table[["name", "age"]].values.tolist()[0]

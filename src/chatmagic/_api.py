@@ -222,7 +222,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
     when pandas is installed, else a list of dicts). Rows finished by an earlier call are
     not sent again (``fresh=True`` sends them); failures are rows with an ``error``.
     Keywords: those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
-    from .each import EachRun, apply_schema, plan_each
+    from .each import EachRun, plan_each
     from .rowstore import store_for
 
     if isinstance(models, (list, tuple)) and len(models) == 1:
@@ -237,16 +237,13 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
         fixed["compare"] = list(models)
     elif models is not None:
         fixed["model"] = models
+    if schema is not None:
+        params["schema"] = schema
     allowed = tuple(k for k in _PROMPT if k not in ("images",))
     options, _ = _options("map", template, params, allowed, **fixed)
     session = current_session()
     session.register_keys()
     plan = plan_each(options, items, session.profiles, {}, environ=session.clients.environ,
                      where="map()")
-    if schema is not None:
-        from importlib import import_module
-
-        resolve = import_module(".schema", __package__).resolve_schema  # issue 16's module
-        apply_schema(plan, resolve(schema))
     run = EachRun(plan, session.clients, store_for(session.notebook))
     return run.run().table()

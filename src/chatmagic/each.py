@@ -9,9 +9,10 @@ sent. `EachRun` sends the rows not finished by an earlier run (`rowstore`)
 through the `scheduler`, feeds a progress `View`, and gives the `table`.
 `planned_requests` lists what a run would send (for a budget estimate).
 
-The schema seam: a plan's ``schema_fields`` and ``parse`` (set from
-``--schema`` once `chatmagic.schema` exists) make the reply's fields into the
-table's columns; without them the table has ``text``.
+With ``--schema`` (`chatmagic.schema`) each request asks for the schema the
+way its endpoint takes it, the reply is read as its value, and the schema's
+fields are the table's columns in place of ``text``; a reply that does not fit
+is that row's error.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
 from .table import Row, build_table
 
-__all__ = ["Element", "elements", "EachPlan", "plan_each", "apply_schema", "planned_requests",
+__all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests",
            "EachRun",
            "View", "NullView", "DEFAULT_CONCURRENCY"]
 
@@ -164,6 +165,11 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
     key_name, items = elements(value, name, where)
     if interpolate:
         _check_fields(options.prompt, items, namespace, name, where)
+    schema = None
+    if options.schema is not None:
+        from .schema import resolve_schema
+
+        schema = resolve_schema(options.schema, namespace)
     targets = _targets(options, profiles)
     for _, profile, _ in targets:
         profile.require_key(environ)  # a missing key is one clear message
@@ -178,27 +184,14 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
             text = options.prompt
         messages = [*system, user_message(text, images)]
         for label, profile, model in targets:
-            request = build_request(options, profile, model, messages)
+            request = build_request(options, profile, model, messages, schema)
             jobs.append(RowJob(element.key, label, profile, request,
-                               request_digest(profile.base_url, request)))
-    return EachPlan(name, key_name, [t[0] for t in targets], jobs,
+                               request_digest(profile.base_url, request), schema))
+    plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
-
-
-def apply_schema(plan: EachPlan, schema: Any) -> EachPlan:
-    """Make a schema's fields the plan's columns (the seam to `chatmagic.schema`).
-
-    ``schema`` is a resolved schema: ``.fields`` (names), ``.parse(text)`` (the
-    value, or raise naming the first problem), ``.as_fields(value)`` and
-    ``.response_format(mode)``. A request that has no ``response_format`` yet
-    gets the schema's (``json_schema``); its digest follows.
-    """
-    plan.schema_fields = list(schema.fields)
-    plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
-    for job in plan.jobs:
-        if "response_format" not in job.request:
-            job.request["response_format"] = schema.response_format("json_schema")
-            job.digest = request_digest(job.profile.base_url, job.request)
+    if schema is not None:
+        plan.schema_fields = list(schema.fields)
+        plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
     return plan
 
 
@@ -257,8 +250,8 @@ class EachRun:
 
     # -- rows ----------------------------------------------------------------
     def _finish(self, row: Row) -> None:
-        """Parse a row's text into its schema fields (an invalid reply is the row's error)."""
-        if self.plan.parse is None or not row.ok or row.text is None:
+        """Parse a kept row's text into its schema fields (an invalid reply is its error)."""
+        if self.plan.parse is None or not row.ok or row.text is None or row.fields is not None:
             return
         try:
             row.fields = self.plan.parse(row.text)

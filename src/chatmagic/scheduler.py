@@ -25,7 +25,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 
 import openai
 
@@ -35,9 +35,12 @@ from .failures import StreamError, sentence
 from .profiles import Profile
 from .reply import Reply
 from .runner import ONE_AT_A_TIME, deadline_failure, prompt_tokens
-from .stream import Finish, ReasoningDelta, RefusalDelta, TextDelta, aretry_without_stream, \
-    astream_chat
+from .stream import (Finish, ReasoningDelta, RefusalDelta, StreamEvent, TextDelta,
+                     aretry_without_stream, astream_chat)
 from .table import Row
+
+if TYPE_CHECKING:
+    from .schema import Schema
 
 __all__ = ["RowJob", "Progress", "Scheduler", "retryable", "MAX_ATTEMPTS", "DEFAULT_CONCURRENCY"]
 
@@ -66,6 +69,7 @@ class RowJob:
     profile: Profile
     request: dict[str, Any]
     digest: str = ""
+    schema: Schema | None = None  # --schema: the reply is read as its value (its fields)
 
 
 @dataclass
@@ -192,11 +196,24 @@ def row_of(job: RowJob, reply: Reply) -> Row:
                  else "the reply ended without a finish reason")
     cost = getattr(reply, "cost", None)  # where a price is known (money: another module)
     text = scrub.scrub(reply.text()) or (None if error else "")  # a failure before a word
+    fields = (job.schema.as_fields(reply.parsed)
+              if job.schema is not None and reply.parsed is not None and not error else None)
     return Row(job.key, job.label, text, reply.finish_reason(),
                usage.prompt_tokens if usage else None,
                usage.completion_tokens if usage else None,
                float(cost) if isinstance(cost, (int, float)) else None,
-               round(reply.elapsed, 3), scrub.scrub(error) if error else None)
+               round(reply.elapsed, 3), scrub.scrub(error) if error else None, fields)
+
+
+def _stream(job: RowJob, client: openai.AsyncOpenAI, alone: bool,
+            ) -> AsyncIterator[StreamEvent]:
+    """A row's events: `astream_chat`, or with a schema `astream_structured` (which asks again
+    when the endpoint refuses the schema's format, and ends with the parsed value)."""
+    if job.schema is None:
+        return astream_chat(client, job.request, job.profile, retry_empty=alone)
+    from .structured import astream_structured
+
+    return astream_structured(client, job.request, job.profile, job.schema, retry_empty=alone)
 
 
 class Scheduler:
@@ -244,7 +261,7 @@ class Scheduler:
         finished = failed = said = broke_first = False
         empty: StreamError | None = None
         try:
-            async for event in astream_chat(client, request, profile, retry_empty=alone):
+            async for event in _stream(job, client, alone):
                 kind = type(event)
                 if kind in _SAID:
                     said = True
