@@ -19,6 +19,7 @@ from .failures import StreamError
 if TYPE_CHECKING:
     from .runner import Run
     from .session import Plan, Session
+    from .pricing import Cost
     from .stream import Reply, Usage
 
 __all__ = ["Failure", "Response", "AsyncResponse", "Exchange"]
@@ -163,10 +164,10 @@ class _Common:
         return self._finished().usage
 
     @property
-    def cost(self) -> float | None:
-        """The request's cost, when a price is known (none are yet: None)."""
-        cost = getattr(self._finished(), "cost", None)  # where stream.py comes to know prices
-        return float(cost) if cost is not None else None
+    def cost(self) -> Cost | None:
+        """What the request cost (``.amount``, ``.currency``, ``.source``; ``float(r.cost)``),
+        from the endpoint's own figure or a known price; None when no price is known."""
+        return self._finished().cost
 
     @property
     def parsed(self) -> Any:

@@ -21,7 +21,7 @@ from .session import Session
 __all__ = ["run", "COMMANDS", "SETTINGS", "Settings"]
 
 SETTINGS = ("profile", "model", "throttle", "widgets", "persist", "notebook", "debug",
-            "max_compare", "timeout", "remote_images", "max_field_chars")
+            "max_compare", "timeout", "remote_images", "max_field_chars", "max_cost")
 
 
 class Settings(Protocol):

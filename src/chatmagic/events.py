@@ -42,11 +42,23 @@ class Usage:
     total_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    #: Prompt tokens the endpoint served from its cache (``prompt_tokens_details``), priced so.
+    cached_tokens: int = 0
+    #: What the endpoint says the request cost (OpenRouter's and LiteLLM's ``usage.cost``,
+    #: LiteLLM's ``x-litellm-response-cost``), in US dollars; None when it says nothing.
+    cost: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens, "reasoning_tokens": self.reasoning_tokens,
-                "estimated": self.estimated}
+        data: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens, "reasoning_tokens": self.reasoning_tokens,
+            "estimated": self.estimated}
+        # Only when the endpoint said them: older journals and readers know the keys above.
+        if self.cached_tokens:
+            data["cached_tokens"] = self.cached_tokens
+        if self.cost is not None:
+            data["cost"] = self.cost
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,15 @@ class ChatMagics(Magics):
     max_field_chars = Int(MAX_FIELD_CHARS, help="Longest {field} put in a prompt (characters; "
                                                 "longer ones are cut, saying so; 0: no limit)."
                           ).tag(config=True)
+    max_cost = Float(0.0, help="Refuse a cell whose requests are estimated to cost more than "
+                               "this, in the currency of their prices (0: no limit; see "
+                               "docs/money.md).").tag(config=True)
+
+    @validate("max_cost")
+    def _check_max_cost(self, proposal: Any) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("max_cost must be 0 (no limit) or more")
+        return float(proposal["value"])
 
     @validate("throttle")
     def _check_throttle(self, proposal: Any) -> float:
@@ -133,6 +142,7 @@ class ChatMagics(Magics):
             # another profile afterwards keeps that profile's own default.
             session.profiles.update(session.profiles.default, model=self.model)
         session.max_compare = self.max_compare
+        session.max_cost = self.max_cost
 
     def notebook_name(self) -> str | None:
         """Which notebook this kernel serves, if it can tell."""
@@ -359,11 +369,20 @@ class ChatMagics(Magics):
     @magic_arguments()
     @argument("--by", choices=["model", "profile", "conversation"], help="group the totals")
     @argument("--reset", action="store_true", help="forget the usage so far")
+    @argument("--remote", action="store_true", help="the account as the endpoint reports it: "
+                                                   "balance, used, limit")
+    @argument("-p", "--profile", help="with --remote: the profile to ask (default: current)")
     @argument("-o", "--out", help="store the rows (list of dicts) in this variable")
     @line_magic
     def chat_usage(self, line: str) -> None:
-        """Requests and tokens so far, from the usage the endpoints reported."""
+        """Requests, tokens and cost so far, from the usage the endpoints reported; with
+        --remote, the account's balance, use and limit as the endpoint reports them."""
         args = _parse(self.chat_usage, line)
+        if args.remote:
+            return self._remote_usage(args)
+        if args.profile:
+            raise UsageError("-p goes with --remote (%chat_usage --remote -p PROFILE); "
+                             "for this session's totals per profile: %chat_usage --by profile")
         ledger = self.session.usage
         rows = ledger.totals(args.by)
         if args.out:
@@ -374,6 +393,22 @@ class ChatMagics(Magics):
         from IPython.display import display
 
         display(usage_table(rows, args.by), raw=True)
+
+    def _remote_usage(self, args: Any) -> None:
+        """``%chat_usage --remote``: ask the endpoint (see `chatmagic.account`)."""
+        from IPython.display import display
+
+        from .account import remote_account
+        from .models import account_table
+
+        try:
+            profile = self.session.profiles.get(args.profile)
+            account = remote_account(profile, self.session.clients)
+        except ChatError as exc:
+            raise UsageError(str(exc)) from None
+        if args.out:
+            self.shell.user_ns[args.out] = account.to_dict()
+        display(account_table(account), raw=True)
 
     # -- %chat_config ----------------------------------------------------------------
     @line_magic

@@ -14,9 +14,11 @@ from .render.html import table_html, text_html, view
 from .stream import describe_exception
 
 if TYPE_CHECKING:
+    from .account import Account
     from .session import Session
 
-__all__ = ["list_models", "fetch_models", "models_table", "usage_table", "model_ids"]
+__all__ = ["list_models", "fetch_models", "models_table", "usage_table", "model_ids",
+           "account_table"]
 
 
 def _created(value: Any) -> str:
@@ -124,9 +126,49 @@ def models_table(rows: list[dict[str, Any]], notes: list[str]) -> dict[str, str]
 def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
     key = by or "scope"
     names = ["requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens"]
+    currencies = sorted({k[5:] for r in rows for k in r if k.startswith("cost_")})
     # "estimated": a request the endpoint reported no usage for, so chatmagic counted tokens.
-    body = [[r[key], *(r[n] for n in names), "yes" if r["estimated"] else "no"] for r in rows]
-    html, plain = _table([key, *names, "estimated"], body)
+    body = [[r[key], *(r[n] for n in names), "yes" if r["estimated"] else "no",
+             *_cost_cells(r, currencies)] for r in rows]
+    html, plain = _table([key, *names, "estimated", *(f"cost {c}" for c in currencies)], body)
     if not rows:
         return view("<p><em>No requests yet.</em></p>", "No requests yet.")
+    unpriced = sum(int(r.get("unpriced") or 0) for r in rows)
+    if unpriced:
+        note = (f"{unpriced} request{'s' if unpriced != 1 else ''} with no known price: "
+                "not in the cost (see docs/money.md to set prices)")
+        html += f'<div class="cm-note">{text_html(note)}</div>'
+        plain += f"\n\n{note}"
     return view(html, plain)
+
+
+def _cost_cells(row: dict[str, Any], currencies: list[str]) -> list[str]:
+    """A group's cost in each currency; "unknown" where it had requests but no known price
+    (a 0 would claim they were free), a ``+`` where only some of them were priced."""
+    from .pricing import money
+
+    cells = []
+    for currency in currencies:
+        amount = row.get(f"cost_{currency}")
+        if amount is None:
+            cells.append("unknown" if row.get("unpriced") else "")
+        else:
+            text = money(amount, currency).rsplit(" ", 1)[0]
+            cells.append(text + ("+" if row.get("unpriced") else ""))
+    return cells
+
+
+def account_table(account: "Account") -> dict[str, str]:
+    """``%chat_usage --remote``: which route answered, and its figures per currency."""
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:,.4f}".rstrip("0").rstrip(".")
+
+    rows = [[line.currency, cell(line.balance), cell(line.used), cell(line.limit)]
+            for line in account.lines]
+    html, plain = _table(["currency", "balance", "used", "limit"], rows)
+    head = (f"{account.profile} ({account.endpoint}): answered by {account.source} "
+            f"({account.route})")
+    notes = [*account.notes, "an empty cell: the endpoint does not say"]
+    tail = "".join(f'<div class="cm-note">{text_html(n)}</div>' for n in notes)
+    return view(f"<p>{text_html(head)}</p>{html}{tail}",
+                f"{head}\n{plain}" + "".join(f"\n{n}" for n in notes))

@@ -11,11 +11,14 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import scrub
 from .errors import ProfileError
 from .trust import Untrusted, digest, is_loopback
+
+if TYPE_CHECKING:
+    from .pricing import PriceBook
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -153,7 +156,7 @@ PRESETS: dict[str, Profile] = {p.name: p for p in [
 _PROFILE_KEYS = {"base_url", "api_key_env", "api_key", "model", "headers", "max_tokens_field",
                  "needs_key", "include_usage", "timeout", "params", "description",
                  "one_at_a_time", "structured_output",
-                 "concurrency"}
+                 "concurrency", "prices"}
 
 
 def config_paths(cwd: Path | None = None) -> list[Path]:
@@ -246,6 +249,7 @@ def _profile_from_table(name: str, table: Any, base: Profile | None, path: Path)
         raise ProfileError(f"{path}: [profiles.{name}] concurrency must be a whole number of "
                            f"at least 1, not {limit!r}")
     fields = dict(table)
+    fields.pop("prices", None)  # read by PriceBook.from_toml: prices are no endpoint field
     fields["base_url"] = str(fields.get("base_url", base.base_url if base else "")).rstrip("/")
     if base is None:
         # A new endpoint that names no key source is taken to need none (a local server).
@@ -262,6 +266,10 @@ class Profiles:
         self._profiles = profiles
         self.default = default
         self.source = source
+        from .pricing import PriceBook  # (pricing -> events -> failures -> client -> here)
+
+        #: The prices chatmagic.toml sets (`chatmagic.pricing`).
+        self.prices: PriceBook = PriceBook()
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> "Profiles":
@@ -296,6 +304,9 @@ class Profiles:
             default = str(data.get("default_profile", default))
         default = env.get("CHATMAGIC_PROFILE") or default
         result = cls(profiles, default, path)
+        if path is not None:
+            result.prices = type(result.prices).from_toml(data, path,
+                                                          raw.decode("utf-8", "replace"))
         result.get(default)  # an unknown default is refused here, once, with the known names
         if env.get("CHATMAGIC_MODEL"):
             result.update(default, model=env["CHATMAGIC_MODEL"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from .events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
                      TextDelta, Usage, estimate_tokens)
+from .pricing import Cost, Pricer
 
 __all__ = ["Reply"]
 
@@ -59,6 +60,13 @@ class Reply:
     endpoint_failure: StreamError | None = None
     #: With a schema: the reply read as its value (None until then, or if it did not fit).
     parsed: Any = None
+    #: How this model at this endpoint is priced (`chatmagic.pricing`); None: not known.
+    pricer: Pricer | None = field(default=None, repr=False)
+
+    @property
+    def cost(self) -> Cost | None:
+        """What the request cost, when the endpoint said it or a price is known; else None."""
+        return None if self.pricer is None else self.pricer.cost(self.usage)
 
     @property
     def failure(self) -> StreamError | None:

@@ -30,6 +30,7 @@ from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, S
 
 if TYPE_CHECKING:
     from .schema import Schema
+    from .pricing import Pricer
 
 __all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
 
@@ -42,6 +43,7 @@ class Job:
     profile: Profile
     request: dict[str, Any]
     schema: Schema | None = None  # --schema: the reply is read as its value at the end
+    pricer: "Pricer | None" = None  # how its reply is priced (None: no price known)
 
 
 class Sink(Protocol):
@@ -126,7 +128,8 @@ class Run:
                  throttle: float = 0.08) -> None:
         self.jobs = jobs
         self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url,
-                              prompt_estimate=prompt_tokens(j.request.get("messages") or []))
+                              prompt_estimate=prompt_tokens(j.request.get("messages") or []),
+                              pricer=j.pricer)
                         for j in jobs]
         self.clients = clients
         self.sink: Sink = sink or NullSink()
@@ -143,7 +146,7 @@ class Run:
         if isinstance(event, _Redo):
             # The column starts over: a renderer sees a new Reply object in run.replies.
             fresh = Reply(reply.model, reply.profile, reply.endpoint,
-                          prompt_estimate=reply.prompt_estimate)
+                          prompt_estimate=reply.prompt_estimate, pricer=reply.pricer)
             fresh.notes.append(REDO_NOTE)
             self.replies[column] = fresh
             self._refresh()

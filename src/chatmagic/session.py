@@ -18,7 +18,8 @@ from .conversation import Notebook, Turn
 from .errors import HistoryError, OptionError
 from .images import image_url
 from .options import REQUEST_FIELDS, ChatOptions
-from .profiles import Profiles, split_model
+from .pricing import Pricer, check_budget, estimate_cost
+from .profiles import Profile, Profiles, split_model
 from .request import build_request, user_message
 from .runner import Job
 from .schema import Schema, resolve_schema
@@ -52,8 +53,11 @@ class UsageLedger:
         usage = reply.usage
         if usage is None:
             return
+        cost = reply.cost
         self.rows.append({"model": reply.model, "profile": reply.profile,
-                          "conversation": conversation, **usage.to_dict()})
+                          "conversation": conversation, **usage.to_dict(),
+                          "cost": cost.amount if cost else None,
+                          "currency": cost.currency if cost else None})
 
     def totals(self, by: str | None = None) -> list[dict[str, Any]]:
         """One row per group (all in one row when ``by`` is None)."""
@@ -67,8 +71,24 @@ class UsageLedger:
                          "total_tokens"):
                 counter[name] += int(row[name])
             estimated[key] = estimated.get(key, False) or bool(row["estimated"])
-        return [{(by or "scope"): key, **dict(counter), "estimated": estimated[key]}
+        return [{(by or "scope"): key, **dict(counter), "estimated": estimated[key],
+                 **self._costs(key, by)}
                 for key, counter in groups.items()]
+
+    def _costs(self, key: str, by: str | None) -> dict[str, Any]:
+        """A group's cost per currency (``cost_USD``, ...) and how many requests had no
+        known price (their cost is in no column: unknown is not 0)."""
+        rows = [r for r in self.rows if (str(r[by]) if by else "all") == key]
+        totals: dict[str, float] = {}
+        for row in rows:
+            if row.get("cost") is not None:
+                totals[row["currency"]] = totals.get(row["currency"], 0.0) + row["cost"]
+        return {**{f"cost_{c}": a for c, a in sorted(totals.items())},
+                "unpriced": sum(1 for r in rows if r.get("cost") is None)}
+
+    def currencies(self) -> list[str]:
+        """Every currency a cost so far was in."""
+        return sorted({r["currency"] for r in self.rows if r.get("cost") is not None})
 
 
 class Session:
@@ -85,6 +105,7 @@ class Session:
         self.pending: dict[str, tuple[dict[str, Any], list[tuple[str, Reply, int]],
                                       dict[str, Any]]] = {}
         self.max_compare = 8
+        self.max_cost = 0.0  # refuse a cell estimated to cost more (0: no limit)
 
     def register_keys(self) -> None:
         """Make every key in play known to the scrubber (profiles' keys, secret variables)."""
@@ -129,10 +150,22 @@ class Session:
         # Last: the conversation changes (--new, -s) only once nothing else can fail.
         messages = self.messages_for(options) + [user]
         jobs = [Job(label, profile, build_request(options, profile, model, messages, schema),
-                    schema) for label, (profile, model) in zip(labels, targets)]
+                    schema, pricer=self.pricer(profile, model))
+                for label, (profile, model) in zip(labels, targets)]
+        self.check_budget(jobs)
         if options.n and options.n > 1:
             labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
         return Plan(options, jobs, labels, user, schema)
+
+    # -- money -------------------------------------------------------------------
+    def pricer(self, profile: Profile, model: str) -> Pricer:
+        """How a reply of ``model`` at ``profile`` is priced (see `chatmagic.pricing`)."""
+        return self.profiles.prices.pricer(profile.name, profile.base_url, model)
+
+    def check_budget(self, jobs: list[Job]) -> None:
+        """Refuse jobs estimated above ``max_cost`` (an OptionError; nothing sent)."""
+        if self.max_cost > 0:
+            check_budget(estimate_cost((j.pricer, j.request) for j in jobs), self.max_cost)
 
     def messages_for(self, options: ChatOptions) -> list[dict[str, Any]]:
         """The history to send before the new prompt."""
@@ -217,6 +250,9 @@ def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
                             "finish_reason": reply.finish_reason(choice),
                             "usage": reply.usage.to_dict() if reply.usage else None,
                             "ttft": reply.ttft, "elapsed": reply.elapsed}
+    cost = reply.cost
+    if cost is not None:  # never a 0 for an unknown price: no key at all
+        meta["cost"] = cost.to_dict()
     if options:
         meta["options"] = options
     if not reply.complete:

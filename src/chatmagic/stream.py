@@ -113,8 +113,30 @@ def _chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEv
         events.append(Usage(_count(usage.get("prompt_tokens")),
                             _count(usage.get("completion_tokens")),
                             _count(usage.get("total_tokens")),
-                            _count(details.get("reasoning_tokens"))))
+                            _count(details.get("reasoning_tokens")),
+                            cached_tokens=_cached_tokens(usage),
+                            cost=_reported_cost(usage.get("cost"))))
     return events
+
+
+def _cached_tokens(usage: dict[str, Any]) -> int:
+    """Prompt tokens served from the endpoint's cache: OpenAI's ``prompt_tokens_details``
+    (also Qwen, Gemini, OpenRouter), else DeepSeek's ``prompt_cache_hit_tokens``."""
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict) and _count(details.get("cached_tokens")):
+        return _count(details.get("cached_tokens"))
+    return _count(usage.get("prompt_cache_hit_tokens"))
+
+
+def _reported_cost(value: Any) -> float | None:
+    """The endpoint's own figure for the request (a number, or a numeric string), else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        cost = float(value)
+    except (TypeError, ValueError):
+        return None
+    return cost if cost >= 0 and cost == cost and cost != float("inf") else None
 
 
 def _may_hold_surrogates(text: str) -> bool:
@@ -303,7 +325,12 @@ async def _complete(client: openai.AsyncOpenAI, request: dict[str, Any],
     if not any(isinstance(e, Finish) for e in events):
         yield StreamError("the endpoint's reply has no choices")
         return
+    header_cost = _reported_cost(raw.http_response.headers.get("x-litellm-response-cost"))
     for event in events:
+        if isinstance(event, Usage) and event.cost is None and header_cost is not None:
+            # LiteLLM's proxy says the cost in a header. Only here: a streamed reply's
+            # headers leave before the reply exists, so they cannot hold its whole cost.
+            event = replace(event, cost=header_cost)
         yield event
 
 

@@ -56,7 +56,23 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    numbers taken from the prompt; ``shape=wrong`` (the first field
                    of the wrong type), ``shape=prose`` (no JSON), ``shape=cut`` (cut
                    in half, ``finish_reason="length"``)
+``priced``         like echo, and its usage says what it cost (``usage.cost``, as
+                   OpenRouter and LiteLLM send it): ``cost`` (default 0.0042 USD)
 =================  ==========================================================
+
+Money options, for any model: ``cost`` (``usage.cost``), ``cached`` (prompt tokens
+reported as cached, ``prompt_tokens_details.cached_tokens``), ``cost_header`` (LiteLLM's
+``x-litellm-response-cost`` header on the response).
+
+Gateways' account routes: under a path prefix the endpoint answers as that gateway
+does (chat and models work there too), with the figures in `GATEWAYS`. Base URLs:
+``endpoint.gateway_url("one-api")`` and so on. ``one-api``: OpenAI-style billing at
+``/dashboard/billing/...`` and ``/v1/dashboard/billing/...`` (usage in cents, dates
+ignored), its web page for other paths; ``new-api``: ``/api/usage/token`` (quota
+units) and the billing routes; ``litellm``: ``/key/info``; ``litellm-nodb``: that
+route answering HTTP 500 "No connected db"; ``openrouter``: ``/api/v1/key``;
+``deepseek``: ``/user/balance``; ``error-200``: billing answering HTTP 200 with an
+error; ``web``: an HTML page with HTTP 200 for every account route.
 
 Options: ``delay`` (seconds per token), ``first`` (seconds before the first
 token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
@@ -92,7 +108,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "main"]
+__all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "GATEWAYS", "main"]
 
 MODELS: tuple[str, ...] = (
     "echo", "markdown", "long", "xss", "reasoning", "reasoning-vllm", "refusal",
@@ -101,7 +117,24 @@ MODELS: tuple[str, ...] = (
     "separators", "mislabelled", "content-parts", "whole-json", "surrogate", "empty-data",
     "bom", "event-error", "html-502", "redirect", "context-overflow", "one-at-a-time",
     "schema",
+    "priced",
 )
+
+#: What each gateway prefix says about the account (see the module docstring).
+GATEWAYS: dict[str, dict[str, Any]] = {
+    "one-api": {"hard_limit_usd": 25.0, "total_usage": 1234},  # usage in cents
+    "new-api": {"total_granted": 5_000_000, "total_used": 1_250_000,
+                "total_available": 3_750_000, "hard_limit_usd": 10.0, "total_usage": 250},
+    "litellm": {"spend": 1.75, "max_budget": 20.0},
+    "litellm-nodb": {},
+    "openrouter": {"usage": 3.5, "limit": 10.0, "limit_remaining": 6.5},
+    "deepseek": {"balance_infos": [{"currency": "CNY", "total_balance": "110.00",
+                                    "granted_balance": "10.00", "topped_up_balance": "100.00"}]},
+    "error-200": {},
+    "web": {},
+}
+
+GATEWAY_PAGE = "<!doctype html><html><head><title>One API</title></head><body></body></html>"
 
 SEPARATORS_REPLY = "one\u2028two\u2029three\u0085four"
 MISLABELLED_REPLY = "café ☕ naïve 日本語"
@@ -247,18 +280,23 @@ class _Script:
     busy: int = 0  # the first N requests of each prompt: HTTP 429 with Retry-After: wait
     flaky: int = 0  # the first N requests of each prompt: HTTP 503
     wait: float = 0.1  # Retry-After of busy (seconds)
+    cost: float | None = None  # usage.cost
+    cached: int = 0  # prompt_tokens_details.cached_tokens
+    cost_header: float | None = None  # x-litellm-response-cost
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
         base, _, opts = model.partition("/")
         script = cls(base=base)
+        if base == "priced":
+            script.cost = 0.0042
         for item in filter(None, re.split(r"[,&]", opts)):
             key, _, value = item.partition("=")
-            if key in ("delay", "first", "pause", "wait"):
+            if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
                 setattr(script, key, float(value))
             elif key in ("eol", "to", "via", "refuse", "shape", "fail"):
                 setattr(script, key, value)
-            elif key in ("tokens", "after", "choices", "busy", "flaky"):
+            if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
                 setattr(script, key, int(value))
         return script
 
@@ -352,6 +390,13 @@ class FakeEndpoint:
     def base_url(self) -> str:
         return f"http://{self._host}:{self.port}/v1"
 
+    def gateway_url(self, gateway: str) -> str:
+        """The base URL under which this endpoint answers as ``gateway`` (see `GATEWAYS`)."""
+        if gateway not in GATEWAYS:
+            raise ValueError(f"no gateway {gateway!r}; known: {', '.join(GATEWAYS)}")
+        tail = "/api/v1" if gateway == "openrouter" else "/v1"
+        return f"http://{self._host}:{self.port}/{gateway}{tail}"
+
     # -- what the tests read -------------------------------------------------
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -443,11 +488,65 @@ class _Handler(BaseHTTPRequestHandler):
                                             peer=self.client_address[1]))
         if not self._authorized():
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if self._account_route():
+            return
         if self.path.rstrip("/").endswith("/models"):
             data = [{"id": m, "object": "model", "created": 1700000000 + i,
                      "owned_by": self.owner.owned_by} for i, m in enumerate(self.owner.models)]
             return self._send_json(200, {"object": "list", "data": data})
         self._error(404, f"No route for GET {self.path}")
+
+    def _account_route(self) -> bool:
+        """Answer a gateway's account route (under its prefix); False: not one."""
+        path = self.path.split("?", 1)[0]
+        gateway, _, rest = path.lstrip("/").partition("/")
+        if gateway not in GATEWAYS or rest.rstrip("/").endswith("models"):
+            return False
+        rest = "/" + rest
+        figures = GATEWAYS[gateway]
+        billing = rest.removeprefix("/v1").startswith("/dashboard/billing/")
+        if gateway == "web" or (gateway == "one-api" and not billing):
+            page = GATEWAY_PAGE.encode()  # a web UI answers every path it does not know
+            self._raw(RawReply([page], 200, "text/html; charset=utf-8",
+                               {"Content-Length": str(len(page))}))
+            return True
+        if gateway == "error-200" and billing:
+            self._send_json(200, {"error": {"message": "invalid token: quota query disabled",
+                                            "type": "one_api_error"}})
+            return True
+        if gateway in ("one-api", "new-api") and billing:
+            if rest.endswith("/subscription"):
+                self._send_json(200, {"object": "billing_subscription", "has_payment_method": True,
+                                      "soft_limit_usd": figures["hard_limit_usd"],
+                                      "hard_limit_usd": figures["hard_limit_usd"],
+                                      "system_hard_limit_usd": figures["hard_limit_usd"],
+                                      "access_until": 0})
+            else:
+                self._send_json(200, {"object": "list", "total_usage": figures["total_usage"]})
+            return True
+        if gateway == "new-api" and rest == "/api/usage/token":
+            self._send_json(200, {"code": True, "message": "ok", "data": {
+                "object": "token_usage", "name": "default", "unlimited_quota": False,
+                "total_granted": figures["total_granted"], "total_used": figures["total_used"],
+                "total_available": figures["total_available"], "expires_at": 0}})
+            return True
+        if gateway.startswith("litellm") and rest == "/key/info":
+            if gateway == "litellm-nodb":
+                self._send_json(500, {"error": {"message": "No connected db.", "type": "None",
+                                                "param": "None", "code": "500"}})
+            else:
+                self._send_json(200, {"key": "hashed", "info": {
+                    "spend": figures["spend"], "max_budget": figures["max_budget"],
+                    "models": [], "key_alias": None}})
+            return True
+        if gateway == "openrouter" and rest == "/api/v1/key":
+            self._send_json(200, {"data": {"label": "sk-or-v1-…", "is_free_tier": False,
+                                           **figures}})
+            return True
+        if gateway == "deepseek" and rest == "/user/balance":
+            self._send_json(200, {"is_available": True, **figures})
+            return True
+        return False
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
@@ -598,13 +697,22 @@ class _Handler(BaseHTTPRequestHandler):
             return f"The answer is: {text}"
         return text or "(empty prompt)"
 
-    def _usage(self, body: dict[str, Any], completion: int, reasoning: int = 0) -> dict[str, Any]:
+    def _usage(self, body: dict[str, Any], completion: int, reasoning: int = 0,
+               script: "_Script | None" = None) -> dict[str, Any]:
         prompt = _count_tokens(body.get("messages", []))
         usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
                                  "total_tokens": prompt + completion}
         if reasoning:
             usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        if script is not None and script.cached:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(script.cached, prompt)}
+        if script is not None and script.cost is not None:
+            usage["cost"] = script.cost  # OpenRouter's and LiteLLM's own figure, in USD
         return usage
+
+    def _money_headers(self, script: _Script) -> dict[str, str]:
+        return ({} if script.cost_header is None
+                else {"x-litellm-response-cost": repr(script.cost_header)})
 
     def _complete(self, body: dict[str, Any], script: _Script) -> None:
         text = self._reply_text(body, script)
@@ -626,8 +734,8 @@ class _Handler(BaseHTTPRequestHandler):
                                    "created": int(time.time()), "model": body.get("model"),
                                    "choices": choices}
         if script.base != "no-usage":
-            payload["usage"] = self._usage(body, len(_words(text)) * n)
-        self._send_json(200, payload)
+            payload["usage"] = self._usage(body, len(_words(text)) * n, script=script)
+        self._send_json(200, payload, self._money_headers(script))
 
     def _stream(self, body: dict[str, Any], script: _Script, record: RecordedRequest) -> None:
         base = script.base
@@ -635,6 +743,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=iso-8859-1"
                          if base == "mislabelled" else "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
+        for key, value in self._money_headers(script).items():
+            self.send_header(key, value)
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
@@ -756,7 +866,7 @@ class _Handler(BaseHTTPRequestHandler):
         if options.get("include_usage") and script.base != "no-usage":
             completion = (len(tokens) * n) + reasoning_tokens
             send({**frame_head, "choices": [],
-                  "usage": self._usage(body, completion, reasoning_tokens)})
+                  "usage": self._usage(body, completion, reasoning_tokens, script)})
         self.wfile.write(b"data: [DONE]" + eol + eol)
         self.wfile.flush()
 

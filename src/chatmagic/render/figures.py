@@ -42,6 +42,9 @@ def footer_text(reply: Reply, with_error: bool = True) -> str:
         if usage.estimated:
             tokens += " (estimated)"
         parts.append(tokens)
+    cost = reply.cost
+    if cost is not None:  # no price known: nothing said (never a 0)
+        parts.append(str(cost))
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     speed = reply.tokens_per_second()
