@@ -55,7 +55,7 @@ def money(amount: float, currency: str) -> str:
         text = f"{amount:,.4f}".rstrip("0").rstrip(".")
     else:
         digits = 2 - math.floor(math.log10(amount))
-        text = f"{amount:.{digits}f}"
+        text = f"{amount:.{digits}f}".rstrip("0")
     return f"{text} {currency}"
 
 
