@@ -296,7 +296,7 @@ class _Script:
                 setattr(script, key, float(value))
             elif key in ("eol", "to", "via", "refuse", "shape", "fail"):
                 setattr(script, key, value)
-            if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
+            elif key in ("tokens", "after", "choices", "busy", "flaky", "cached"):
                 setattr(script, key, int(value))
         return script
 
