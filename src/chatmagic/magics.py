@@ -199,6 +199,8 @@ class ChatMagics(Magics):
         """The requests and the renderer; a Stop button only when ``awaited`` (the kernel's
         loop then serves its click: a blocking cell handles widget messages only after)."""
         plan = self.session.plan(options, ns, user)
+        for warning in self.session.warnings(plan):  # before sending: no surprise after
+            print(f"warning: {warning}", file=sys.stderr)
         frontend = self.frontend()
         renderer: Any
         if frontend == "text":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import scrub
+from .capabilities import Capabilities, client_fetch
 from .client import ClientPool
 from .conversation import Notebook, Turn
 from .errors import HistoryError, OptionError
@@ -106,6 +107,7 @@ class Session:
                                       dict[str, Any]]] = {}
         self.max_compare = 8
         self.max_cost = 0.0  # refuse a cell estimated to cost more (0: no limit)
+        self.capabilities = Capabilities()  # what endpoints said of their models (issue 20)
 
     def register_keys(self) -> None:
         """Make every key in play known to the scrubber (profiles' keys, secret variables)."""
@@ -178,6 +180,12 @@ class Session:
         if options.system is not None:
             self.notebook.set_system(name, options.system)
         return self.notebook.get(name).messages()
+
+    def warnings(self, plan: Plan) -> list[str]:
+        """What the endpoints' own descriptions say against this plan (an image for a
+        text-only model, a prompt past a known context), to show before it is sent."""
+        return self.capabilities.warnings(
+            plan.jobs, lambda profile: client_fetch(self.clients.sync(profile)))
 
     # -- after the replies -------------------------------------------------------
     def record(self, plan: Plan, replies: list[Reply]) -> None:

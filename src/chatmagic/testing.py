@@ -46,6 +46,9 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    already under ``/v1``; ``to=URL`` elsewhere)
 ``context-overflow`` llama-cpp-python past its context: streamed, an empty stream;
                    without streaming, HTTP 400 saying why
+``text-only``      like echo; ``GET /model_group/info`` (LiteLLM's route) says it takes
+                   no images (``supports_vision: false``), 4,096 tokens, and its prices
+``small-context``  like echo; ``/model_group/info`` says it takes 600 prompt tokens
 ``one-at-a-time``  llama-cpp-python's ``interrupt_requests``: like echo, but a
                    stream ends with ``[DONE]`` and no finish_reason when another
                    chat request reaches the server while it streams (``via=litellm``:
@@ -89,6 +92,11 @@ answers a json_schema response_format with llama-cpp-python's HTTP 500;
 this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.
 
+Capabilities: the endpoint answers ``GET /model_group/info`` (at its root, as LiteLLM's
+proxy does) from ``model_info`` (default `MODEL_INFO`: ``text-only``, ``small-context``,
+and ``echo``, which takes images; ``model_info={}``: no such route); ``FakeEndpoint(props={...})`` makes it a llama.cpp ``llama-server`` instead,
+which answers ``GET /props`` with that and has no ``/model_group/info``.
+
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
 answers the model id ``name`` with exactly those writes (a float is a pause),
 then closes the connection (``unstreamed=RawReply(...)``: another answer for a
@@ -108,7 +116,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "GATEWAYS", "main"]
+__all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "GATEWAYS", "MODEL_INFO",
+           "main"]
 
 MODELS: tuple[str, ...] = (
     "echo", "markdown", "long", "xss", "reasoning", "reasoning-vllm", "refusal",
@@ -118,6 +127,7 @@ MODELS: tuple[str, ...] = (
     "bom", "event-error", "html-502", "redirect", "context-overflow", "one-at-a-time",
     "schema",
     "priced",
+    "text-only", "small-context",
 )
 
 #: What each gateway prefix says about the account (see the module docstring).
@@ -135,6 +145,14 @@ GATEWAYS: dict[str, dict[str, Any]] = {
 }
 
 GATEWAY_PAGE = "<!doctype html><html><head><title>One API</title></head><body></body></html>"
+
+#: What ``GET /model_group/info`` says, per model name (LiteLLM's fields; prices per token).
+MODEL_INFO: dict[str, dict[str, Any]] = {
+    "text-only": {"supports_vision": False, "max_input_tokens": 4096,
+                  "input_cost_per_token": 0.15e-6, "output_cost_per_token": 0.6e-6},
+    "small-context": {"supports_vision": False, "max_input_tokens": 600},
+    "echo": {"supports_vision": True, "max_input_tokens": 128000},
+}
 
 SEPARATORS_REPLY = "one\u2028two\u2029three\u0085four"
 MISLABELLED_REPLY = "café ☕ naïve 日本語"
@@ -338,8 +356,12 @@ class FakeEndpoint:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  models: tuple[str, ...] = MODELS, api_key: str | None = None,
-                 owned_by: str = "chatmagic", raw: dict[str, RawReply] | None = None) -> None:
+                 owned_by: str = "chatmagic", raw: dict[str, RawReply] | None = None,
+                 model_info: dict[str, dict[str, Any]] | None = None,
+                 props: dict[str, Any] | None = None) -> None:
         self.requests: list[RecordedRequest] = []
+        self.model_info = MODEL_INFO if model_info is None else model_info
+        self.props = props  # given: a llama.cpp server (GET /props, no /model_group/info)
         self.raw = dict(raw or {})
         self.models = models + tuple(name for name in self.raw if name not in models)
         self._arrivals = 0  # chat requests received so far (one-at-a-time watches it)
@@ -494,6 +516,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = [{"id": m, "object": "model", "created": 1700000000 + i,
                      "owned_by": self.owner.owned_by} for i, m in enumerate(self.owner.models)]
             return self._send_json(200, {"object": "list", "data": data})
+        if self._capabilities():
+            return None
         self._error(404, f"No route for GET {self.path}")
 
     def _account_route(self) -> bool:
@@ -545,6 +569,22 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if gateway == "deepseek" and rest == "/user/balance":
             self._send_json(200, {"is_available": True, **figures})
+            return True
+        return False
+
+    def _capabilities(self) -> bool:
+        """LiteLLM's ``/model_group/info`` or llama.cpp's ``/props`` (at the root); answered?"""
+        props = self.owner.props
+        if self.path == "/props" and props is not None:
+            self._send_json(200, props)
+            return True
+        groups = self.owner.model_info
+        if self.path.partition("?")[0] == "/model_group/info" and props is None and groups:
+            data = [{"model_group": name, "providers": ["openai"], "max_input_tokens": None,
+                     "input_cost_per_token": None, "output_cost_per_token": None,
+                     "supports_vision": False, **info}
+                    for name, info in groups.items()]
+            self._send_json(200, {"data": data})
             return True
         return False
 
