@@ -39,7 +39,8 @@ def real(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Profiles for both servers in the user config file (the kernels inherit the env).
 
     ``llama``: the llama server itself, no key. ``lite``: LiteLLM with the master key from
-    the environment. ``lite_wrong``: LiteLLM with a key it never issued.
+    the environment. ``lite_wrong``: LiteLLM with a key it never issued. ``lite_serial``:
+    ``lite`` declared ``one_at_a_time`` (the profile setting for servers that cut each other).
     """
     monkeypatch.setenv("CHATMAGIC_REAL_WRONG_KEY", WRONG_KEY)
     config = clean_env / "config" / "chatmagic"
@@ -50,5 +51,8 @@ def real(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f'[profiles.lite]\nbase_url = "{LITELLM_URL}"\n'
         'api_key_env = "CHATMAGIC_REAL_LITELLM_KEY"\nmodel = "gemma-a"\ntimeout = 120\n'
         f'[profiles.lite_wrong]\nbase_url = "{LITELLM_URL}"\n'
-        'api_key_env = "CHATMAGIC_REAL_WRONG_KEY"\nmodel = "gemma-a"\ntimeout = 120\n')
+        'api_key_env = "CHATMAGIC_REAL_WRONG_KEY"\nmodel = "gemma-a"\ntimeout = 120\n'
+        f'[profiles.lite_serial]\nbase_url = "{LITELLM_URL}"\n'
+        'api_key_env = "CHATMAGIC_REAL_LITELLM_KEY"\nmodel = "gemma-a"\ntimeout = 120\n'
+        'one_at_a_time = true\n')
     return clean_env
