@@ -1,6 +1,7 @@
 """The events of one request's reply: the narrow contract every reader folds.
 
-A stream yields text, reasoning and refusal pieces (per choice), at most one
+A stream yields text, reasoning and refusal pieces (per choice), pieces of
+tool calls (`ToolCallDelta`, assembled by their index), at most one
 `Usage`, a `Finish` per choice, `Note`s about what was done to get the reply,
 with a schema, the `Parsed` value of the reply, and, on failure, one last
 `StreamError` (see `chatmagic.failures`).
@@ -13,8 +14,8 @@ from typing import Any, Union
 
 from .failures import StreamError
 
-__all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
-           "Parsed", "StreamError", "StreamEvent", "estimate_tokens"]
+__all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "ToolCallDelta", "Usage", "Finish",
+           "Note", "Parsed", "StreamError", "StreamEvent", "estimate_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,18 @@ class ReasoningDelta:
 @dataclass(frozen=True, slots=True)
 class RefusalDelta:
     text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call: the call is the one at ``index`` of its choice; ``id`` and
+    ``name`` come once (usually first), ``arguments`` is JSON text arriving in pieces."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
     choice: int = 0
 
 
@@ -81,7 +94,8 @@ class Parsed:
     value: Any
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, Usage, Finish, Note, Parsed,
+StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta, Usage, Finish, Note,
+                    Parsed,
                     StreamError]
 
 

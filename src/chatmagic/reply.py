@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
-                     TextDelta, Usage, estimate_tokens)
+                     TextDelta, ToolCallDelta, Usage, estimate_tokens)
 from .pricing import Cost, Pricer
 
 __all__ = ["Reply"]
+
+
+@dataclass
+class _Call:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -23,6 +30,8 @@ class _Choice:
     reasoning: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
     finish: str | None = None
+    #: Tool calls by their index: [id, name, argument pieces] (parallel calls interleave).
+    calls: dict[int, _Call] = field(default_factory=dict)
 
 
 _INTERRUPTED = StreamError("stopped: the reply is incomplete", "interrupted")
@@ -36,6 +45,7 @@ _TOKEN_SIZED = 6.0
 def _completion_tokens(choice: _Choice) -> int:
     """A choice's completion tokens, estimated: its chunks, when they are token-sized."""
     pieces = [p for p in choice.text + choice.reasoning + choice.refusal if p]
+    pieces += [p for call in choice.calls.values() for p in call.arguments if p]
     chars = sum(map(len, pieces))
     if pieces and chars / len(pieces) <= _TOKEN_SIZED:
         return len(pieces)
@@ -103,6 +113,14 @@ class Reply:
             parts = (choice.text if isinstance(event, TextDelta) else
                      choice.reasoning if isinstance(event, ReasoningDelta) else choice.refusal)
             parts.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+            call = self._choice(event.choice).calls.setdefault(event.index, _Call())
+            call.id = call.id or event.id
+            call.name = call.name or event.name
+            if event.arguments:
+                call.arguments.append(event.arguments)
         elif isinstance(event, Finish):
             self._choice(event.choice).finish = event.reason
         elif isinstance(event, Usage):
@@ -138,6 +156,13 @@ class Reply:
 
     def refusal(self, choice: int = 0) -> str:
         return "".join(self._peek(choice).refusal)
+
+    def tool_calls(self, choice: int = 0) -> list[dict[str, Any]]:
+        """The tool calls of one choice as an assistant message's ``tool_calls`` (in index
+        order; a call the server sent without an id gets one, the history needs it)."""
+        return [{"id": call.id or f"call_{index}", "type": "function",
+                 "function": {"name": call.name, "arguments": "".join(call.arguments)}}
+                for index, call in sorted(self._peek(choice).calls.items())]
 
     def finish_reason(self, choice: int = 0) -> str | None:
         return self._peek(choice).finish

@@ -26,7 +26,8 @@ from .client import ClientPool
 from .failures import sentence
 from .profiles import Profile
 from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, StreamEvent,
-                     TextDelta, aretry_without_stream, astream_chat, estimate_tokens)
+                     TextDelta, ToolCallDelta, aretry_without_stream, astream_chat,
+                     estimate_tokens)
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -82,7 +83,7 @@ Item = tuple[int, "StreamEvent | _Redo | None"]
 #: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
 ONE_AT_A_TIME: set[str] = set()
 
-_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
+_SAID = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
 
 REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
              "reason when another request reached it (it now gets one request at a time)")

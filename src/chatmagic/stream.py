@@ -21,14 +21,15 @@ from typing import Any, AsyncIterator
 import openai
 
 from .events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
-                     TextDelta, Usage, estimate_tokens)
+                     TextDelta, ToolCallDelta, Usage, estimate_tokens)
 from .failures import (clean_text, describe_exception, failure_from_exception, is_transport,
                        sentence, server_text)
 from .profiles import Profile
 from .reply import Reply
 from .sse import SSEDecoder, SSEMessage
 
-__all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "Usage", "Finish", "Note",
+__all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "ToolCallDelta", "Usage", "Finish",
+           "Note",
            "StreamError", "StreamEvent", "Reply", "astream_chat", "aretry_without_stream",
            "describe_exception",
            "estimate_tokens"]
@@ -103,6 +104,9 @@ def _chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEv
             refusal = refusal if type(refusal) is str else _text_of(refusal)
             if refusal:
                 events.append(RefusalDelta(clean_text(refusal) if clean else refusal, index))
+        calls = delta.get("tool_calls")
+        if calls:
+            events += _call_events(calls, index, clean)
         reason = choice.get("finish_reason")
         if reason:
             events.append(Finish(clean_text(str(reason)), index))
@@ -137,6 +141,32 @@ def _reported_cost(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return cost if cost >= 0 and cost == cost and cost != float("inf") else None
+
+
+_MAX_CALLS = 128  # OpenAI's bound on tools; a larger index is garbage
+
+
+def _call_events(calls: Any, choice: int, clean: bool) -> list[StreamEvent]:
+    """The pieces of tool calls in one delta (or a whole message): each names its call by
+    ``index`` (parallel calls interleave); a server that sends whole calls without one
+    numbers them by position."""
+    events: list[StreamEvent] = []
+    for position, call in enumerate(calls if isinstance(calls, list) else ()):
+        if not isinstance(call, dict):
+            continue
+        index = call.get("index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else position
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        parts = [call.get("id"), function.get("name"), function.get("arguments")]
+        if isinstance(parts[2], (dict, list)):  # a server that sends the object itself
+            parts[2] = json.dumps(parts[2])
+        id_, name, arguments = (p if isinstance(p, str) else "" for p in parts)
+        if clean:
+            id_, name, arguments = clean_text(id_), clean_text(name), clean_text(arguments)
+        if 0 <= index < _MAX_CALLS and (id_ or name or arguments):
+            events.append(ToolCallDelta(index, id_, name, arguments, choice))
+    return events
 
 
 def _may_hold_surrogates(text: str) -> bool:
@@ -233,7 +263,7 @@ def _plain_body(lines: list[str]) -> list[StreamEvent]:
                         "server")]
 
 
-_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
+_SAID = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
 
 
 class _Silence:
