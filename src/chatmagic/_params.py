@@ -218,3 +218,18 @@ CHECKS: dict[str, Check] = {
     # Over many inputs (--each): the variable, requests in flight at most, ignore kept rows.
     "each": name, "concurrency": at_least(1), "fresh": flag,
 }
+
+
+# -- tools (--tools, --yes, --max-rounds) ------------------------------------------------
+
+def tool_names(value: Any) -> Any:
+    """--tools: comma-separated names (a cell), or functions (the Python API); None: none."""
+    if value is None or isinstance(value, str):
+        return name(value)
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(callable(item) for item in items):
+        raise Invalid(f"takes a list of functions, not {_show(value)}")
+    return items
+
+
+CHECKS.update({"tools": tool_names, "yes": flag, "max_rounds": at_least(1)})

@@ -39,6 +39,7 @@ from .render.text import TextRenderer
 from .reply import Reply
 from .runner import Run, run_blocking
 from .session import Plan, Session
+from .tool_cell import CellRounds
 
 __all__ = ["ChatMagics", "await_chat_transform", "show_error"]
 
@@ -225,12 +226,15 @@ class ChatMagics(Magics):
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
             raise _usage(exc, cell) from None
+        rounds = CellRounds(self, plan, run, awaited=False)  # with --tools, several runs
         try:
-            run_blocking(run)
+            rounds.run_blocking()
         except (KeyboardInterrupt, asyncio.CancelledError):
-            self._finish(plan, run, interrupted=True)
-            raise _interrupted(plan, run) from None
-        self._finish(plan, run)
+            self._finish(plan, rounds.run, interrupted=True)
+            raise _interrupted(plan, rounds.run) from None
+        self._finish(plan, rounds.run)
+        if rounds.problem is not None:
+            raise rounds.problem
 
     chat.__doc__ = _chat_doc()
 
@@ -242,13 +246,17 @@ class ChatMagics(Magics):
             plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:
             raise _usage(exc, cell) from None
+        rounds = CellRounds(self, plan, run, awaited=True)  # with --tools, several runs
         try:
-            await run.arun()
-        except asyncio.CancelledError:
-            # The kernel's interrupt cancels an awaited cell: keep what came, end as interrupted.
-            self._finish(plan, run, interrupted=True)
-            raise _interrupted(plan, run) from None
-        self._finish(plan, run)
+            await rounds.arun()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # The kernel's interrupt cancels an awaited cell (or, while a tool runs on this
+            # thread, raises in it): keep what came, end as interrupted.
+            self._finish(plan, rounds.run, interrupted=True)
+            raise _interrupted(plan, rounds.run) from None
+        self._finish(plan, rounds.run)
+        if rounds.problem is not None:
+            raise rounds.problem
 
     def _finish(self, plan: Plan, run: Run, interrupted: bool = False) -> None:
         replies = run.replies

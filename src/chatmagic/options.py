@@ -154,6 +154,12 @@ def _build_parser() -> _Parser:
         help="with --each: requests in flight at most (default 8), at least 1")
     add("--fresh", action="store_true",
         help="with --each: send every row again (ignore rows finished by earlier runs)")
+    # Tools (see chatmagic.tools): the model may call these functions, each call allowed first.
+    add("--tools", metavar="F1,F2,...", help="functions of the notebook (or a variable holding a "
+                                             "list of them) the model may call")
+    add("--yes", action="store_true", help="allow every tool call of this cell without asking")
+    add("--max-rounds", type=_whole("--max-rounds"), default=10, metavar="N",
+        help="most requests to the model in one cell with --tools (default 10)")
     add("prompt", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -207,6 +213,10 @@ class ChatOptions:
     each: str | None = None
     concurrency: int | None = None
     fresh: bool = False
+    #: Tools: names from the namespace (a cell) or functions (Python); allowing; round limit.
+    tools: Any = None
+    yes: bool = False
+    max_rounds: int = 10
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = CHECKS.get(name)
@@ -228,6 +238,9 @@ class ChatOptions:
         if self.compare and (self.n or 1) > 1:
             raise ParameterError("n", "above 1 cannot be combined with compare: pick one")
         _check_schema(self)
+        if self.tools and (self.compare or (self.n or 1) > 1):
+            raise ParameterError("tools", "cannot be combined with compare or n above 1: one "
+                                 "model calls the tools")
 
     def sampling(self) -> dict[str, Any]:
         """The Chat Completions parameters the cell set (not None)."""

@@ -25,6 +25,8 @@ from .request import build_request, user_message
 from .runner import Job
 from .schema import Schema, resolve_schema
 from .stream import Reply
+from .tools import Tool
+from .tools import resolve as resolve_tools
 
 __all__ = ["Plan", "Session", "UsageLedger"]
 
@@ -38,6 +40,10 @@ class Plan:
     labels: list[str]
     user: dict[str, Any]
     schema: Schema | None = None  # --schema, resolved
+    #: The tools offered (--tools), and the messages their rounds added between the user's
+    #: message and the answer: the assistant's tool_calls and the tool results.
+    tools: list[Tool] = field(default_factory=list)
+    added: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def side_by_side(self) -> bool:
@@ -149,15 +155,20 @@ class Session:
                   else resolve_schema(options.schema, namespace or {}))
         if user is None:
             user = user_message(options.prompt, [image_url(s, namespace) for s in options.images])
+        # A name not defined, or a function that cannot be described: refused before --new.
+        tools = resolve_tools(options.tools, namespace or {}) if options.tools else []
         # Last: the conversation changes (--new, -s) only once nothing else can fail.
         messages = self.messages_for(options) + [user]
         jobs = [Job(label, profile, build_request(options, profile, model, messages, schema),
                     schema, pricer=self.pricer(profile, model))
                 for label, (profile, model) in zip(labels, targets)]
+        for job in jobs:
+            if tools:
+                job.request["tools"] = [tool.spec() for tool in tools]
         self.check_budget(jobs)
         if options.n and options.n > 1:
             labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
-        return Plan(options, jobs, labels, user, schema)
+        return Plan(options, jobs, labels, user, schema, tools=tools)
 
     # -- money -------------------------------------------------------------------
     def pricer(self, profile: Profile, model: str) -> Pricer:
@@ -202,9 +213,9 @@ class Session:
             candidates = [(label, replies[0], i) for i, label in enumerate(plan.labels[:sent])]
         if len(candidates) == 1 or (plan.options.n or 1) > 1:
             label, reply, choice = candidates[0]
-            if reply.text(choice) or reply.complete or reply.refusal(choice):
+            if reply.text(choice) or reply.complete or reply.refusal(choice) or plan.added:
                 self.notebook.add_turn(name, _turn(plan.user, label, reply, choice,
-                                                   resend_options(plan.options)))
+                                                   resend_options(plan.options), plan.added))
         if len(candidates) > 1:
             self.pending[name] = (plan.user, candidates, resend_options(plan.options))
 
@@ -251,7 +262,8 @@ def resend_options(options: ChatOptions) -> dict[str, Any]:
 
 
 def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
-          options: dict[str, Any] | None = None) -> Turn:
+          options: dict[str, Any] | None = None,
+          added: list[dict[str, Any]] | None = None) -> Turn:
     # The edge scrubs every byte; a key spread over many deltas shows only once assembled.
     text = scrub.scrub(reply.text(choice))
     meta: dict[str, Any] = {"model": reply.model, "label": label, "profile": reply.profile,
@@ -269,7 +281,12 @@ def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
             "stopped" if reply.interrupted else "no finish reason")
     if reply.refusal(choice):
         meta["refusal"] = scrub.scrub(reply.refusal(choice) or "")
-    return Turn([user, {"role": "assistant", "content": text}], meta)
+    messages = [user, *(added or [])]
+    if added:
+        meta["tool_rounds"] = sum(1 for m in added if m.get("tool_calls"))
+    if not (added and reply.tool_calls(choice)):  # a last round of calls is in added already
+        messages.append({"role": "assistant", "content": text})
+    return Turn(messages, meta)
 
 
 def _unique_labels(models: list[str]) -> list[str]:
@@ -280,3 +297,4 @@ def _unique_labels(models: list[str]) -> list[str]:
         seen[model] += 1
         labels.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
     return labels
+

@@ -61,6 +61,14 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    in half, ``finish_reason="length"``)
 ``priced``         like echo, and its usage says what it cost (``usage.cost``, as
                    OpenRouter and LiteLLM send it): ``cost`` (default 0.0042 USD)
+``tools``          a tool-calling model: calls the first tool the request offers
+                   (``call=NAME``: that one, offered or not; ``args=broken``: with
+                   arguments that are not JSON), arguments made from its schema
+                   (integers 2, 3, ...; strings "Paris"; the first of an enum);
+                   once it has tool results, answers with them ("The tools said: ...")
+``tools-parallel`` the same, with two calls in one message, their pieces interleaved
+                   (the first two tools offered, or the first one twice)
+``tools-endless``  calls a tool in every round, whatever it receives
 =================  ==========================================================
 
 Money options, for any model: ``cost`` (``usage.cost``), ``cached`` (prompt tokens
@@ -128,6 +136,7 @@ MODELS: tuple[str, ...] = (
     "schema",
     "priced",
     "text-only", "small-context",
+    "tools", "tools-parallel", "tools-endless",
 )
 
 #: What each gateway prefix says about the account (see the module docstring).
@@ -301,6 +310,8 @@ class _Script:
     cost: float | None = None  # usage.cost
     cached: int = 0  # prompt_tokens_details.cached_tokens
     cost_header: float | None = None  # x-litellm-response-cost
+    call: str = ""  # tools: the name to call (default: the first tool offered)
+    args: str = ""  # tools: "broken" sends arguments that are not JSON
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -312,7 +323,7 @@ class _Script:
             key, _, value = item.partition("=")
             if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
                 setattr(script, key, float(value))
-            elif key in ("eol", "to", "via", "refuse", "shape", "fail"):
+            elif key in ("eol", "to", "via", "refuse", "shape", "fail", "call", "args"):
                 setattr(script, key, value)
             elif key in ("tokens", "after", "choices", "busy", "flaky", "cached"):
                 setattr(script, key, int(value))
@@ -663,6 +674,8 @@ class _Handler(BaseHTTPRequestHandler):
             if body.get("stream"):  # headers, then an empty body: nothing says why
                 return self._raw(RawReply([]))
             return self._error(400, CONTEXT_ERROR)
+        if base in ("tools", "tools-parallel", "tools-endless"):
+            return self._tools(body, script)
         if base == "whole-json" and body.get("stream"):
             return self._complete(body, script)
         if script.fail or script.busy or script.flaky:
@@ -909,6 +922,127 @@ class _Handler(BaseHTTPRequestHandler):
                   "usage": self._usage(body, completion, reasoning_tokens, script)})
         self.wfile.write(b"data: [DONE]" + eol + eol)
         self.wfile.flush()
+
+
+    # -- tool-calling models ------------------------------------------------------
+    def _tools(self, body: dict[str, Any], script: _Script) -> None:
+        """Call tools, or answer with the results received (see the ``tools`` models)."""
+        messages = body.get("messages") or []
+        results: list[str] = []
+        for message in reversed(messages):  # the results of the last round of calls
+            if message.get("role") != "tool":
+                break
+            results.insert(0, _message_text(message))
+        if results and script.base != "tools-endless":
+            return self._say(body, f"The tools said: {'; '.join(results)}")
+        offered = [t.get("function") or {} for t in body.get("tools") or []]
+        if not offered and not script.call:
+            return self._say(body, "No tools were offered.")
+        picks = offered[:2] if script.base == "tools-parallel" else offered[:1]
+        if script.base == "tools-parallel" and len(picks) == 1:
+            picks = picks * 2
+        if script.call:
+            picks = [{"name": script.call, "parameters": {}}] * len(picks or [{}])
+        round_ = 1 + sum(1 for m in messages if m.get("tool_calls"))
+        calls = []
+        for i, function in enumerate(picks):
+            arguments = ('{"a": 2,' if script.args == "broken"
+                         else json.dumps(_example_arguments(function.get("parameters") or {},
+                                                            start=2 + i)))
+            calls.append({"id": f"call_{round_}_{i}", "name": function.get("name", ""),
+                          "arguments": arguments})
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
+            return self._send_json(200, {
+                "id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"), "usage": self._usage(body, 10),
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls",
+                             "logprobs": None}]})
+        head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model")}
+        frames: list[dict[str, Any]] = [{"role": "assistant", "content": None}]
+        frames += [{"tool_calls": [{"index": i, "id": c["id"], "type": "function",
+                                    "function": {"name": c["name"], "arguments": ""}}]}
+                   for i, c in enumerate(calls)]
+        pieces = [[c["arguments"][j:j + 4] for j in range(0, len(c["arguments"]), 4)]
+                  for c in calls]
+        for j in range(max(map(len, pieces), default=0)):  # parallel calls interleave
+            frames += [{"tool_calls": [{"index": i, "function": {"arguments": p[j]}}]}
+                       for i, p in enumerate(pieces) if j < len(p)]
+        self._start_stream()
+        for delta in frames:
+            self._frame({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None,
+                                              "logprobs": None}]})
+            _sleep(script.delay)
+        self._frame({**head, "choices": [{"index": 0, "delta": {},
+                                          "finish_reason": "tool_calls", "logprobs": None}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._frame({**head, "choices": [], "usage": self._usage(body, 10)})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def _say(self, body: dict[str, Any], text: str) -> None:
+        """Answer with ``text`` (streamed word by word when asked to stream)."""
+        if not body.get("stream"):
+            return self._send_json(200, {
+                "id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"), "usage": self._usage(body, len(_words(text))),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop", "logprobs": None}]})
+        head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model")}
+        self._start_stream()
+        for word in _words(text):
+            self._frame({**head, "choices": [{"index": 0, "delta": {"content": word},
+                                              "finish_reason": None, "logprobs": None}]})
+        self._frame({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                          "logprobs": None}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._frame({**head, "choices": [], "usage": self._usage(body, len(_words(text)))})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def _frame(self, payload: Any) -> None:
+        self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        self.wfile.flush()
+
+
+def _example_arguments(schema: dict[str, Any], start: int = 2) -> dict[str, Any]:
+    """Arguments that fit a tool's parameters: integers from ``start`` up, a float, "Paris",
+    true, an enum's first value (only the required ones, and every one if none is)."""
+    properties = schema.get("properties") or {}
+    names = schema.get("required") or list(properties)
+    values: dict[str, Any] = {}
+    number = start
+    for name in names:
+        prop = properties.get(name) or {}
+        kind = prop.get("type")
+        if "enum" in prop:
+            values[name] = prop["enum"][0]
+        elif kind == "integer":
+            values[name], number = number, number + 1
+        elif kind == "number":
+            values[name] = number + 0.5
+            number += 1
+        elif kind == "boolean":
+            values[name] = True
+        elif kind == "array":
+            values[name] = []
+        elif kind == "object":
+            values[name] = {}
+        else:
+            values[name] = "Paris"
+    return values
 
 
 class _Cut(Exception):

@@ -169,8 +169,9 @@ def describe(function: Any, name: str | None = None) -> Tool:
 
     label = name or getattr(function, "__name__", repr(function))
     if not callable(function):
-        raise ToolError(f"--tools: {label} is a {type(function).__name__}, not a function")
-    tool_name = name or getattr(function, "__name__", "")
+        raise ToolError(f"--tools: {label} is of type {type(function).__name__}, not a "
+                        "function")
+    tool_name = str(name or getattr(function, "__name__", ""))
     if not _NAME.match(tool_name or ""):
         raise ToolError(f"--tools: {label!r} cannot be a tool name (letters, digits, _ and -, "
                         "at most 64): wrap the callable in a def with such a name")
@@ -238,10 +239,14 @@ def resolve(names: str | Iterable[Any], namespace: Mapping[str, Any]) -> list[To
                                 "cell that defines it first)")
             value = namespace[word]
             if isinstance(value, (list, tuple)):
-                found += [describe(f) for f in value]
+                for i, item in enumerate(value):
+                    if not callable(item):
+                        raise ToolError(f"--tools: {word}[{i}] is of type "
+                                        f"{type(item).__name__}, not a function")
+                    found.append(describe(item))
             elif not callable(value):
-                raise ToolError(f"--tools: {word} is a {type(value).__name__}, not a function "
-                                "(nor a list of functions)")
+                raise ToolError(f"--tools: {word} is of type {type(value).__name__}, not a "
+                                "function (nor a list of functions)")
             else:
                 found.append(describe(value))
     else:

@@ -23,6 +23,7 @@ from IPython.display import display
 
 from ..runner import Run
 from ..stream import Reply
+from .calls import CallBlocks
 from .figures import footer_text, header_text
 from .html import STYLE, clean_text, document, markdown_html, text_html
 from .lifetime import close_tree
@@ -55,6 +56,7 @@ class CellRenderer:
         self.thinking: Any = None
         self.thought_shown = 0
         self.bar: Any = None  # with widgets: the Stop bar that the header turns into
+        self.calls = CallBlocks(plain)  # the tool calls, a block each, as they arrive
 
     # -- outputs -------------------------------------------------------------------
     def _bundle(self, body_html: str, plain: str, classes: str = "") -> dict[str, str]:
@@ -92,6 +94,7 @@ class CellRenderer:
         self._draw_thinking(reply, final=False)
         self._fold_text(reply)
         held_back = self._draw_text()
+        self.calls.draw(reply)
         if self.stoppable and self.bar is None:
             if reply.elapsed < self.bar_after:
                 return True  # come back when the bar is due
@@ -104,6 +107,7 @@ class CellRenderer:
             self.begin(run)
         self._draw_thinking(reply, final=True)
         self._fold_text(reply)
+        self.calls.draw(reply, final=True)
         footer = footer_text(reply, with_error=False)  # the cell's error output says it
         extra_html = ""
         extra_plain = f"\n\n[{footer}]"

@@ -10,7 +10,7 @@ _FINISH = {
     "stop": "finished",
     "length": "cut at the token limit (finish_reason=length): raise --max-tokens",
     "content_filter": "stopped by the endpoint's content filter",
-    "tool_calls": "asked for a tool call",
+    "tool_calls": "called tools",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..runner import Run
+from .calls import TextCalls
 from .figures import footer_text, header_text
 
 __all__ = ["TextRenderer"]
@@ -16,6 +17,7 @@ class TextRenderer:
     def __init__(self, labels: list[str]) -> None:
         self.labels = labels
         self.seen = 0
+        self.calls = TextCalls()  # the tool calls, printed once each has arrived
 
     def begin(self, run: Run) -> None:
         if len(run.replies) == 1:
@@ -36,6 +38,9 @@ class TextRenderer:
             reply = run.replies[0]
             for i in range(1, len(reply.choices)):
                 print(f"\n\n[{self.labels[0]} · choice {i}]\n{reply.text(i)}", end="")
+            if reply.tool_calls():
+                print()
+                self.calls.draw(reply, final=True)
             print(f"\n[{footer_text(reply)}]", flush=True)
             return
         for label, reply in zip(self.labels, run.replies):

@@ -1,0 +1,133 @@
+"""The rounds of one exchange with tools: the model calls, the allowed calls run, it goes on.
+
+A round is one request. When its reply asks for tool calls, `Rounds.calls`
+gives them; the caller (a cell, the Python API) decides which may run and
+runs them (`chatmagic.tools.execute`, in its own thread), `Rounds.settle`
+adds the assistant's calls and every call's result to the exchange, and
+`Rounds.next_run` asks the model again with them. Rounds go on until the
+model answers without calling, or ``max_rounds`` requests were sent; then the
+last calls are answered "not run" so the history stays a valid messages list.
+Nothing here asks anyone or imports IPython.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from .errors import ChatError
+from .runner import Run, Sink
+from .tools import ToolCall, ToolResult, assistant_message, check, execute, not_run
+
+if TYPE_CHECKING:
+    from .session import Plan, Session
+    from .stream import Reply
+
+__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "Allow", "decide"]
+
+#: What decides a call may run: given the call, True to run it.
+Allow = Callable[[ToolCall], bool]
+
+
+class ToolsRefused(ChatError):
+    """Calls that nobody could allow (a headless run without --yes): none ran."""
+
+
+class TooManyRounds(ChatError):
+    """The model was still calling tools when --max-rounds requests had been sent."""
+
+
+class Rounds:
+    """The tool rounds of one planned exchange (one model, one choice)."""
+
+    def __init__(self, plan: Plan, session: Session) -> None:
+        self.plan = plan
+        self.session = session
+        self.tools = {tool.name: tool for tool in plan.tools}
+        self.max_rounds = plan.options.max_rounds or 10
+        self.sent = 1  # requests sent so far: the first round's
+        self._first = plan.jobs[0]
+        #: Set when the rounds ended without an answer: one message, after the turn is kept.
+        self.problem: ChatError | None = None
+
+    def calls(self, reply: Reply) -> list[ToolCall]:
+        """The calls a finished round asked for (none if it failed, was stopped, or offered
+        no tools; a stopped round's half-sent calls are not run)."""
+        if not self.tools or reply.failure is not None:
+            return []
+        return [ToolCall.from_message(entry) for entry in reply.tool_calls()]
+
+    @property
+    def at_limit(self) -> bool:
+        """Whether no further request may be sent (``--max-rounds``)."""
+        return self.sent >= self.max_rounds
+
+    def refusal(self, call: ToolCall) -> ToolResult | None:
+        """The result that answers a call without asking anyone: the model called a tool
+        that was not offered, or with arguments that do not fit. None: it is the user's to
+        allow."""
+        return check(call, self.tools)
+
+    def run(self, call: ToolCall) -> ToolResult:
+        """Run one allowed call here, in the caller's thread."""
+        return execute(call, self.tools)
+
+    def settle(self, reply: Reply, results: Iterable[ToolResult]) -> None:
+        """The round is over: its calls and their results join the exchange, its usage the
+        session's ledger (the last round's is counted when the turn is recorded)."""
+        results = list(results)
+        self.plan.added += [assistant_message(reply.text(), [r.call for r in results]),
+                            *(result.message() for result in results)]
+        self.session.usage.add(reply, self.plan.options.conversation)
+
+    def stop_at_limit(self, reply: Reply, calls: list[ToolCall]) -> None:
+        """The last round called again: its calls are answered "not run", and the cell says
+        why once."""
+        why = (f"the round limit was reached (--max-rounds {self.max_rounds}) before the "
+               "model answered")
+        self.plan.added += [assistant_message(reply.text(), calls),
+                            *(not_run(call, why).message() for call in calls)]
+        self.problem = TooManyRounds(
+            f"The model was still calling tools after {self.sent} request(s) (--max-rounds "
+            f"{self.max_rounds}); its last {len(calls)} call(s) were not run. Raise "
+            "--max-rounds, or ask for an answer without tools.")
+
+    def refuse_all(self, reply: Reply, calls: list[ToolCall], why: str) -> None:
+        """Nobody can allow these calls: none runs, the model is not asked again."""
+        self.plan.added += [assistant_message(reply.text(), calls),
+                            *(not_run(call, why, "refused").message() for call in calls)]
+        names = ", ".join(sorted({call.name for call in calls}))
+        self.problem = ToolsRefused(
+            f"The model asked to call {names}, and {why}. Nothing was run: add --yes to allow "
+            "the calls of this cell (or run it in a notebook or a terminal to be asked).")
+
+    @property
+    def next_label(self) -> str:
+        """What the next round is shown as: the model, and which request it is."""
+        return f"{self._first.label} · round {self.sent + 1}"
+
+    def next_run(self, previous: Run, sink: Sink) -> Run:
+        """The next round's run: the first request with the exchange so far, drawn by
+        ``sink``."""
+        label = self.next_label
+        self.sent += 1
+        first = self._first
+        request = {**first.request,
+                   "messages": [*first.request["messages"], *self.plan.added]}
+        return Run([replace(first, label=label, request=request)], previous.clients, sink,
+                   previous.throttle)
+
+
+def decide(rounds: Rounds, calls: list[ToolCall], allow: Allow) -> list[ToolResult]:
+    """Each call answered: refused without asking when it cannot run, else run if ``allow``
+    says so, else skipped (the model reads which)."""
+    from .tools import not_run as skipped
+
+    results = []
+    for call in calls:
+        result = rounds.refusal(call)
+        if result is None:
+            result = (rounds.run(call) if allow(call) else
+                      skipped(call, "the user did not allow this call", "skipped"))
+        results.append(result)
+    return results

@@ -1,0 +1,267 @@
+"""Notebook functions as tools: the schema, the calls, allowing them, the rounds, the history."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pydantic
+import pytest
+from IPython.core.error import UsageError
+
+from chatmagic.conversation import Conversation
+from chatmagic.reply import Reply
+from chatmagic.events import ToolCallDelta
+from chatmagic.testing import FakeEndpoint
+from chatmagic.tools import ToolCall, ToolError, describe, execute, resolve
+from kernel import errors, outputs, run_cells, visible
+from openapi import errors as schema_errors
+
+TOOLS_CELL = '''
+ran = []
+def add(a: int, b: int) -> int:
+    """Add two whole numbers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    ran.append((a, b))
+    return a + b
+
+def boom(x: int) -> int:
+    """Always fails."""
+    raise ValueError(f"no luck with {x}")
+'''
+
+
+def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+# -- in a real kernel ---------------------------------------------------------------------
+
+def test_a_call_runs_once_and_the_answer_uses_its_result(endpoint: FakeEndpoint,
+                                                         clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", TOOLS_CELL,
+                    "%%chat -m tools --tools add --yes\nWhat is 2 + 3?",
+                    "print(ran)",
+                    "%chat_history export -o h\nimport json; print(json.dumps(h))",
+                    "%%chat -m echo\nthanks"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    assert "".join(outputs(nb.cells[3], "text/plain")).strip() == "[(2, 3)]"  # once
+    shown = visible("".join(outputs(nb.cells[2])))
+    assert "The tools said: 5" in shown  # the model's answer uses the result
+    assert "add" in shown and '"a": 2' in shown and "→ result" in shown  # the call's block
+    first, follow_up, after = [r.body for r in endpoint.chat_requests]
+    # The schema: typed parameters and the docstring.
+    assert first["tools"] == [{"type": "function", "function": {
+        "name": "add", "description": "Add two whole numbers.",
+        "parameters": {"type": "object", "additionalProperties": False,
+                       "required": ["a", "b"],
+                       "properties": {"a": {"type": "integer", "description": "The first number."},
+                                      "b": {"type": "integer",
+                                            "description": "The second number."}}}}}]
+    # The follow-up: the assistant's tool_calls, and the tool message with the matching id.
+    call = follow_up["messages"][-2]
+    assert call["role"] == "assistant" and call["tool_calls"][0]["function"] == {
+        "name": "add", "arguments": '{"a": 2, "b": 3}'}
+    assert follow_up["messages"][-1] == {"role": "tool", "content": "5",
+                                         "tool_call_id": call["tool_calls"][0]["id"]}
+    # The history keeps the whole exchange, valid as OpenAI messages; the next turn sends it.
+    history = json.loads("".join(outputs(nb.cells[4], "text/plain")))
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[-1] == {"role": "assistant", "content": "The tools said: 5"}
+    assert not schema_errors({"model": "x", "messages": history})
+    assert after["messages"][:4] == history
+
+
+def test_headless_without_yes_runs_nothing(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", TOOLS_CELL,
+                    "%%chat -m tools --tools add\nWhat is 2 + 3?", "print(ran)",
+                    "%chat_history export -o h\nimport json; print(json.dumps(h))"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url})
+    [error] = errors(nb.cells[2])
+    assert error["ename"] == "ToolsRefused" and "Nothing was run: add --yes" in error["evalue"]
+    assert "headless" in error["evalue"]
+    assert "".join(outputs(nb.cells[3], "text/plain")).strip() == "[]"
+    assert len(endpoint.chat_requests) == 1  # the model is not asked again
+    history = json.loads("".join(outputs(nb.cells[4], "text/plain")))
+    assert [m["role"] for m in history] == ["user", "assistant", "tool"]
+    assert history[-1]["content"].startswith("Not run:")
+    assert not schema_errors({"model": "x", "messages": history})
+
+
+def test_exceptions_parallel_calls_and_the_round_limit(endpoint: FakeEndpoint,
+                                                       clean_env: Path) -> None:
+    nb = run_cells(["%load_ext chatmagic", TOOLS_CELL,
+                    "%%chat -m tools --tools boom --yes --no-history\nTry it",
+                    "%%chat -m tools-parallel --tools add --yes --no-history\nTwo sums",
+                    "print(sorted(ran))",
+                    "%%chat -m tools-endless --tools add --yes --max-rounds 3 --no-history\nGo",
+                    "print(len(ran))"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url})
+    bodies = [r.body for r in endpoint.chat_requests]
+    # The exception went back to the model as the tool result; the cell did not crash.
+    assert not errors(nb.cells[2])
+    assert _tool_messages(bodies[1])[0]["content"] == "Error: ValueError: no luck with 2"
+    assert "The tools said: Error: ValueError: no luck with 2" in visible(
+        "".join(outputs(nb.cells[2])))
+    # Two parallel calls, assembled by index from interleaved pieces: both ran.
+    assert "".join(outputs(nb.cells[4], "text/plain")).strip() == "[(2, 3), (3, 4)]"
+    ids = [c["id"] for c in bodies[3]["messages"][-3]["tool_calls"]]
+    assert [m["tool_call_id"] for m in _tool_messages(bodies[3])] == ids and len(set(ids)) == 2
+    assert [m["content"] for m in _tool_messages(bodies[3])] == ["5", "7"]
+    # --max-rounds 3: three requests, two rounds of calls run, one clear message.
+    assert len(bodies) == 4 + 3
+    assert "".join(outputs(nb.cells[6], "text/plain")).strip() == str(2 + 2)
+    [error] = errors(nb.cells[5])
+    assert error["ename"] == "TooManyRounds" and "--max-rounds 3" in error["evalue"]
+
+
+# -- in a shell (a terminal: the prompt) ----------------------------------------------------
+
+def _define(shell: Any) -> list[Any]:
+    shell.run_cell(TOOLS_CELL)
+    return shell.user_ns["ran"]  # type: ignore[no-any-return]
+
+
+def test_the_terminal_asks_and_no_runs_nothing(shell: Any, endpoint: FakeEndpoint,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _define(shell)
+    asked: list[str] = []
+    answers = iter(["n"])
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or next(answers))
+    shell.run_cell_magic("chat", "-m tools --tools add", "What is 2 + 3?")
+    assert ran == [] and asked == ['Run add({"a": 2, "b": 3})? [y]es / [n]o / [a]ll of this '
+                                   'cell: ']
+    skipped = _tool_messages(endpoint.last_body)[0]["content"]
+    assert skipped == "Not run: the user did not allow this call (skipped)"
+    answers = iter(["y"])
+    shell.run_cell_magic("chat", "-m tools --tools add", "And now?")
+    assert ran == [(2, 3)]
+
+
+def test_a_tool_not_offered_and_bad_arguments_are_told_to_the_model(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    ran = _define(shell)
+    shell.run_cell_magic("chat", "-m tools/call=rm_rf --tools add --yes --no-history", "go")
+    told = _tool_messages(endpoint.last_body)[0]["content"]
+    assert "no tool named 'rm_rf'; the tools are: add. Nothing was run." in told
+    shell.run_cell_magic("chat", "-m tools/args=broken --tools add --yes --no-history", "go")
+    assert "the arguments are not JSON" in _tool_messages(endpoint.last_body)[0]["content"]
+    assert ran == []
+
+
+@pytest.mark.parametrize("line, words", [
+    ("--tools nothing_here", "nothing_here is not defined in the notebook"),
+    ("--tools ran", "ran[0] is of type int, not a function"),  # a list, not of functions
+    ("--tools number", "number is of type int, not a function"),
+    ("--tools star", "star's parameter rest (*rest) cannot be described"),
+    ("--tools add -n 2", "--tools cannot be combined with compare or n above 1"),
+])
+def test_bad_tools_are_one_message_and_nothing_is_sent(shell: Any, endpoint: FakeEndpoint,
+                                                       line: str, words: str) -> None:
+    _define(shell)
+    shell.run_cell("number = 3\ndef star(*rest): pass")
+    shell.user_ns["ran"].append(1)
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("chat", f"-m echo {line}", "hi")
+    assert words in str(info.value)
+    assert not endpoint.chat_requests
+
+
+# -- the schema and one call -------------------------------------------------------------------
+
+class Point(pydantic.BaseModel):
+    x: float
+    y: float
+
+
+def weather(city: str, unit: Literal["c", "f"] = "c", days: Optional[int] = None,
+            tags: list[str] | None = None, where: Point | None = None) -> dict[str, Any]:
+    """Weather for a city.
+
+    Longer text that is not the description.
+
+    Parameters
+    ----------
+    city : str
+        The city's name.
+    unit : {"c", "f"}
+        Celsius or
+        Fahrenheit.
+    """
+    return {"city": city, "unit": unit, "point": where.model_dump() if where else None}
+
+
+def test_the_schema_of_hints_and_docstrings() -> None:
+    tool = describe(weather)
+    assert tool.description == "Weather for a city."
+    props = tool.parameters["properties"]
+    assert tool.parameters["required"] == ["city"]
+    assert props["city"] == {"type": "string", "description": "The city's name."}
+    assert props["unit"] == {"type": "string", "enum": ["c", "f"], "default": "c",
+                             "description": "Celsius or Fahrenheit."}
+    assert props["days"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    assert props["tags"]["anyOf"][0] == {"type": "array", "items": {"type": "string"}}
+    assert tool.parameters["$defs"]["Point"]["properties"]["x"] == {"type": "number"}
+    body = {"model": "x", "messages": [{"role": "user", "content": "q"}],
+            "tools": [tool.spec()]}
+    assert not schema_errors(body)
+    result = execute(ToolCall("c1", "weather", '{"city": "Oslo", "where": {"x": 1, "y": 2}}'),
+                     {"weather": tool})
+    assert json.loads(result.content) == {"city": "Oslo", "unit": "c",
+                                          "point": {"x": 1.0, "y": 2.0}}
+    refused = execute(ToolCall("c2", "weather", '{"city": 3, "unit": "k"}'), {"weather": tool})
+    assert refused.outcome == "invalid" and "city" in refused.content and "unit" in refused.content
+
+
+def test_return_values_as_json_else_repr_and_functions_that_cannot_be_tools() -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    def opaque() -> Any:
+        """Something that is no JSON."""
+        return Opaque()
+
+    assert execute(ToolCall("c", "opaque", ""), {"opaque": describe(opaque)}).content == \
+        "<opaque>"
+
+    def sphinx(count: int, flag: bool = False) -> str:
+        """Count things.
+
+        :param count: how many
+        :param bool flag: whether to flip
+        """
+        return "x" * count
+
+    props = describe(sphinx).parameters["properties"]
+    assert props["count"]["description"] == "how many" and props["flag"]["type"] == "boolean"
+    def bad(conn: socket.socket) -> None:
+        """Takes a socket."""
+
+    with pytest.raises(ToolError, match="bad's parameter conn .socket. has a type that has no "
+                                        "JSON schema"):
+        describe(bad)
+    with pytest.raises(ToolError, match="not defined"):
+        resolve("missing", {})
+    with pytest.raises(ToolError, match="two tools called sphinx"):
+        resolve([sphinx, sphinx], {})
+
+
+def test_parallel_call_pieces_are_assembled_by_index() -> None:
+    reply = Reply("m", "p", "http://x")
+    for event in [ToolCallDelta(0, "call_a", "add"), ToolCallDelta(1, "call_b", "add"),
+                  ToolCallDelta(1, arguments='{"a": 3,'), ToolCallDelta(0, arguments='{"a": 1,'),
+                  ToolCallDelta(0, arguments=' "b": 2}'), ToolCallDelta(1, arguments=' "b": 4}')]:
+        reply.feed(event)
+    assert [(c["id"], c["function"]["arguments"]) for c in reply.tool_calls()] == [
+        ("call_a", '{"a": 1, "b": 2}'), ("call_b", '{"a": 3, "b": 4}')]
+    conv = Conversation.from_messages([{"role": "user", "content": "q"},
+                                       {"role": "assistant", "content": None,
+                                        "tool_calls": reply.tool_calls()}])
+    assert not schema_errors({"model": "x", "messages": conv.messages()})
