@@ -108,7 +108,7 @@ class CellRounds:
             return TextRenderer([label])
         return CellRenderer(label, widgets=frontend == "widgets",
                             plain=options.format == "text", stoppable=self.awaited,
-                            remote_images=magics.remote_images)
+                            remote_images=magics.remote_images, schema=self.plan.schema)
 
     def _blocks(self) -> Any:
         return self.run.sink.calls  # type: ignore[attr-defined]
