@@ -397,3 +397,37 @@ def test_kernel_footer_totals_and_remote(endpoint: FakeEndpoint, clean_env: Path
     assert float(printed.split()[-1]) == pytest.approx(_echo_cost(6, 4, 3) + 0.5)
     remote = visible("".join(outputs(nb.cells[4])))
     assert "answered by OpenRouter key" in remote and "6.5" in remote
+
+
+# -- --each: the cost column, the totals, the estimate and max_cost -------------------------
+
+def test_each_prices_every_row_and_says_the_estimate_first(
+        money_shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
+    money_shell.user_ns["words"] = ["a b", "c d", "e f"]
+    money_shell.run_cell_magic("chat", "--each words -m echo --max-tokens 50 -o table", "{item}")
+    out = capsys.readouterr().out
+    # Before sending: each prompt "a b" ~ 1 token of text + 4 framing; 50 out at most.
+    first = out.splitlines()[0]
+    assert first.startswith("estimate: ~") and "for 3 requests" in first
+    assert money(3 * (5 * 1000 + 50 * 10000) / 1e6, "USD") in first
+    rows = money_shell.user_ns["table"]
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+    # The fake counts 2 words + 3 in, 2 words out.
+    assert [r["cost"] for r in rows] == [pytest.approx(_echo_cost(5, 0, 2))] * 3
+    money_shell.run_line_magic("chat_usage", "--by conversation -o usage")
+    (group,) = [u for u in money_shell.user_ns["usage"]
+                if u["conversation"] == "--each words"]
+    assert group["cost_USD"] == pytest.approx(3 * _echo_cost(5, 0, 2))
+
+
+def test_each_above_max_cost_is_refused_saying_the_estimate(
+        money_shell: Any, endpoint: FakeEndpoint) -> None:
+    money_shell.user_ns["words"] = [f"w{i}" for i in range(40)]
+    money_shell.run_line_magic("chat_config", "set max_cost=0.1")
+    with pytest.raises(UsageError, match=r"Not sent: this run is estimated at ~.* USD for 40 "
+                                         r"requests; assuming 1000 output tokens"):
+        money_shell.run_cell_magic("chat", "--each words -m echo", "{item}")
+    assert endpoint.chat_requests == []
+    # A model with no known price: nothing to estimate, so nothing refused.
+    money_shell.run_cell_magic("chat", "--each words -m reasoning -o t", "{item}")
+    assert len(endpoint.chat_requests) == 40

@@ -222,7 +222,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
     when pandas is installed, else a list of dicts). Rows finished by an earlier call are
     not sent again (``fresh=True`` sends them); failures are rows with an ``error``.
     Keywords: those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
-    from .each import EachRun, plan_each
+    from .each import EachRun, estimate_run, plan_each
     from .rowstore import store_for
 
     if isinstance(models, (list, tuple)) and len(models) == 1:
@@ -245,5 +245,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
     session.register_keys()
     plan = plan_each(options, items, session.profiles, {}, environ=session.clients.environ,
                      where="map()")
-    run = EachRun(plan, session.clients, store_for(session.notebook))
+    store = store_for(session.notebook)
+    estimate_run(plan, store, session.max_cost)  # above max_cost: refused, nothing sent
+    run = EachRun(plan, session.clients, store)
     return run.run().table()

@@ -29,13 +29,14 @@ from .errors import OptionError
 from .images import image_url
 from .interpolate import MAX_FIELD_CHARS, field_names, fill
 from .options import ChatOptions
+from .pricing import Estimate, check_budget, estimate_cost
 from .profiles import Profile, Profiles, split_model
 from .request import build_request, user_message
 from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
 from .table import Row, build_table
 
-__all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests",
+__all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "estimate_run",
            "EachRun",
            "View", "NullView", "DEFAULT_CONCURRENCY"]
 
@@ -186,13 +187,23 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
         for label, profile, model in targets:
             request = build_request(options, profile, model, messages, schema)
             jobs.append(RowJob(element.key, label, profile, request,
-                               request_digest(profile.base_url, request), schema))
+                               request_digest(profile.base_url, request), schema,
+                               profiles.prices.pricer(profile.name, profile.base_url, model)))
     plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
     if schema is not None:
         plan.schema_fields = list(schema.fields)
         plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
     return plan
+
+
+def estimate_run(plan: EachPlan, store: RowStore | None = None,
+                 max_cost: float = 0.0) -> Estimate:
+    """What the rows a run would send are estimated to cost (`chatmagic.pricing`); an
+    OptionError, before anything is sent, when that is above ``max_cost`` (0: no limit)."""
+    estimate = estimate_cost((job.pricer, job.request) for job in planned_requests(plan, store))
+    check_budget(estimate, max_cost)
+    return estimate
 
 
 def planned_requests(plan: EachPlan, store: RowStore | None = None) -> list[RowJob]:

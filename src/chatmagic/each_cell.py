@@ -12,7 +12,7 @@ import asyncio
 import re
 from typing import Any
 
-from .each import EachRun, plan_each
+from .each import EachRun, estimate_run, plan_each
 from .errors import ChatError, OptionError, ReplyInterrupted
 from .options import ChatOptions, parse_chat_line
 from .render.progress import ProgressView
@@ -62,8 +62,13 @@ def _prepare(magics: Any, line: str, cell: str | None,
     plan = plan_each(options, ns[name], session.profiles, ns, environ=session.clients.environ,
                      errors=magics.errors, max_field_chars=magics.max_field_chars,
                      interpolate=not options.no_interpolate)
+    store = store_for(session.notebook)
+    # The budget guard: refused above max_cost; else the estimate said before sending.
+    estimate = estimate_run(plan, store, session.max_cost)
+    if estimate.known:
+        print(f"estimate: {estimate.text()}")
     view = ProgressView(magics.frontend(), stoppable=awaited)
-    return EachRun(plan, session.clients, store_for(session.notebook), view), options
+    return EachRun(plan, session.clients, store, view), options
 
 
 def _record(magics: Any, run: EachRun, options: ChatOptions) -> None:
@@ -81,7 +86,8 @@ def _record(magics: Any, run: EachRun, options: ChatOptions) -> None:
                             "prompt_tokens": row.prompt_tokens,
                             "completion_tokens": completion, "reasoning_tokens": 0,
                             "total_tokens": row.prompt_tokens + completion,
-                            "estimated": False})
+                            "estimated": False, "cost": row.cost,
+                            "currency": row.currency if row.cost is not None else None})
 
 
 def _end(run: EachRun, options: ChatOptions) -> None:

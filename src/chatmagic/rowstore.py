@@ -37,7 +37,7 @@ ROWS_VERSION = 1
 _TRANSPORT_FIELDS = ("stream", "stream_options", "timeout")
 
 _KEPT = ("model", "text", "finish_reason", "prompt_tokens", "completion_tokens", "cost",
-         "seconds")
+         "seconds", "currency")
 
 
 def request_digest(base_url: str, request: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from .stream import (Finish, ReasoningDelta, RefusalDelta, StreamEvent, TextDelt
 from .table import Row
 
 if TYPE_CHECKING:
+    from .pricing import Pricer
     from .schema import Schema
 
 __all__ = ["RowJob", "Progress", "Scheduler", "retryable", "MAX_ATTEMPTS", "DEFAULT_CONCURRENCY"]
@@ -70,6 +71,7 @@ class RowJob:
     request: dict[str, Any]
     digest: str = ""
     schema: Schema | None = None  # --schema: the reply is read as its value (its fields)
+    pricer: "Pricer | None" = None  # how its reply is priced (None: no price known)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Progress:
     ended: float | None = None
     stopped: bool = False
     slowed: set[str] = field(default_factory=set)  # endpoints that answered 429
+    currencies: set[str] = field(default_factory=set)  # of the costs summed in ``cost``
 
     def count(self, row: Row, reused: bool = False) -> None:
         self.done += 1
@@ -97,6 +100,7 @@ class Progress:
         self.completion_tokens += row.completion_tokens or 0
         if row.cost is not None:
             self.cost = (self.cost or 0.0) + row.cost
+            self.currencies.add(row.currency or "USD")
 
     @property
     def elapsed(self) -> float:
@@ -194,15 +198,16 @@ def row_of(job: RowJob, reply: Reply) -> Row:
     if error is None and not reply.complete:
         error = ("stopped before the reply finished" if reply.interrupted
                  else "the reply ended without a finish reason")
-    cost = getattr(reply, "cost", None)  # where a price is known (money: another module)
+    cost = reply.cost  # None where no price is known: never a 0
     text = scrub.scrub(reply.text()) or (None if error else "")  # a failure before a word
     fields = (job.schema.as_fields(reply.parsed)
               if job.schema is not None and reply.parsed is not None and not error else None)
     return Row(job.key, job.label, text, reply.finish_reason(),
                usage.prompt_tokens if usage else None,
                usage.completion_tokens if usage else None,
-               float(cost) if isinstance(cost, (int, float)) else None,
-               round(reply.elapsed, 3), scrub.scrub(error) if error else None, fields)
+               cost.amount if cost is not None else None,
+               round(reply.elapsed, 3), scrub.scrub(error) if error else None, fields,
+               cost.currency if cost is not None else None)
 
 
 def _stream(job: RowJob, client: openai.AsyncOpenAI, alone: bool,
@@ -255,7 +260,8 @@ class Scheduler:
         """One try: the reply, and whether another request to its endpoint cut it."""
         profile, request = job.profile, job.request
         reply = Reply(str(request.get("model", "")), profile.name, profile.base_url,
-                      prompt_estimate=prompt_tokens(request.get("messages") or []))
+                      prompt_estimate=prompt_tokens(request.get("messages") or []),
+                      pricer=job.pricer)
         client = self._client(profile)
         await gate.enter(slot)
         finished = failed = said = broke_first = False

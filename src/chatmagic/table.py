@@ -46,6 +46,7 @@ class Row:
     seconds: float | None = None
     error: str | None = None
     fields: dict[str, Any] | None = field(default=None)
+    currency: str | None = None  # of ``cost`` (not a column: the table's cost is a number)
 
     @property
     def ok(self) -> bool:

@@ -36,7 +36,13 @@ def _seconds(value: float) -> str:
 
 
 def _money(progress: Progress) -> str:
-    return "" if progress.cost is None else f" · cost {progress.cost:.4g}"
+    if progress.cost is None:
+        return ""  # no price known: no cost said (never a 0)
+    if len(progress.currencies) == 1:
+        from ..pricing import money
+
+        return f" · cost {money(progress.cost, next(iter(progress.currencies)))}"
+    return " · cost in several currencies (%chat_usage sums each)"
 
 
 def progress_line(progress: Progress) -> str:
