@@ -122,7 +122,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Collection
+
+from ._batch_server import BatchService, answer_offline
 
 __all__ = ["FakeEndpoint", "RecordedRequest", "RawReply", "MODELS", "GATEWAYS", "MODEL_INFO",
            "main"]
@@ -369,10 +371,17 @@ class FakeEndpoint:
                  models: tuple[str, ...] = MODELS, api_key: str | None = None,
                  owned_by: str = "chatmagic", raw: dict[str, RawReply] | None = None,
                  model_info: dict[str, dict[str, Any]] | None = None,
-                 props: dict[str, Any] | None = None) -> None:
+                 props: dict[str, Any] | None = None,
+                 batch_api: bool = True, batch_seconds: float = 0.0,
+                 batch_failures: Collection[int] = ()) -> None:
         self.requests: list[RecordedRequest] = []
         self.model_info = MODEL_INFO if model_info is None else model_info
         self.props = props  # given: a llama.cpp server (GET /props, no /model_group/info)
+        #: OpenAI's Files and Batches API over this endpoint's chat answers (None: not served,
+        #: 404 as most local servers answer); ``batch_seconds`` before a batch completes,
+        #: ``batch_failures`` the input lines (from 0) that fail with HTTP 500.
+        self.batches = BatchService(answer_offline(_Handler, self), seconds=batch_seconds,
+                                    failures=batch_failures) if batch_api else None
         self.raw = dict(raw or {})
         self.models = models + tuple(name for name in self.raw if name not in models)
         self._arrivals = 0  # chat requests received so far (one-at-a-time watches it)
@@ -436,6 +445,11 @@ class FakeEndpoint:
         """The chat completion requests received, oldest first."""
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def batch_lines(self) -> list[dict[str, Any]]:
+        """The chat bodies the Batch API answered, in the order it answered them."""
+        return list(self.batches.lines) if self.batches else []
 
     @property
     def last_body(self) -> dict[str, Any]:
@@ -523,6 +537,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
         if self._account_route():
             return
+        if self._batch_route("GET", b""):
+            return
         if self.path.rstrip("/").endswith("/models"):
             data = [{"id": m, "object": "model", "created": 1700000000 + i,
                      "owned_by": self.owner.owned_by} for i, m in enumerate(self.owner.models)]
@@ -609,6 +625,8 @@ class _Handler(BaseHTTPRequestHandler):
         record = RecordedRequest("POST", self.path, _lower(self.headers), body,
                                  peer=self.client_address[1])
         self._arrival = self.owner._record(record)
+        if self._batch_route("POST", raw):
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._error(404, f"No route for POST {self.path}")
         if not isinstance(body, dict):
@@ -622,6 +640,23 @@ class _Handler(BaseHTTPRequestHandler):
             record.disconnected = True
         finally:
             self.owner._enter(-1)
+
+    def _batch_route(self, method: str, raw: bytes) -> bool:
+        """Answer a Files or Batches request (see _batch_server); False when it is none."""
+        service = self.owner.batches
+        if service is None or not service.serves(method, self.path):
+            return False
+        if not self._authorized():
+            self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+            return True
+        status, payload = service.route(method, self.path, self.headers.get("Content-Type", ""),
+                                        raw)
+        if isinstance(payload, bytes):
+            self._raw(RawReply([payload], status, "application/octet-stream",
+                               {"Content-Length": str(len(payload))}))
+        else:
+            self._send_json(status, payload)
+        return True
 
     def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         model = str(body.get("model", ""))
