@@ -74,11 +74,12 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, byt
     parts: dict[str, tuple[str | None, bytes]] = {}
     if not message.is_multipart():
         return parts
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name:
-            payload = part.get_payload(decode=True) or b""
-            parts[str(name)] = (part.get_filename(), payload)
+            payload = part.get_payload(decode=True)
+            parts[str(name)] = (part.get_filename(),
+                                payload if isinstance(payload, bytes) else b"")
     return parts
 
 

@@ -1,0 +1,327 @@
+"""Rows sent through a provider's Batch API (OpenAI's ``/files`` + ``/batches``), and back.
+
+`submit` writes the rows of an ``--each`` run as one JSONL file per endpoint
+and model (each line: a ``custom_id`` and the body ``--each`` would send, not
+streamed), creates the batches and records the job in the notebook's
+`BatchStore`; `status` asks the endpoint how far each batch is; `fetch`
+downloads the output and error files and builds the same table as ``--each``
+(rows in input order, a failed line's message in ``error``); `cancel` asks the
+endpoint to stop. Everything goes through the session's clients; a failure is
+a `BatchError` carrying its `StreamError` and one message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import openai
+
+from . import scrub
+from .batch_store import BatchJob, BatchPart, BatchStore
+from .errors import EndpointError
+from .failures import StreamError, failure_from_exception, server_text
+from .profiles import Profile
+from .table import Row, build_table
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["BatchRequest", "BatchError", "NotFinished", "JobStatus", "submit", "status", "fetch", "cancel",
+           "wire_body", "ENDPOINT", "ACTIVE", "TERMINAL"]
+
+#: The one endpoint chatmagic batches.
+ENDPOINT = "/v1/chat/completions"
+#: Batch states that may still change, and those that will not.
+ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+# create() keyword arguments that are the SDK's, not the body's.
+_NOT_BODY = ("stream", "stream_options", "timeout", "extra_body", "extra_headers",
+             "extra_query")
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One row of a job: the element's key, the model's label, its endpoint and its body."""
+
+    key: Any
+    label: str
+    profile: Profile
+    body: dict[str, Any]
+
+
+class BatchError(EndpointError):
+    """A Batch API call that failed: ``failure`` holds the kind, status and message."""
+
+    def __init__(self, failure: StreamError) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def wire_body(create_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of a ``chat.completions.create(**kwargs)`` call, as a batch line takes it
+    (``extra_body`` merged in; the SDK's own arguments and streaming left out)."""
+    body = {k: v for k, v in create_kwargs.items() if k not in _NOT_BODY}
+    body.update(create_kwargs.get("extra_body") or {})
+    return body
+
+
+def _failure(exc: BaseException, profile: Profile, call: str) -> BatchError:
+    """What a failed Files/Batches call means, in words (no key)."""
+    where = f"{profile.name} ({profile.base_url})"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code in (404, 405, 501) \
+            and call in ("POST /files", "POST /batches"):
+        return BatchError(StreamError(
+            f"{where} does not serve the Batch API ({call} answered {exc.status_code}); use "
+            "--each without --batch-api.", "status", exc.status_code))
+    if isinstance(exc, openai.APIStatusError) and exc.status_code == 404:
+        return BatchError(StreamError(
+            f"{where} does not know what {call} asked for (HTTP 404): the batch or its file "
+            "is gone (deleted or expired), or the profile now points elsewhere.",
+            "status", 404))
+    failure = failure_from_exception(exc, profile, "")
+    return BatchError(StreamError(f"{call}: {failure.message}", failure.kind, failure.status,
+                                  failure.retry_after))
+
+
+def _client(session: "Session", part_or_profile: BatchPart | Profile) -> tuple[Any, Profile]:
+    """The session's client for a part's endpoint; refused when the profile moved since."""
+    if isinstance(part_or_profile, Profile):
+        return session.clients.sync(part_or_profile), part_or_profile
+    part = part_or_profile
+    profile = session.profiles.get(part.profile)
+    if profile.base_url.rstrip("/") != part.base_url.rstrip("/"):
+        raise BatchError(StreamError(
+            f"batch {part.batch_id} was sent to {part.base_url}, but profile '{part.profile}' "
+            f"now points at {profile.base_url}: point it back to follow the batch. Nothing "
+            "was sent.", "connect"))
+    return session.clients.sync(profile), profile
+
+
+# -- submit ---------------------------------------------------------------------------
+
+def _groups(requests: Sequence[BatchRequest]) -> dict[str, list[int]]:
+    """Row numbers per model label (one endpoint and model each; OpenAI takes one model per
+    batch): one provider batch each, in first-seen order."""
+    groups: dict[str, list[int]] = {}
+    for number, request in enumerate(requests):
+        groups.setdefault(request.label, []).append(number)
+    return groups
+
+
+def _jsonl(requests: Sequence[BatchRequest], numbers: list[int]) -> bytes:
+    lines = [json.dumps({"custom_id": _custom_id(n), "method": "POST", "url": ENDPOINT,
+                         "body": requests[n].body}, ensure_ascii=False) for n in numbers]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _custom_id(number: int) -> str:
+    return f"row-{number}"
+
+
+def submit(session: "Session", store: BatchStore, requests: Sequence[BatchRequest], *,
+           key_name: str = "index", schema_fields: Sequence[str] | None = None) -> BatchJob:
+    """Send the rows as batch jobs and record them; nothing is recorded when one fails (and
+    the batches already created are cancelled)."""
+    if not requests:
+        raise BatchError(StreamError("There are no rows to send.", "protocol"))
+    parts: list[BatchPart] = []
+    try:
+        for numbers in _groups(requests).values():
+            parts.append(_create_part(session, requests[numbers[0]], _jsonl(requests, numbers)))
+    except BatchError:
+        for part in parts:  # no half jobs: a job is all of its rows or none
+            try:
+                _client(session, part)[0].batches.cancel(part.batch_id)
+            except (openai.OpenAIError, BatchError):
+                pass
+        raise
+    labels = list(dict.fromkeys(r.label for r in requests))
+    job = BatchJob(parts[0].batch_id, time.time(), parts,
+                   [[_custom_id(n), r.key, r.label] for n, r in enumerate(requests)],
+                   key_name, list(schema_fields) if schema_fields is not None else None, labels)
+    store.add(job)
+    return job
+
+
+def _create_part(session: "Session", first: BatchRequest, data: bytes) -> BatchPart:
+    client, profile = _client(session, first.profile)
+    call = "POST /files"
+    try:
+        uploaded = client.files.create(file=("chatmagic-batch.jsonl", data, "application/jsonl"),
+                                       purpose="batch")
+        call = "POST /batches"
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                                      completion_window="24h",
+                                      metadata={"created_by": "chatmagic"})
+    except openai.OpenAIError as exc:
+        raise _failure(exc, profile, call) from None
+    return BatchPart(profile.name, profile.base_url, str(first.body.get("model")), first.label,
+                     batch.id, uploaded.id, _state(batch))
+
+
+def _state(batch: Any) -> dict[str, Any]:
+    """What the store keeps of a provider's Batch object."""
+    counts = batch.request_counts
+    errors = [{"code": e.code, "message": e.message, "line": e.line}
+              for e in ((batch.errors.data or []) if batch.errors else [])]
+    return {"status": batch.status, "total": counts.total if counts else None,
+            "completed": counts.completed if counts else None,
+            "failed": counts.failed if counts else None,
+            "output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id,
+            "errors": errors}
+
+
+# -- status -----------------------------------------------------------------------------
+
+@dataclass
+class JobStatus:
+    """How far a job is: each part's state as the endpoint reported it just now."""
+
+    job: BatchJob
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """One word for the job: the least advanced active state, else the final one(s)."""
+        seen = [s.get("status") or "unknown" for s in self.states]
+        active = [s for s in ACTIVE if s in seen]
+        if active:
+            return active[0]
+        return "+".join(dict.fromkeys(seen))
+
+    @property
+    def finished(self) -> bool:
+        return all(s.get("status") in TERMINAL for s in self.states)
+
+    def count(self, name: str) -> int:
+        return sum(int(s.get(name) or 0) for s in self.states)
+
+    def summary(self) -> str:
+        total = self.count("total") or len(self.job.rows)
+        done, failed = self.count("completed"), self.count("failed")
+        parts = f" in {len(self.job.parts)} batches" if len(self.job.parts) > 1 else ""
+        return (f"batch job {self.job.id}: {self.status}, {done} of {total} rows answered"
+                f"{f', {failed} failed' if failed else ''}{parts}")
+
+
+def status(session: "Session", store: BatchStore, job: BatchJob) -> JobStatus:
+    """Ask the endpoint about every batch of the job (one request each) and keep what it
+    said."""
+    states = []
+    for part in job.parts:
+        if part.state.get("status") in TERMINAL:  # final: no need to ask again
+            states.append(part.state)
+            continue
+        client, profile = _client(session, part)
+        try:
+            batch = client.batches.retrieve(part.batch_id)
+        except openai.OpenAIError as exc:
+            raise _failure(exc, profile, f"GET /batches/{part.batch_id}") from None
+        store.note(job, part, _state(batch))
+        states.append(part.state)
+    return JobStatus(job, states)
+
+
+def cancel(session: "Session", store: BatchStore, job: BatchJob) -> JobStatus:
+    """Ask the endpoint to stop every unfinished batch of the job; the rows answered so far
+    stay fetchable."""
+    for part in job.parts:
+        if part.state.get("status") in TERMINAL:
+            continue
+        client, profile = _client(session, part)
+        try:
+            batch = client.batches.cancel(part.batch_id)
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (400, 409):  # 400/409: it finished meanwhile
+                raise _failure(exc, profile, f"POST /batches/{part.batch_id}/cancel") from None
+            continue
+        except openai.OpenAIError as exc:
+            raise _failure(exc, profile, f"POST /batches/{part.batch_id}/cancel") from None
+        store.note(job, part, _state(batch))
+    return status(session, store, job)
+
+
+# -- fetch ------------------------------------------------------------------------------
+
+class NotFinished(EndpointError):
+    """A fetch asked of a job some of whose batches are still running."""
+
+
+def fetch(session: "Session", store: BatchStore, job: BatchJob,
+          use_pandas: bool | None = None) -> tuple[Any, JobStatus]:
+    """The job's table (the same as ``--each`` gives) and its status; raises NotFinished
+    while a batch still runs."""
+    now = status(session, store, job)
+    if not now.finished:
+        raise NotFinished(f"{now.summary()}: not finished yet. %chat_batch status "
+                          f"{job.id} follows it; fetch once it has completed.")
+    answers: dict[str, dict[str, Any]] = {}
+    missing: dict[str, str] = {}
+    for part, state in zip(job.parts, now.states):
+        client, profile = _client(session, part)
+        for name in ("output_file_id", "error_file_id"):
+            if state.get(name):
+                answers.update(_lines(client, profile, str(state[name])))
+        why = _unanswered(state)
+        for custom_id, _, label in job.rows:
+            if label == part.label:
+                missing[custom_id] = why
+    rows = [_row(answers.get(custom_id), key, label, missing.get(custom_id, "no answer"))
+            for custom_id, key, label in job.rows]
+    return build_table(rows, key_name=job.key_name, schema_fields=job.schema_fields,
+                       use_pandas=use_pandas), now
+
+
+def _lines(client: Any, profile: Profile, file_id: str) -> dict[str, dict[str, Any]]:
+    """A result file's lines by custom_id (a line that is no JSON object is skipped)."""
+    try:
+        text = client.files.content(file_id).text
+    except openai.OpenAIError as exc:
+        raise _failure(exc, profile, f"GET /files/{file_id}/content") from None
+    out: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("custom_id") is not None:
+            out[str(item["custom_id"])] = item
+    return out
+
+
+def _unanswered(state: dict[str, Any]) -> str:
+    """Why a row of this batch has no answer line."""
+    if state.get("status") == "failed":
+        errors = state.get("errors") or []
+        first = errors[0] if errors else {}
+        line = f" (line {first['line']})" if first.get("line") else ""
+        said = first.get("message") or "no reason given"
+        return f"the batch failed before answering: {said}{line}"
+    if state.get("status") in ("cancelled", "expired"):
+        return f"not answered: the batch was {state['status']} first"
+    return "the batch's output has no answer for this row"
+
+
+def _row(line: dict[str, Any] | None, key: Any, label: str, why: str) -> Row:
+    """One table row from a result line (None: the row got none)."""
+    if line is None:
+        return Row(key, label, error=why)
+    error = line.get("error")
+    response = line.get("response") or {}
+    body = response.get("body")
+    code = response.get("status_code")
+    if error or code != 200 or not isinstance(body, dict):
+        said = server_text({"error": error}) if error else server_text(body)
+        return Row(key, label, error=scrub.scrub(f"HTTP {code}: {said or 'no message'}"
+                                                 if code else said or "failed, no message"))
+    choices = body.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    usage = body.get("usage") or {}
+    text, refusal = message.get("content"), message.get("refusal")
+    return Row(key, label, scrub.scrub(text) if isinstance(text, str) else None,
+               choices[0].get("finish_reason"), usage.get("prompt_tokens"),
+               usage.get("completion_tokens"),
+               error=scrub.scrub(f"refused: {refusal}") if text is None and refusal else None)
