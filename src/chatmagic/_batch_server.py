@@ -190,9 +190,10 @@ class BatchService:
         with self._lock:
             self.batches[batch["id"]] = batch
             self._stops[batch["id"]] = cancel
+        created = self._view(batch)  # as OpenAI: a new batch is "validating"
         threading.Thread(target=self._run, args=(batch, source.data, cancel),
                          name="chatmagic-fake-batch", daemon=True).start()
-        return 200, self._view(batch)
+        return 200, created
 
     def _view(self, batch: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

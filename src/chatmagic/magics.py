@@ -29,7 +29,7 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from . import each_cell, history_view
 from .context import ErrorLog
 from .conversation import Notebook
-from .errors import ChatError, HistoryError, ReplyInterrupted
+from .errors import ChatError, HistoryError, OptionError, ReplyInterrupted
 from .interpolate import MAX_FIELD_CHARS, fill
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render.cell import CellRenderer
@@ -223,6 +223,8 @@ class ChatMagics(Magics):
         if each_cell.wants_each(line):  # one prompt over many inputs
             return each_cell.run_blocking(self, line, cell)
         try:
+            if self._batch_cell(line, cell):
+                return
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
             raise _usage(exc, cell) from None
@@ -243,6 +245,8 @@ class ChatMagics(Magics):
         if each_cell.wants_each(line):
             return await each_cell.run_awaited(self, line, cell)
         try:
+            if self._batch_cell(line, cell):
+                return
             plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:
             raise _usage(exc, cell) from None
@@ -302,6 +306,50 @@ class ChatMagics(Magics):
         if len(run.replies) > 1:
             return {label: r.text() for label, r in zip(plan.labels, run.replies)}
         return run.replies[0].text()
+
+    # -- the Batch API: %%chat --each VAR --batch-api, %chat_batch -------------------------
+    def _batch_store(self) -> Any:
+        from .batch_view import store_for
+
+        return store_for(self.notebook_name(), self.persist,
+                         os.environ.get("CHATMAGIC_HISTORY_DIR"))
+
+    def _batch_cell(self, line: str, cell: str | None) -> bool:
+        """Send the cell's --each rows as a Batch API job when it asks for one; False when
+        it does not (the cell then runs as usual)."""
+        options = parse_chat_line(line, cell)
+        if options.each and not options.batch_api:
+            # Until --each's own scheduler lands (issue 17): its rows go only to the Batch API.
+            raise OptionError("--each without --batch-api is not in this build yet: add "
+                              "--batch-api to send the rows as one Batch API job")
+        if not options.batch_api:
+            return False
+        from . import batch_view
+
+        ns = self.shell.user_ns
+
+        def fill_row(text: str, fields: Any) -> str:
+            return fill(text, fields, errors=self.errors,
+                        max_field_chars=self.max_field_chars).text
+
+        _show(batch_view.submit(self.session, self._batch_store(), options, ns, fill_row))
+        return True
+
+    @magic_arguments()
+    @argument("action", nargs="?", default="list", help="list | status | fetch | cancel")
+    @argument("id", nargs="?", help="the job (default: this notebook's latest)")
+    @argument("-o", "--out", help="fetch: store the table in this variable (list: the rows)")
+    @line_magic
+    def chat_batch(self, line: str) -> None:
+        """Follow the Batch API jobs of this notebook (sent with %%chat --each VAR --batch-api):
+        list them, a job's status, fetch its table (the same as --each gives), cancel it."""
+        args = _parse(self.chat_batch, line)
+        from . import batch_view
+
+        try:
+            _show(batch_view.run(args, self.session, self._batch_store(), self.shell.user_ns))
+        except ChatError as exc:
+            raise UsageError(str(exc)) from None
 
     # -- %models -----------------------------------------------------------------
     @magic_arguments()

@@ -154,6 +154,9 @@ def _build_parser() -> _Parser:
         help="with --each: requests in flight at most (default 8), at least 1")
     add("--fresh", action="store_true",
         help="with --each: send every row again (ignore rows finished by earlier runs)")
+    add("--batch-api", action="store_true",
+        help="with --each: send the rows as one job to the endpoint's Batch API and return "
+             "at once; %%chat_batch follows it")
     # Tools (see chatmagic.tools): the model may call these functions, each call allowed first.
     add("--tools", metavar="F1,F2,...", help="functions of the notebook (or a variable holding a "
                                              "list of them) the model may call")
@@ -217,6 +220,7 @@ class ChatOptions:
     tools: Any = None
     yes: bool = False
     max_rounds: int = 10
+    batch_api: bool = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = CHECKS.get(name)
@@ -241,6 +245,9 @@ class ChatOptions:
         if self.tools and (self.compare or (self.n or 1) > 1):
             raise ParameterError("tools", "cannot be combined with compare or n above 1: one "
                                  "model calls the tools")
+        if self.batch_api and not self.each:
+            raise ParameterError("batch_api", "sends the rows of --each VAR: name them with "
+                                 "--each")
 
     def sampling(self) -> dict[str, Any]:
         """The Chat Completions parameters the cell set (not None)."""
