@@ -810,7 +810,8 @@ class _Handler(BaseHTTPRequestHandler):
         finish = _finish_reason(body, script)
         choices = []
         for i in range(n):
-            message: dict[str, Any] = {"role": "assistant", "content": text + _choice_suffix(i, n)}
+            message: dict[str, Any] = {"role": "assistant", "content": text + _choice_suffix(i, n),
+                                       "refusal": None}
             if script.base == "refusal":
                 message = {"role": "assistant", "content": None,
                            "refusal": "I can't help with that."}

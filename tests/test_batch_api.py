@@ -1,0 +1,250 @@
+"""The provider Batch API: ``%%chat --each VAR --batch-api`` and ``%chat_batch``, through the
+real SDK to FakeEndpoint's ``/files`` and ``/batches`` (in real kernels, and in a shell)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from chatmagic.testing import FakeEndpoint
+from kernel import errors, outputs, run_cells, visible
+from openapi import errors as schema_errors
+
+KEY = "sk-batch-test-0123456789abcdefghij"
+
+
+def _env(endpoint: FakeEndpoint, notebook: Path) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": endpoint.base_url, "OPENAI_API_KEY": KEY,
+            "JPY_SESSION_NAME": str(notebook)}
+
+
+def _text(cell: object) -> str:
+    return visible("".join(outputs(cell))) + "".join(outputs(cell, "text/plain"))
+
+
+def _valid_lines(endpoint: FakeEndpoint) -> None:
+    for body in endpoint.batch_lines:
+        assert not schema_errors(body), schema_errors(body)
+        assert "stream" not in body and "stream_options" not in body
+
+
+@pytest.mark.kernel
+def test_batch_api_then_status_and_fetch_give_the_table(clean_env: Path) -> None:
+    with FakeEndpoint(batch_seconds=1.5) as endpoint:
+        nb = run_cells(["%load_ext chatmagic",
+                        "reviews = ['great', 'awful', 'fine']",
+                        "%%chat --each reviews --batch-api -m echo -s 'Be brief.'\n"
+                        "Classify: {item}",
+                        "%chat_batch status",
+                        "import time; time.sleep(2)",
+                        "%chat_batch fetch -o table",
+                        "import json; print(json.dumps(table[['index', 'model', 'text', "
+                        "'finish_reason', 'prompt_tokens', 'error']].to_dict('records')))"],
+                       env=_env(endpoint, clean_env / "a.ipynb"), allow_errors=False)
+        sent, status, fetched, printed = nb.cells[2], nb.cells[3], nb.cells[5], nb.cells[6]
+        job = endpoint.batches.batches  # type: ignore[union-attr]
+        (batch_id,) = job
+        said = _text(sent)
+        assert f"job {batch_id}" in said and "%chat_batch status" in said
+        assert "in_progress" in _text(status) or "validating" in _text(status)
+        assert "3 rows, 0 failed" in _text(fetched) and "Classify: great" in _text(fetched)
+        rows = json.loads("".join(outputs(printed, "text/plain")))
+        assert [r["text"] for r in rows] == ["Classify: great", "Classify: awful", "Classify: fine"]
+        assert [r["index"] for r in rows] == [0, 1, 2]
+        assert {r["model"] for r in rows} == {"echo"} and rows[0]["finish_reason"] == "stop"
+        assert rows[0]["prompt_tokens"] > 0 and all(r["error"] is None for r in rows)
+    # One request per element with only the system message: no history, not streamed.
+    assert [b["messages"][0] for b in endpoint.batch_lines] == \
+        [{"role": "system", "content": "Be brief."}] * 3
+    assert all(len(b["messages"]) == 2 for b in endpoint.batch_lines)
+    _valid_lines(endpoint)
+    assert endpoint.chat_requests == []  # nothing outside the batch
+
+
+@pytest.mark.kernel
+def test_jobs_survive_a_kernel_restart_and_a_failed_line_shows_in_error(clean_env: Path) -> None:
+    with FakeEndpoint(batch_failures={1}) as endpoint:
+        env = _env(endpoint, clean_env / "a.ipynb")
+        first = run_cells(["%load_ext chatmagic", "rows = {'x': 'one', 'y': 'two', 'z': 'three'}",
+                           "%%chat --each rows --batch-api -m echo\n{key} is {item}"],
+                          env=env, allow_errors=False)
+        assert not errors(first.cells[2])
+        second = run_cells(["%load_ext chatmagic", "%chat_batch list",
+                            "%chat_batch fetch -o t",
+                            "print(t['key'].tolist()); print(t['text'].tolist()); "
+                            "print(t['error'].tolist())"],
+                           env=env, allow_errors=False)
+        other = run_cells(["%load_ext chatmagic", "%chat_batch list"],
+                          env={**env, "JPY_SESSION_NAME": str(clean_env / "b.ipynb")},
+                          allow_errors=False)
+    (batch_id,) = endpoint.batches.batches  # type: ignore[union-attr]
+    assert batch_id in _text(second.cells[1]) and "completed" in _text(second.cells[1])
+    assert "3 rows, 1 failed" in _text(second.cells[2])
+    printed = "".join(outputs(second.cells[3], "text/plain")).splitlines()
+    assert printed[0] == "['x', 'y', 'z']"
+    assert printed[1].startswith("['x is one', nan, 'z is three']")
+    assert "HTTP 500: The server had an error" in printed[2] and printed[2].startswith("[nan,")
+    assert "No batch jobs in this notebook yet" in _text(other.cells[1])  # per notebook
+    # The store is the owner's alone and holds no key and no prompt.
+    (store,) = (clean_env / "history").glob("a-*.batches.jsonl")
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert KEY not in store.read_text() and "is one" not in store.read_text()
+
+
+@pytest.mark.kernel
+def test_an_endpoint_without_the_batch_api_is_one_message_and_nothing_else(
+        clean_env: Path) -> None:
+    with FakeEndpoint(batch_api=False) as endpoint:
+        nb = run_cells(["%load_ext chatmagic", "items = [1, 2]",
+                        "%%chat --each items --batch-api -m echo\nTwice {item}",
+                        "%chat_batch list"],
+                       env=_env(endpoint, clean_env / "a.ipynb"))
+        base_url = endpoint.base_url
+    said = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert said == (f"UsageError: env ({base_url}) does not serve the Batch API "
+                    "(POST /files answered 404); use --each without --batch-api.\n")
+    assert [(r.method, r.path) for r in endpoint.requests] == [("POST", "/v1/files")]
+    assert "No batch jobs" in _text(nb.cells[3])
+
+
+# -- in a shell (fast): list, cancel, grids, DataFrames, bad input ---------------------------
+
+@pytest.fixture
+def slow(clean_env: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A shell with chatmagic loaded, pointed at an endpoint whose batches take 30 s."""
+    import chatmagic
+    from IPython.testing.globalipapp import get_ipython
+
+    with FakeEndpoint(batch_seconds=30) as ep:
+        monkeypatch.setenv("OPENAI_BASE_URL", ep.base_url)
+        ip = get_ipython()
+        chatmagic._magics = None
+        chatmagic.load_ipython_extension(ip)
+        yield ip, ep
+        chatmagic.unload_ipython_extension(ip)
+
+
+def test_list_and_cancel(slow, capsys) -> None:  # type: ignore[no-untyped-def]
+    shell, endpoint = slow
+    shell.user_ns["xs"] = ["a", "b"]
+    shell.run_cell_magic("chat", "--each xs --batch-api -m echo -o first", "{item}")
+    shell.run_cell_magic("chat", "--each xs --batch-api -m echo", "again {item}")
+    first = shell.user_ns["first"]
+    capsys.readouterr()
+    listed = shell.run_line_magic("chat_batch", "list -o jobs")
+    assert listed is None
+    jobs = shell.user_ns["jobs"]
+    assert [j["job"] for j in jobs][1] == first and len(jobs) == 2  # newest first
+    assert {j["status"] for j in jobs} <= {"validating", "in_progress"}
+    shell.run_line_magic("chat_batch", f"cancel {first}")
+    said = capsys.readouterr().out
+    assert "Asked to cancel" in said and first in said
+    deadline = time.time() + 5
+    while endpoint.batches.batches[first]["status"] != "cancelled":  # type: ignore[union-attr]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    shell.run_line_magic("chat_batch", f"fetch {first} -o t")
+    table = shell.user_ns["t"]
+    assert table["error"].tolist() == ["not answered: the batch was cancelled first"] * 2
+    assert [r.path for r in endpoint.requests if r.path.endswith("/cancel")] == \
+        [f"/v1/batches/{first}/cancel"]  # the other job runs on
+    shell.run_line_magic("chat_batch", "status")
+    assert "in_progress" in capsys.readouterr().out
+    with pytest.raises(Exception, match="not finished yet"):
+        shell.run_line_magic("chat_batch", "fetch")
+
+
+def test_a_grid_over_a_dataframe_is_one_batch_per_model(shell, endpoint: FakeEndpoint,
+                                                        capsys) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    shell.user_ns["df"] = pd.DataFrame({"name": ["Ann", "Bo"], "city": ["Oslo", "Rome"]},
+                                       index=["r1", "r2"])
+    shell.run_cell_magic("chat", "--each df --batch-api --compare echo,length",
+                         "{name} lives in {city}")
+    assert "2 batches: echo, length" in capsys.readouterr().out
+    assert [b["model"] for b in endpoint.batch_lines] in (
+        ["echo", "echo", "length", "length"], ["length", "length", "echo", "echo"])
+    deadline = time.time() + 5
+    while any(b["status"] != "completed" for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    shell.run_line_magic("chat_batch", "fetch -o t")
+    t = shell.user_ns["t"]
+    assert t["index"].tolist() == ["r1", "r1", "r2", "r2"]  # element × model, input order
+    assert t["model"].tolist() == ["echo", "length"] * 2
+    assert t["text"].tolist()[:2] == ["Ann lives in Oslo", "Ann lives in Oslo"]
+    assert t["finish_reason"].tolist() == ["stop", "length"] * 2
+    assert endpoint.chat_requests == []
+
+
+@pytest.mark.parametrize("line, ns, said", [
+    ("--batch-api -m echo", {}, "--batch-api sends the rows of --each VAR"),
+    ("--each nowhere --batch-api -m echo", {}, "no variable named 'nowhere'"),
+    ("--each xs --batch-api -m echo", {"xs": []}, "--each xs is empty"),
+    ("--each xs --batch-api -m echo", {"xs": "text"}, "--each xs is a str, not a collection"),
+    ("--each xs --batch-api -m echo", {"xs": 3}, "--each xs is a int, which cannot be iterated"),
+    ("--each xs --batch-api -m echo", {"xs": [1]}, "{colour} is neither a field of the rows"),
+])
+def test_bad_input_is_one_message_and_nothing_sent(shell, endpoint: FakeEndpoint, line: str,
+                                                   ns: dict, said: str) -> None:  # type: ignore[no-untyped-def]
+    from IPython.core.error import UsageError
+
+    shell.user_ns.update(ns)
+    with pytest.raises(UsageError, match=__import__("re").escape(said)):
+        shell.run_cell_magic("chat", line, "{item} in {colour}" if "colour" in said else "{item}")
+    assert endpoint.requests == []
+
+
+def test_no_job_yet_and_an_unknown_id(shell, endpoint: FakeEndpoint) -> None:  # type: ignore[no-untyped-def]
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no batch job in this notebook yet"):
+        shell.run_line_magic("chat_batch", "status")
+    with pytest.raises(UsageError, match="no batch job 'batch_x'"):
+        shell.run_line_magic("chat_batch", "fetch batch_x")
+    with pytest.raises(UsageError, match="not a subcommand"):
+        shell.run_line_magic("chat_batch", "delete")
+    assert endpoint.requests == []
+
+
+# -- the fake endpoint's Batch API itself, against OpenAI's published shapes ----------------
+
+def test_fake_batch_api_answers_in_openai_shapes(endpoint: FakeEndpoint) -> None:
+    client = openai.OpenAI(base_url=endpoint.base_url, api_key="x")
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}}
+    upload = client.files.with_raw_response.create(
+        file=("in.jsonl", json.dumps(line).encode()), purpose="batch")
+    assert not schema_errors(upload.http_response.json(), "OpenAIFile")
+    created = client.batches.with_raw_response.create(
+        input_file_id=upload.parse().id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert not schema_errors(created.http_response.json(), "Batch")
+    batch = created.parse()
+    for _ in range(100):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status == "completed":
+            break
+        time.sleep(0.02)
+    listed = client.batches.with_raw_response.list()
+    assert not schema_errors(listed.http_response.json(), "ListBatchesResponse")
+    out = json.loads(client.files.content(batch.output_file_id or "").text)
+    assert out["custom_id"] == "a" and out["response"]["status_code"] == 200
+    assert not schema_errors(out["response"]["body"], "CreateChatCompletionResponse")
+    mixed = [line, {**line, "custom_id": "b", "body": {**line["body"], "model": "markdown"}}]
+    upload2 = client.files.create(file=("in.jsonl", "\n".join(map(json.dumps, mixed)).encode()),
+                                  purpose="batch")
+    failed = client.batches.create(input_file_id=upload2.id, endpoint="/v1/chat/completions",
+                                   completion_window="24h")
+    for _ in range(100):
+        failed = client.batches.retrieve(failed.id)
+        if failed.status == "failed":
+            break
+        time.sleep(0.02)
+    assert failed.status == "failed" and failed.errors and failed.errors.data
+    assert failed.errors.data[0].code == "mismatched_model"
