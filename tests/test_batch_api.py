@@ -185,11 +185,11 @@ def test_a_grid_over_a_dataframe_is_one_batch_per_model(shell, endpoint: FakeEnd
 
 @pytest.mark.parametrize("line, ns, said", [
     ("--batch-api -m echo", {}, "--batch-api sends the rows of --each VAR"),
-    ("--each nowhere --batch-api -m echo", {}, "no variable named 'nowhere'"),
-    ("--each xs --batch-api -m echo", {"xs": []}, "--each xs is empty"),
-    ("--each xs --batch-api -m echo", {"xs": "text"}, "--each xs is a str, not a collection"),
-    ("--each xs --batch-api -m echo", {"xs": 3}, "--each xs is a int, which cannot be iterated"),
-    ("--each xs --batch-api -m echo", {"xs": [1]}, "{colour} is neither a field of the rows"),
+    ("--each nowhere --batch-api -m echo", {}, "--each nowhere: no variable named nowhere"),
+    ("--each xs --batch-api -m echo", {"xs": []}, "--each xs: xs is empty; nothing was sent"),
+    ("--each xs --batch-api -m echo", {"xs": "text"}, "xs is text, not a collection"),
+    ("--each xs --batch-api -m echo", {"xs": 3}, "xs is of type int, which holds no elements"),
+    ("--each xs --batch-api -m echo", {"xs": [1]}, "the prompt's {colour} is in no row of xs"),
 ])
 def test_bad_input_is_one_message_and_nothing_sent(shell, endpoint: FakeEndpoint, line: str,
                                                    ns: dict, said: str) -> None:  # type: ignore[no-untyped-def]

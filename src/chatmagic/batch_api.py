@@ -24,12 +24,14 @@ from .batch_store import BatchJob, BatchPart, BatchStore
 from .errors import EndpointError
 from .failures import StreamError, failure_from_exception, server_text
 from .profiles import Profile
+from .scheduler import RowJob
+from .schema import InvalidOutput, Schema, resolve_schema
 from .table import Row, build_table
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["BatchRequest", "BatchError", "NotFinished", "JobStatus", "submit", "status", "fetch", "cancel",
+__all__ = ["BatchError", "NotFinished", "JobStatus", "submit", "status", "fetch", "cancel",
            "wire_body", "ENDPOINT", "ACTIVE", "TERMINAL"]
 
 #: The one endpoint chatmagic batches.
@@ -40,16 +42,6 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 # create() keyword arguments that are the SDK's, not the body's.
 _NOT_BODY = ("stream", "stream_options", "timeout", "extra_body", "extra_headers",
              "extra_query")
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One row of a job: the element's key, the model's label, its endpoint and its body."""
-
-    key: Any
-    label: str
-    profile: Profile
-    body: dict[str, Any]
 
 
 class BatchError(EndpointError):
@@ -102,7 +94,7 @@ def _client(session: "Session", part_or_profile: BatchPart | Profile) -> tuple[A
 
 # -- submit ---------------------------------------------------------------------------
 
-def _groups(requests: Sequence[BatchRequest]) -> dict[str, list[int]]:
+def _groups(requests: Sequence[RowJob]) -> dict[str, list[int]]:
     """Row numbers per model label (one endpoint and model each; OpenAI takes one model per
     batch): one provider batch each, in first-seen order."""
     groups: dict[str, list[int]] = {}
@@ -111,9 +103,10 @@ def _groups(requests: Sequence[BatchRequest]) -> dict[str, list[int]]:
     return groups
 
 
-def _jsonl(requests: Sequence[BatchRequest], numbers: list[int]) -> bytes:
+def _jsonl(requests: Sequence[RowJob], numbers: list[int]) -> bytes:
     lines = [json.dumps({"custom_id": _custom_id(n), "method": "POST", "url": ENDPOINT,
-                         "body": requests[n].body}, ensure_ascii=False) for n in numbers]
+                         "body": wire_body(requests[n].request)}, ensure_ascii=False)
+             for n in numbers]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -121,10 +114,11 @@ def _custom_id(number: int) -> str:
     return f"row-{number}"
 
 
-def submit(session: "Session", store: BatchStore, requests: Sequence[BatchRequest], *,
-           key_name: str = "index", schema_fields: Sequence[str] | None = None) -> BatchJob:
-    """Send the rows as batch jobs and record them; nothing is recorded when one fails (and
-    the batches already created are cancelled)."""
+def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
+           key_name: str = "index", schema: Schema | None = None) -> BatchJob:
+    """Send the rows (``--each``'s requests, sent here unstreamed) as batch jobs and record
+    them; nothing is recorded when one fails (and the batches already created are
+    cancelled)."""
     if not requests:
         raise BatchError(StreamError("There are no rows to send.", "protocol"))
     parts: list[BatchPart] = []
@@ -141,12 +135,13 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[BatchReques
     labels = list(dict.fromkeys(r.label for r in requests))
     job = BatchJob(parts[0].batch_id, time.time(), parts,
                    [[_custom_id(n), r.key, r.label] for n, r in enumerate(requests)],
-                   key_name, list(schema_fields) if schema_fields is not None else None, labels)
+                   key_name, list(schema.fields) if schema is not None else None, labels,
+                   {"name": schema.name, "json_schema": schema.json_schema} if schema else None)
     store.add(job)
     return job
 
 
-def _create_part(session: "Session", first: BatchRequest, data: bytes) -> BatchPart:
+def _create_part(session: "Session", first: RowJob, data: bytes) -> BatchPart:
     client, profile = _client(session, first.profile)
     call = "POST /files"
     try:
@@ -158,7 +153,7 @@ def _create_part(session: "Session", first: BatchRequest, data: bytes) -> BatchP
                                       metadata={"created_by": "chatmagic"})
     except openai.OpenAIError as exc:
         raise _failure(exc, profile, call) from None
-    return BatchPart(profile.name, profile.base_url, str(first.body.get("model")), first.label,
+    return BatchPart(profile.name, profile.base_url, str(first.request.get("model")), first.label,
                      batch.id, uploaded.id, _state(batch))
 
 
@@ -271,8 +266,22 @@ def fetch(session: "Session", store: BatchStore, job: BatchJob,
                 missing[custom_id] = why
     rows = [_row(answers.get(custom_id), key, label, missing.get(custom_id, "no answer"))
             for custom_id, key, label in job.rows]
+    if job.schema is not None:
+        _read_fields(rows, resolve_schema(job.schema["json_schema"], label=job.schema["name"]))
     return build_table(rows, key_name=job.key_name, schema_fields=job.schema_fields,
                        use_pandas=use_pandas), now
+
+
+def _read_fields(rows: list[Row], schema: Schema) -> None:
+    """Each answer read as the job's schema (as --each does): its fields, or the row's error
+    naming the first problem (the text kept)."""
+    for row in rows:
+        if not row.ok or row.text is None:
+            continue
+        try:
+            row.fields = schema.as_fields(schema.parse(row.text, row.finish_reason))
+        except InvalidOutput as exc:
+            row.error = str(getattr(exc, "problem", None) or exc)
 
 
 def _lines(client: Any, profile: Profile, file_id: str) -> dict[str, dict[str, Any]]:

@@ -58,6 +58,8 @@ class BatchJob:
     schema_fields: list[str] | None = None
     #: The models' labels in the order the cell named them.
     labels: list[str] = field(default_factory=list)
+    #: With --schema: its name and JSON schema, to read the answers as --each does.
+    schema: dict[str, Any] | None = None
 
     def part(self, batch_id: str) -> BatchPart | None:
         return next((p for p in self.parts if p.batch_id == batch_id), None)

@@ -9,26 +9,25 @@ server or a model sent is shown through `render.html` (inert).
 from __future__ import annotations
 
 import datetime as _dt
-import re
-from collections import ChainMap
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Union
 
 from . import batch_api
 from .batch_store import BatchJob, BatchStore, store_path
+from .context import ErrorLog
+from .each import EachPlan, plan_each
 from .errors import ChatError, OptionError
 from .failures import sentence
+from .interpolate import MAX_FIELD_CHARS
 from .options import ChatOptions
 from .render.html import table_html, text_html, view
 from .session import Session
 from .table import TEXT_COLUMN
 
-__all__ = ["submit", "run", "store_for", "each_requests", "elements", "Outcome"]
+__all__ = ["submit", "run", "store_for", "each_requests", "Outcome"]
 
 Outcome = Union[str, dict[str, str], None]
-#: (template, row fields) -> the prompt of that row, as the cell fills ``{fields}``.
-Filler = Callable[[str, Mapping[str, Any]], str]
 #: Rows shown under a fetch (the whole table goes to -o VAR).
 SHOWN_ROWS = 5
 
@@ -40,69 +39,35 @@ def store_for(notebook: str | None, persist: bool, directory: str | None = None)
     return BatchStore(store_path(notebook, Path(directory) if directory else None))
 
 
-# -- the rows (a seam: --each's own expansion replaces this when it lands) ----------------
+# -- the rows: what --each would send ---------------------------------------------------------
 
-def elements(value: Any, name: str) -> tuple[str, list[tuple[Any, dict[str, Any]]]]:
-    """The key column's name and (key, fields) per element of an --each collection:
-    ``{item}`` the element (``{key}`` a dict's key), a DataFrame's columns by name."""
-    kind = type(value).__name__
-    if isinstance(value, (str, bytes)) or value is None:
-        raise OptionError(f"--each {name} is a {kind}, not a collection: give a list, "
-                          "tuple, dict, pandas Series or DataFrame")
-    if isinstance(value, dict):
-        return "key", [(k, {"item": v, "key": k}) for k, v in value.items()]
-    if kind == "DataFrame" and hasattr(value, "iterrows"):
-        return "index", [(i, {"index": i, **{str(c): v for c, v in row.items()}})
-                         for i, row in value.iterrows()]
-    if kind == "Series" and hasattr(value, "items"):
-        return "index", [(i, {"item": v, "index": i}) for i, v in value.items()]
-    try:
-        items = list(value)
-    except TypeError:
-        raise OptionError(f"--each {name} is a {kind}, which cannot be iterated: give a list, "
-                          "tuple, dict, pandas Series or DataFrame") from None
-    return "index", [(i, {"item": v, "index": i}) for i, v in enumerate(items)]
-
-
-_ROOT = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)")
-
-
-def each_requests(session: Session, options: ChatOptions, namespace: dict[str, Any],
-                  fill_row: Filler) -> tuple[str, list[batch_api.BatchRequest]]:
-    """The requests --each sends (one per element × model, never with the conversation's
-    history, not streamed) and the key column's name; raises before anything is sent."""
+def each_requests(session: Session, options: ChatOptions, namespace: dict[str, Any], *,
+                  errors: ErrorLog | None = None,
+                  max_field_chars: int = MAX_FIELD_CHARS) -> EachPlan:
+    """The rows of the cell as ``--each`` plans them (one request per element × model, no
+    history), not streamed: a batch line is one JSON answer. Raises before anything is sent."""
     name = options.each or ""
     if name not in namespace:
-        raise OptionError(f"--each {name}: no variable named {name!r} in the notebook")
-    key_name, rows = elements(namespace[name], name)
-    if not rows:
-        raise OptionError(f"--each {name} is empty: there is nothing to send")
-    known = set(namespace) | {"In", "Out", "Err"}
-    for field_name in _ROOT.findall(options.prompt):
-        if not options.no_interpolate and field_name not in rows[0][1] and \
-                field_name not in known:
-            raise OptionError(f"the prompt's {{{field_name}}} is neither a field of the "
-                              f"rows of {name} ({', '.join(rows[0][1])}) nor a variable")
-    one = replace(options, each=None, batch_api=False, no_history=True, no_stream=True,
-                  out=None)
-    requests = []
-    for key, fields in rows:
-        prompt = options.prompt if options.no_interpolate else \
-            fill_row(options.prompt, ChainMap(fields, namespace))
-        plan = session.plan(replace(one, prompt=prompt), namespace)
-        requests += [batch_api.BatchRequest(key, job.label, job.profile,
-                                            batch_api.wire_body(job.request))
-                     for job in plan.jobs]
-    return key_name, requests
+        raise OptionError(f"--each {name}: no variable named {name} in the notebook; "
+                          "nothing was sent.")
+    session.register_keys()
+    unstreamed = replace(options, no_stream=True)
+    return plan_each(unstreamed, namespace[name], session.profiles, namespace,
+                     environ=session.clients.environ, errors=errors,
+                     max_field_chars=max_field_chars, interpolate=not options.no_interpolate)
 
 
 # -- %%chat --each VAR --batch-api ---------------------------------------------------------
 
 def submit(session: Session, store: BatchStore, options: ChatOptions,
-           namespace: dict[str, Any], fill_row: Filler) -> Outcome:
+           namespace: dict[str, Any], *, errors: ErrorLog | None = None,
+           max_field_chars: int = MAX_FIELD_CHARS) -> Outcome:
     """Send the cell's rows as one job; say its id and how to follow it."""
-    key_name, requests = each_requests(session, options, namespace, fill_row)
-    job = batch_api.submit(session, store, requests, key_name=key_name)
+    plan = each_requests(session, options, namespace, errors=errors,
+                         max_field_chars=max_field_chars)
+    requests = plan.jobs
+    schema = requests[0].schema if requests else None
+    job = batch_api.submit(session, store, requests, key_name=plan.key_name, schema=schema)
     if options.out:
         namespace[options.out] = job.id  # the table comes with fetch -o VAR
     where = ", ".join(dict.fromkeys(f"{p.profile} ({p.base_url})" for p in job.parts))

@@ -29,7 +29,7 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from . import each_cell, history_view
 from .context import ErrorLog
 from .conversation import Notebook
-from .errors import ChatError, HistoryError, OptionError, ReplyInterrupted
+from .errors import ChatError, HistoryError, ReplyInterrupted
 from .interpolate import MAX_FIELD_CHARS, fill
 from .options import CHAT_PARSER, ChatOptions, parse_chat_line
 from .render.cell import CellRenderer
@@ -220,11 +220,11 @@ class ChatMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def chat(self, line: str, cell: str | None = None) -> None:
+        if self._batch_cell(line, cell):  # --each ... --batch-api: one Batch API job
+            return
         if each_cell.wants_each(line):  # one prompt over many inputs
             return each_cell.run_blocking(self, line, cell)
         try:
-            if self._batch_cell(line, cell):
-                return
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
             raise _usage(exc, cell) from None
@@ -242,11 +242,11 @@ class ChatMagics(Magics):
 
     async def achat(self, line: str, cell: str | None = None) -> None:
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
+        if self._batch_cell(line, cell):
+            return
         if each_cell.wants_each(line):
             return await each_cell.run_awaited(self, line, cell)
         try:
-            if self._batch_cell(line, cell):
-                return
             plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:
             raise _usage(exc, cell) from None
@@ -315,24 +315,21 @@ class ChatMagics(Magics):
                          os.environ.get("CHATMAGIC_HISTORY_DIR"))
 
     def _batch_cell(self, line: str, cell: str | None) -> bool:
-        """Send the cell's --each rows as a Batch API job when it asks for one; False when
-        it does not (the cell then runs as usual)."""
-        options = parse_chat_line(line, cell)
-        if options.each and not options.batch_api:
-            # Until --each's own scheduler lands (issue 17): its rows go only to the Batch API.
-            raise OptionError("--each without --batch-api is not in this build yet: add "
-                              "--batch-api to send the rows as one Batch API job")
-        if not options.batch_api:
+        """Send the cell's --each rows as a Batch API job when it asks for one (--batch-api);
+        False when it does not (the cell then runs as usual)."""
+        if "--batch-api" not in line:
             return False
-        from . import batch_view
+        try:
+            options = parse_chat_line(line, cell)
+            if not options.batch_api:
+                return False
+            from . import batch_view
 
-        ns = self.shell.user_ns
-
-        def fill_row(text: str, fields: Any) -> str:
-            return fill(text, fields, errors=self.errors,
-                        max_field_chars=self.max_field_chars).text
-
-        _show(batch_view.submit(self.session, self._batch_store(), options, ns, fill_row))
+            _show(batch_view.submit(self.session, self._batch_store(), options,
+                                    self.shell.user_ns, errors=self.errors,
+                                    max_field_chars=self.max_field_chars))
+        except ChatError as exc:
+            raise _usage(exc, cell) from None
         return True
 
     @magic_arguments()
