@@ -111,13 +111,15 @@ def _list(args: Any, session: Session, store: BatchStore, namespace: dict[str, A
     header = ["job", "created", "models", "rows", "status", "answered", "failed"]
     rows = []
     for job in sorted(store.jobs.values(), key=lambda j: j.created_at, reverse=True):
+        done: int | None = None
+        failed: int | None = None
         try:
             now = batch_api.status(session, store, job)
             state, done, failed = now.status, now.count("completed"), now.count("failed")
         except ChatError as exc:  # one endpoint down: the others still listed
-            state, done, failed = f"unknown: {exc}", "", ""
+            state = f"unknown: {exc}"
         rows.append([job.id, _when(job.created_at), ", ".join(job.labels), len(job.rows),
-                     state, done, failed])
+                     state, "" if done is None else done, "" if failed is None else failed])
     if args.out:
         namespace[args.out] = [dict(zip(header, r)) for r in rows]
     return view(table_html(header, rows), _plain(header, rows))
