@@ -383,3 +383,18 @@ def test_schema_fields_become_columns(shell: Any, endpoint: FakeEndpoint) -> Non
     assert len(endpoint.chat_requests) == 6
     assert shell.user_ns["t"][["name", "age"]].values.tolist()[0] == \
         table[["name", "age"]].values.tolist()[0]
+
+
+def test_an_endpoint_never_reached_is_not_asked_again_per_row(
+        shell: Any, endpoint: FakeEndpoint, closed_port: int) -> None:
+    from chatmagic.profiles import Profile
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.set(Profile("down", f"http://127.0.0.1:{closed_port}/v1",
+                                        needs_key=False, model="echo"))
+    shell.user_ns["xs"] = list(range(20))
+    start = time.monotonic()
+    with pytest.raises(Exception, match="every row failed.*Cannot reach"):
+        _magic(shell, "--each xs -p down -o t", "{item}")
+    assert time.monotonic() - start < 3
+    assert len(shell.user_ns["t"]) == 20

@@ -138,6 +138,7 @@ class _Gate:
         self.active: set[int] = set()
         self.overlapped: set[int] = set()
         self.calm = 0  # successes since the limit last changed
+        self.reached = False  # the endpoint has answered (a reply or an HTTP status)
         self.resume_at = 0.0  # loop time before which no request may start (after a 429)
         self.changed = asyncio.Condition()
 
@@ -308,10 +309,15 @@ class Scheduler:
                 continue
             failure = reply.endpoint_failure
             if failure is None:
+                gate.reached = True
                 gate.succeeded()
                 return reply
+            gate.reached = gate.reached or failure.status is not None or reply.ttft is not None
             attempt += 1
-            if not retryable(failure) or attempt >= MAX_ATTEMPTS:
+            # An endpoint never reached (nothing listening, a wrong base_url) is not asked
+            # again for every row: only a connection that dropped once it had answered is.
+            unreachable = failure.kind == "connect" and not gate.reached
+            if not retryable(failure) or unreachable or attempt >= MAX_ATTEMPTS:
                 if failure.status == 429:
                     reply.error = sentence(f"{failure.message} (after {attempt} attempts)")
                 return reply

@@ -49,6 +49,9 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
 ``text-only``      like echo; ``GET /model_group/info`` (LiteLLM's route) says it takes
                    no images (``supports_vision: false``), 4,096 tokens, and its prices
 ``small-context``  like echo; ``/model_group/info`` says it takes 600 prompt tokens
+``sentiment``      one word, positive, negative or neutral, from word lists in the
+                   last user message (``not``/``never`` before a word turn it
+                   round; ``naive=1`` does not: two models that disagree)
 ``one-at-a-time``  llama-cpp-python's ``interrupt_requests``: like echo, but a
                    stream ends with ``[DONE]`` and no finish_reason when another
                    chat request reaches the server while it streams (``via=litellm``:
@@ -135,6 +138,7 @@ MODELS: tuple[str, ...] = (
     "error-list", "unauthorized", "server-error", "rate-limited", "hang", "keepalive",
     "separators", "mislabelled", "content-parts", "whole-json", "surrogate", "empty-data",
     "bom", "event-error", "html-502", "redirect", "context-overflow", "one-at-a-time",
+    "sentiment",
     "schema",
     "priced",
     "text-only", "small-context",
@@ -314,6 +318,7 @@ class _Script:
     cost_header: float | None = None  # x-litellm-response-cost
     call: str = ""  # tools: the name to call (default: the first tool offered)
     args: str = ""  # tools: "broken" sends arguments that are not JSON
+    naive: int = 0  # for sentiment: 1 reads "not good" as good
 
     @classmethod
     def parse(cls, model: str) -> "_Script":
@@ -327,7 +332,8 @@ class _Script:
                 setattr(script, key, float(value))
             elif key in ("eol", "to", "via", "refuse", "shape", "fail", "call", "args"):
                 setattr(script, key, value)
-            elif key in ("tokens", "after", "choices", "busy", "flaky", "cached"):
+            elif key in ("tokens", "after", "choices", "busy", "flaky", "cached",
+                         "naive"):
                 setattr(script, key, int(value))
         return script
 
@@ -783,6 +789,8 @@ class _Handler(BaseHTTPRequestHandler):
         text = _message_text(users[-1]) if users else ""
         if base in ("reasoning", "reasoning-vllm"):
             return f"The answer is: {text}"
+        if base == "sentiment":
+            return sentiment(text, naive=script.naive)
         return text or "(empty prompt)"
 
     def _usage(self, body: dict[str, Any], completion: int, reasoning: int = 0,
@@ -1079,6 +1087,25 @@ def _example_arguments(schema: dict[str, Any], start: int = 2) -> dict[str, Any]
         else:
             values[name] = "Paris"
     return values
+_POSITIVE = {"good", "great", "love", "loved", "excellent", "fine", "happy", "works", "nice",
+             "recommend", "perfect", "fast"}
+_NEGATIVE = {"bad", "awful", "hate", "terrible", "broken", "slow", "poor", "worst", "refund",
+             "disappointed", "useless"}
+
+
+def sentiment(text: str, naive: int = 0) -> str:
+    """The ``sentiment`` model's answer: a word count, negations honoured unless ``naive``."""
+    score = 0
+    flip = False
+    for word in re.findall(r"[a-z']+", text.lower()):
+        if word in ("not", "never", "isn't", "don't", "didn't", "wasn't", "no") and not naive:
+            flip = True
+            continue
+        value = (word in _POSITIVE) - (word in _NEGATIVE)
+        score += -value if flip else value
+        if value:
+            flip = False
+    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
 
 
 class _Cut(Exception):

@@ -157,7 +157,8 @@ class ProgressView:
             return
         body = (f'<div class="cm-note"><b>{text_html(summary)}</b></div>{table}'
                 + (f'<div class="cm-note">{text_html(tail)}</div>' if tail else ""))
-        plain = "\n".join([summary] + [" | ".join(r) for r in rows] + [tail] * bool(tail))
+        plain = "\n".join([summary] + [" | ".join(header)] * bool(rows)
+                          + [" | ".join(r) for r in rows] + [tail] * bool(tail))
         bundle = {"text/html": document(body, style=True), "text/plain": plain}
         if self.handle is not None:
             # The widget line becomes the static summary: a saved notebook shows no dead widget.
