@@ -398,3 +398,27 @@ def test_an_endpoint_never_reached_is_not_asked_again_per_row(
         _magic(shell, "--each xs -p down -o t", "{item}")
     assert time.monotonic() - start < 3
     assert len(shell.user_ns["t"]) == 20
+
+
+def test_cost_column_usage_and_the_budget_guard(shell: Any, endpoint: FakeEndpoint,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    shell.user_ns["xs"] = ["a", "b", "c"]
+    _magic(shell, "--each xs -m priced/cost=0.25 -o t", "{item}")
+    assert shell.user_ns["t"]["cost"].tolist() == [0.25, 0.25, 0.25]
+    assert "cost 0.75 USD" in capsys.readouterr().out
+    shell.run_line_magic("chat_usage", "-o u")
+    assert shell.user_ns["u"][0]["requests"] == 3
+    assert shell.user_ns["u"][0]["cost_USD"] == pytest.approx(0.75)
+    # max_cost counts the rows still to send, estimated before anything is sent.
+    from chatmagic.pricing import PriceBook
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.prices = PriceBook.from_toml(
+        {"prices": {"echo": {"input": 1000, "output": 1000}}}, None)
+    shell.run_line_magic("chat_config", "set max_cost=0.01")
+    shell.user_ns["ys"] = [f"row {i}" for i in range(50)]
+    before = len(endpoint.chat_requests)
+    with pytest.raises(UsageError, match=r"Not sent: this run is estimated at .* for 50 "
+                                         r"requests"):
+        _magic(shell, "--each ys -m echo --max-tokens 100", "{item}")
+    assert len(endpoint.chat_requests) == before
