@@ -265,3 +265,71 @@ def test_parallel_call_pieces_are_assembled_by_index() -> None:
                                        {"role": "assistant", "content": None,
                                         "tool_calls": reply.tool_calls()}])
     assert not schema_errors({"model": "x", "messages": conv.messages()})
+
+
+# -- the Python API ----------------------------------------------------------------------------
+
+@pytest.fixture
+def api(endpoint: FakeEndpoint, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """chatmagic with no extension loaded: a plain session pointed at the endpoint."""
+    import chatmagic
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    monkeypatch.setattr(chatmagic, "_session", None)
+    return chatmagic
+
+
+def test_prompt_with_tools_runs_calls_in_the_reading_thread(api: Any,
+                                                            endpoint: FakeEndpoint) -> None:
+    import threading
+
+    threads: list[str] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        threads.append(threading.current_thread().name)
+        return a + b
+
+    response = api.prompt("2 + 3?", model="tools", tools=[add], allow=True)
+    assert response.text() == "The tools said: 5" and response.failure is None
+    assert threads == [threading.current_thread().name]  # here, not on chatmagic's loop
+    messages = [{"role": "system", "content": "s"}, *response.messages()]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert not schema_errors({"model": "x", "messages": messages})
+    assert endpoint.chat_requests[0].body["tools"][0]["function"]["description"] == \
+        "Add two numbers."
+    # Not allowed (a function saying no, or nobody on stdin): nothing runs, the model is told.
+    asked: list[ToolCall] = []
+    denied = api.prompt("2 + 3?", model="tools", tools=[add],
+                        allow=lambda call: asked.append(call) or False)
+    assert "did not allow" in denied.text() and len(threads) == 1
+    assert asked[0].name == "add" and json.loads(asked[0].arguments) == {"a": 2, "b": 3}
+    import io
+    import sys
+
+    stdin, sys.stdin = sys.stdin, io.StringIO("")
+    try:
+        assert "did not allow" in api.prompt("2 + 3?", model="tools", tools=[add]).text()
+    finally:
+        sys.stdin = stdin
+    assert len(threads) == 1
+    endless = api.prompt("go", model="tools-endless", tools=[add], allow=True, max_rounds=2)
+    assert endless.failure is not None and endless.failure.kind == "tool_rounds"
+    assert len(threads) == 2
+    with pytest.raises(api.OptionError, match="allow=True, a function"):
+        api.prompt("x", model="tools", tools=[add], allow="yes")
+
+
+def test_aprompt_with_parallel_tools(api: Any) -> None:
+    import asyncio
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    async def main() -> list[str]:
+        response = api.aprompt("sums", model="tools-parallel", tools=[add], allow=True)
+        return [piece async for piece in response]
+
+    assert "".join(asyncio.run(main())) == "The tools said: 5; 7"

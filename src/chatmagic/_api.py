@@ -25,7 +25,7 @@ __all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "co
            "history", "current_session", "map"]
 
 # What prompt() takes besides the text: the request, never the cell's presentation.
-_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS, "schema")
+_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS, "schema", "tools", "max_rounds")
 _CHAT = (*_PROMPT, "conversation", "new", "no_history")
 
 # Names people reach for: the magic's short flags and the SDK's own body fields.
@@ -99,6 +99,15 @@ def _schema(where: str, spec: Any) -> Any:
         raise SchemaError(str(exc).replace("--schema", f"{where}(schema=...)", 1)) from None
 
 
+def _pop_allow(where: str, params: dict[str, Any]) -> Any:
+    """``allow=`` (who allows tool calls): True, a function of the call, or None (ask)."""
+    allow = params.pop("allow", None)
+    if not (allow is None or allow is True or callable(allow)):
+        raise OptionError(f"{where}() takes allow=True, a function of the call returning True "
+                          f"to run it, or None (ask on stdin), not {allow!r}")
+    return allow
+
+
 def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
     """Paths and URLs as they are; an image object (bytes, PIL image, matplotlib figure)
     under a name of its own, read from the namespace as ``-i VARIABLE`` would be."""
@@ -114,7 +123,8 @@ def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
     return sources, namespace
 
 
-def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]]) -> Exchange:
+def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]],
+           allow: Any = None) -> Exchange:
     options, images = prepared
     key = (id(session), options.conversation)
     previous = None if options.no_history else _running.get(key)
@@ -122,7 +132,7 @@ def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]]) -> Ex
         Response(previous).wait()  # that turn is recorded first, and goes with this prompt
     # Raises (an unknown profile, no key, a bad image) before anything is sent.
     plan = session.plan(options, images)
-    exchange = Exchange(session, plan)
+    exchange = Exchange(session, plan, allow)
     if not options.no_history:
         _running[key] = exchange
     return exchange
@@ -134,10 +144,16 @@ def prompt(text: str, model: str | None = None, system: str | None = None,
 
     Returns at once a `Response`: iterate it for the text as it arrives, or call
     ``.text()``; ``.usage``, ``.cost``, ``.failure`` once it has ended.
+
+    ``tools=[f, g]``: functions the model may call (``max_rounds=``, default 10); each
+    call runs in the thread that reads the response, once ``allow`` says so: ``True``
+    for every call, a function of the `ToolCall` returning True to run it, or None (the
+    default) to be asked on stdin (no stdin: not run). See docs/tools.md.
     """
+    allow = _pop_allow("prompt", params)
     prepared = _options("prompt", text, params, _PROMPT, model=model, system=system,
                         profile=profile, no_history=True)
-    return Response(_start(current_session(), prepared))
+    return Response(_start(current_session(), prepared, allow))
 
 
 def aprompt(text: str, model: str | None = None, system: str | None = None,
@@ -147,9 +163,10 @@ def aprompt(text: str, model: str | None = None, system: str | None = None,
     Works on any running event loop (a notebook cell's top-level ``await``,
     ``asyncio.run``); the request itself runs on chatmagic's own loop.
     """
+    allow = _pop_allow("aprompt", params)
     prepared = _options("aprompt", text, params, _PROMPT, model=model, system=system,
                         profile=profile, no_history=True)
-    return AsyncResponse(_start(current_session(), prepared))
+    return AsyncResponse(_start(current_session(), prepared, allow))
 
 
 class NamedConversation:
@@ -165,9 +182,10 @@ class NamedConversation:
         """Ask within the conversation: the history goes with ``text`` and the turn is
         recorded when the reply ends. ``system`` sets the conversation's system message
         (as ``-s``). Waits for this conversation's previous prompt to end first."""
+        allow = _pop_allow("conversation.prompt", params)
         prepared = _options("conversation.prompt", text, params, _PROMPT, model=model,
                             system=system, profile=profile, conversation=self.name)
-        return Response(_start(current_session(), prepared))
+        return Response(_start(current_session(), prepared, allow))
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation as an OpenAI messages list (``%chat_history export``)."""
@@ -239,7 +257,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
         fixed["model"] = models
     if schema is not None:
         params["schema"] = schema
-    allowed = tuple(k for k in _PROMPT if k not in ("images",))
+    allowed = tuple(k for k in _PROMPT if k not in ("images", "tools", "max_rounds"))
     options, _ = _options("map", template, params, allowed, **fixed)
     session = current_session()
     session.register_keys()

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterator
 
 from .failures import StreamError
+from .tools import ToolCall, ToolResult, not_run
 
 if TYPE_CHECKING:
     from .runner import Run
@@ -49,18 +50,24 @@ class _Wake:
 class Exchange:
     """One planned request on the portal loop, read from any thread or loop."""
 
-    def __init__(self, session: Session, plan: Plan) -> None:
+    def __init__(self, session: Session, plan: Plan, allow: Any = None) -> None:
         from ._portal import PORTAL
         from .runner import Run
 
         self.session = session
         self.plan = plan
+        #: With tools: who allows a call (see `_allow`), the calls waiting for a reader's
+        #: thread to decide and run them, and the text pieces of the rounds before this one.
+        self.allow = allow
+        self._pending: tuple[list[ToolCall], asyncio.Future[list[ToolResult]]] | None = None
+        self._earlier: list[str] = []
         self._changed = threading.Condition()
         self._loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Throttle 0: a reader sees every piece as it comes; nothing is drawn.
         self.run = Run(plan.jobs, PORTAL.clients(session), _Wake(self._wake), throttle=0.0)
         self.done = False
         self.crash: BaseException | None = None  # a fault of chatmagic itself, not the endpoint
+        self.problem: Exception | None = None  # tools: the rounds ended without an answer
         self._future = PORTAL.submit(self._drive())
 
     @property
@@ -70,6 +77,8 @@ class Exchange:
     async def _drive(self) -> None:
         try:
             await self.run.arun()
+            if self.plan.tools:
+                await self._rounds()
         except asyncio.CancelledError:
             pass  # stopped: arun closed the replies as interrupted
         except Exception as exc:  # noqa: BLE001 - handed to the reader, who raises it
@@ -92,8 +101,67 @@ class Exchange:
                 pass  # that reader's loop is closed: nobody left to wake
 
     def stop(self) -> None:
-        """Stop the request (thread-safe); what arrived is kept."""
+        """Stop the request (thread-safe); what arrived is kept, calls waiting do not run."""
         self.run.stop()
+        pending = self._pending
+        if pending is not None:
+            calls, future = pending
+            from ._portal import PORTAL
+
+            PORTAL.loop().call_soon_threadsafe(
+                _settle, future, [not_run(call, "the request was stopped") for call in calls])
+
+    # -- tools: rounds on the portal, calls in the reader's thread -----------------------
+    async def _rounds(self) -> None:
+        """The tool rounds (`tool_rounds.Rounds`): each round's calls are handed to the
+        thread that reads the response, which decides and runs them."""
+        from .tool_rounds import Rounds
+
+        rounds = Rounds(self.plan, self.session)
+        while not self.run.stopped and (calls := rounds.calls(self.reply)):
+            if rounds.at_limit:
+                rounds.stop_at_limit(self.reply, calls)
+                self.problem = rounds.problem
+                return
+            future: asyncio.Future[list[ToolResult]] = asyncio.get_running_loop().create_future()
+            with self._changed:
+                self._pending = (calls, future)
+            self._wake()
+            try:
+                results = await future
+            finally:
+                with self._changed:
+                    self._pending = None
+            rounds.settle(self.reply, results)
+            if self.run.stopped:
+                return
+            self._earlier += self.reply.text_parts()
+            self.run = rounds.next_run(self.run, self.run.sink)
+            await self.run.arun()
+
+    def _run_pending(self) -> None:
+        """In the reader's thread: decide on and run the calls waiting, if any."""
+        from ._portal import PORTAL
+        from .tool_rounds import Rounds, decide
+
+        with self._changed:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        calls, future = pending
+        results: list[ToolResult] = []
+        rounds = Rounds(self.plan, self.session)
+        try:
+            for call in calls:
+                results += decide(rounds, [call], _allow(self.allow))
+        finally:  # an interrupt in a call: the rest are answered "not run", the run stopped
+            rest = [not_run(call, "interrupted") for call in calls[len(results):]]
+            PORTAL.loop().call_soon_threadsafe(_settle, future, results + rest)
+
+    def text_parts(self) -> list[str]:
+        """Every text piece so far, of all rounds (a reader's index runs across them)."""
+        parts = self.reply.text_parts()
+        return self._earlier + parts if self._earlier else parts
 
     # -- waiting -------------------------------------------------------------------
     def wait_until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
@@ -104,8 +172,13 @@ class Exchange:
             raise RuntimeError("a blocking chatmagic call inside the API's own loop would "
                                "wait forever: use chatmagic.aprompt() there")
         try:
-            with self._changed:
-                return self._changed.wait_for(lambda: ready() or self.done, timeout)
+            while True:
+                with self._changed:
+                    met = self._changed.wait_for(
+                        lambda: ready() or self.done or self._pending is not None, timeout)
+                    if self._pending is None:
+                        return met
+                self._run_pending()  # here, in the reader's thread, not in the portal's
         except KeyboardInterrupt:
             self.stop()
             raise
@@ -117,6 +190,9 @@ class Exchange:
             self._loops.append(entry)
         try:
             while not (ready() or self.done):
+                if self._pending is not None:
+                    self._run_pending()  # on this loop's thread (a function may block it)
+                    continue
                 await entry[1].wait()
                 entry[1].clear()
         except asyncio.CancelledError:
@@ -128,7 +204,7 @@ class Exchange:
 
     def piece_after(self, index: int) -> bool:
         """Whether piece ``index`` has arrived."""
-        return len(self.reply.text_parts()) > index
+        return len(self.text_parts()) > index
 
     def check(self) -> None:
         if self.crash is not None:
@@ -178,8 +254,13 @@ class _Common:
 
     @property
     def failure(self) -> Failure | None:
-        """None, or why the request did not end normally (``kind``, ``status``, ``message``)."""
-        return self._finished().failure
+        """None, or why the request did not end normally (``kind``, ``status``, ``message``;
+        with tools, ``kind == "tool_rounds"``: the model still called at ``max_rounds``)."""
+        failure = self._finished().failure
+        problem = self._exchange.problem
+        if failure is None and problem is not None:
+            return StreamError(str(problem), "tool_rounds")
+        return failure
 
     @property
     def model(self) -> str:
@@ -187,9 +268,13 @@ class _Common:
         return self._exchange.reply.model
 
     def messages(self) -> list[dict[str, Any]]:
-        """The messages this exchange adds to a conversation: the prompt and the reply."""
-        return [dict(self._exchange.plan.user),
-                {"role": "assistant", "content": self._finished().text()}]
+        """The messages this exchange adds to a conversation: the prompt, the tool rounds'
+        messages (the assistant's ``tool_calls``, the ``tool`` results), and the answer."""
+        reply = self._finished()
+        plan = self._exchange.plan
+        answer = [] if plan.added and reply.tool_calls() else [
+            {"role": "assistant", "content": reply.text()}]
+        return [dict(plan.user), *plan.added, *answer]
 
     def __repr__(self) -> str:
         exchange = self._exchange
@@ -223,7 +308,7 @@ class Response(_Common):
         exchange = self._exchange
         index = 0
         while True:
-            parts = exchange.reply.text_parts()
+            parts = exchange.text_parts()
             if index < len(parts):
                 try:
                     yield parts[index]
@@ -275,7 +360,7 @@ class AsyncResponse(_Common):
         exchange = self._exchange
         index = 0
         while True:
-            parts = exchange.reply.text_parts()
+            parts = exchange.text_parts()
             if index < len(parts):
                 try:
                     yield parts[index]
@@ -294,3 +379,27 @@ class AsyncResponse(_Common):
         """The whole reply text, once it has ended."""
         await self.wait()
         return self._exchange.reply.text(choice)
+
+
+def _settle(future: asyncio.Future[list[ToolResult]], results: list[ToolResult]) -> None:
+    if not future.done():
+        future.set_result(results)
+
+
+def _allow(allow: Any) -> Callable[[ToolCall], bool]:
+    """``allow=``: True runs every call; a function decides each (given the `ToolCall`);
+    None (the default) asks on stdin, as a terminal cell does (nobody answering: not run)."""
+    if allow is True:
+        return lambda call: True
+    if callable(allow):
+        return lambda call: bool(allow(call))
+    return _ask
+
+
+def _ask(call: ToolCall) -> bool:
+    shown = " ".join(call.arguments.split())
+    try:
+        answer = input(f"Run {call.name}({shown[:300]})? [y/N]: ")
+    except (EOFError, OSError, RuntimeError):
+        return False  # no stdin (a headless run; IPython's StdinNotImplementedError)
+    return answer.strip().lower() in ("y", "yes")
