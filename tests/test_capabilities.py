@@ -140,3 +140,17 @@ def test_a_kernel_cell_shows_the_warning_before_the_reply(endpoint: FakeEndpoint
         assert words in warning["text"] and warning["text"].startswith("warning: ")
         assert outputs.index(warning) < len(outputs) - 1  # the reply follows it
         assert "what is this?" in json.dumps(outputs) or index == 3
+
+
+def test_the_python_api_warns_with_a_warning_and_sends(endpoint: FakeEndpoint, clean_env: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatmagic
+    from chatmagic.capabilities import EndpointWarning
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    monkeypatch.setattr(chatmagic, "_session", None)
+    with pytest.warns(EndpointWarning, match="text-only may not see the image"):
+        response = chatmagic.prompt("what is this?", model="text-only", images=[PIXEL])
+    assert response.text().startswith("what is this?")
+    assert len(endpoint.chat_requests) == 1

@@ -9,6 +9,7 @@ use (or a plain one, without IPython), and runs it on the portal loop
 from __future__ import annotations
 
 import difflib
+import warnings
 import weakref
 from pathlib import PurePath
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import chatmagic
 
 from ._response import AsyncResponse, Exchange, Response
+from .capabilities import EndpointWarning
 from .errors import HistoryError, OptionError
 from .options import REQUEST_FIELDS, ChatOptions
 from .session import Session
@@ -132,6 +134,8 @@ def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]],
         Response(previous).wait()  # that turn is recorded first, and goes with this prompt
     # Raises (an unknown profile, no key, a bad image) before anything is sent.
     plan = session.plan(options, images)
+    for said in session.warnings(plan):  # what the endpoint says of its model, as a warning
+        warnings.warn(EndpointWarning(said), stacklevel=3)
     exchange = Exchange(session, plan, allow)
     if not options.no_history:
         _running[key] = exchange

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from .profiles import Profile
 from .runner import Job, prompt_tokens
 
-__all__ = ["ModelInfo", "Capabilities", "Fetch", "client_fetch", "read_model_group_info",
+__all__ = ["ModelInfo", "Capabilities", "EndpointWarning", "Fetch", "client_fetch", "read_model_group_info",
            "read_props", "server_root", "has_image", "PROBE_FROM_TOKENS"]
 
 #: Below this many (estimated) prompt tokens no context is too small to care: such a prompt
@@ -29,6 +29,10 @@ __all__ = ["ModelInfo", "Capabilities", "Fetch", "client_fetch", "read_model_gro
 PROBE_FROM_TOKENS = 512
 
 _PROBE_TIMEOUT = 5.0  # seconds: a route that does not answer is no reason to hold the cell
+
+
+class EndpointWarning(UserWarning):
+    """What the Python API warns with (`warnings.warn`) where a cell prints a warning line."""
 
 
 @dataclass(frozen=True)
