@@ -315,9 +315,9 @@ def tool_call_html(name: str, arguments: str, result: str | None = None,
     """One tool call as a compact block: its name, its arguments (pretty JSON), then its
     result (cut when long) or its state ("waiting for approval", "skipped"). Everything in
     it is the model's or the tool's text, so all of it is escaped."""
-    head = f"<b>🔧 {text_html(name)}</b>"
-    if state:
-        head += f' <span class="cm-note">{text_html(state)}</span>'
+    # Words, not an icon: a tool emoji is a blank box where no font has it (Debian's chromium).
+    head = (f'<span class="cm-note">tool call</span> <b>{text_html(name)}</b>'
+            + (f' <span class="cm-note">· {text_html(state)}</span>' if state else ""))
     body = code_html(_pretty_arguments(arguments), "json") if arguments.strip() else ""
     if result is not None:
         body += (f'<div class="cm-note">→ result</div>'
