@@ -431,3 +431,25 @@ def test_each_above_max_cost_is_refused_saying_the_estimate(
     # A model with no known price: nothing to estimate, so nothing refused.
     money_shell.run_cell_magic("chat", "--each words -m reasoning -o t", "{item}")
     assert len(endpoint.chat_requests) == 40
+
+
+def test_compare_columns_and_history_show_say_each_cost(money_shell: Any, capsys: Any) -> None:
+    money_shell.run_cell_magic("chat", "--compare echo,markdown,reasoning", "one two three")
+    out = capsys.readouterr().out
+    footers = [line for line in out.splitlines() if line.startswith("[") and "tokens" in line]
+    assert len(footers) == 3
+    assert money(_echo_cost(6, 0, 3), "USD") in footers[0]
+    assert "0 USD" in footers[1]
+    assert "USD" not in footers[2]  # reasoning: no price known
+    money_shell.run_line_magic("chat_history", "keep 1")
+    money_shell.run_line_magic("chat_history", "show")
+    assert money(_echo_cost(6, 0, 3), "USD") in capsys.readouterr().out
+
+
+def test_an_endpoints_figure_counts_even_for_a_reply_planned_without_prices() -> None:
+    from chatmagic.reply import Reply
+
+    reply = Reply("m", "p", "http://h/v1")
+    assert reply.cost is None
+    reply.feed(Usage(10, 5, 15, cost=0.3))
+    assert reply.cost == Cost(0.3, "USD", "endpoint")

@@ -28,6 +28,16 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _cost(cost: Any) -> str:
+    """A turn's cost as its facts keep it (none kept where no price was known)."""
+    if not isinstance(cost, dict) or not isinstance(cost.get("amount"), (int, float)):
+        return ""
+    from .pricing import money
+
+    return ("~" if cost.get("estimated") else "") + money(float(cost["amount"]),
+                                                          str(cost.get("currency") or "USD"))
+
+
 def _facts(turn: Turn) -> str:
     """The line under a reply: model, tokens, and whether it is incomplete."""
     meta = turn.meta
@@ -36,6 +46,7 @@ def _facts(turn: Turn) -> str:
     if usage:
         facts.append(f"{usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)}"
                      f" tokens{' (estimated)' if usage.get('estimated') else ''}")
+    facts.append(_cost(meta.get("cost")))
     if turn.incomplete:
         facts.append(f"⚠ incomplete: {meta.get('error', '')}")
     return " · ".join(f for f in facts if f)

@@ -17,13 +17,14 @@ import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .errors import OptionError, ProfileError
 from .events import Usage
 
 __all__ = ["Price", "Cost", "Pricer", "PriceBook", "Estimate", "CURRENCIES", "money",
-           "estimate_cost", "check_budget", "DEFAULT_OUTPUT_TOKENS"]
+           "estimate_cost", "check_budget", "DEFAULT_OUTPUT_TOKENS",
+           "ENDPOINT_ONLY"]
 
 # ISO 4217 codes in use: a price in another "currency" is a typo we say, not a sum we keep.
 CURRENCIES = frozenset("""
@@ -142,10 +143,9 @@ class Pricer:
             return self.configured.cost(usage)
         return None
 
-    @property
-    def known(self) -> bool:
-        """Whether a price is known before any reply (the table's or a configured one)."""
-        return self.cost(Usage(1, 1, 2)) is not None
+
+#: For a reply planned without a pricer: only the endpoint's own figure counts.
+ENDPOINT_ONLY = Pricer("", "", None, table=False)
 
 
 # -- chatmagic.toml ----------------------------------------------------------------
@@ -352,11 +352,3 @@ def check_budget(estimate: Estimate, max_cost: float | None) -> None:
                           f"max_cost={max_cost:g}. Raise it (%chat_config set max_cost=N), "
                           "send fewer requests, or lower --max-tokens.")
 
-
-def sum_costs(costs: Sequence[Cost | None]) -> dict[str, float]:
-    """Known costs summed per currency (unknown ones left out: count them apart)."""
-    totals: dict[str, float] = {}
-    for cost in costs:
-        if cost is not None:
-            totals[cost.currency] = totals.get(cost.currency, 0.0) + cost.amount
-    return totals

@@ -12,7 +12,7 @@ from typing import Any
 
 from .events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
                      TextDelta, ToolCallDelta, Usage, estimate_tokens)
-from .pricing import Cost, Pricer
+from .pricing import ENDPOINT_ONLY, Cost, Pricer
 
 __all__ = ["Reply"]
 
@@ -76,7 +76,7 @@ class Reply:
     @property
     def cost(self) -> Cost | None:
         """What the request cost, when the endpoint said it or a price is known; else None."""
-        return None if self.pricer is None else self.pricer.cost(self.usage)
+        return (self.pricer or ENDPOINT_ONLY).cost(self.usage)
 
     @property
     def failure(self) -> StreamError | None:
