@@ -179,6 +179,24 @@ def test_the_request_carries_the_schema(shell: Any, endpoint: FakeEndpoint) -> N
     assert isinstance(p, Person) and (p.name, p.age) == ("Ada", 36)
 
 
+def test_a_terminal_shows_the_json_then_the_fields(shell: Any, endpoint: FakeEndpoint,
+                                                   capsys: Any) -> None:
+    shell.user_ns["Person"] = Person
+    shell.run_cell_magic("chat", "-m schema --schema Person", "Ada Lovelace was 36.")
+    out = capsys.readouterr().out
+    assert '"age": 36' in out
+    fields = out[out.index("Person (pydantic model)"):].splitlines()
+    assert fields[1:4] == ["name  Ada", "age   36", 'tags  ["Lovelace", "was"]']
+
+
+def test_compare_with_a_schema_gives_each_models_object(shell: Any,
+                                                        endpoint: FakeEndpoint) -> None:
+    result = shell.run_cell('%%chat --compare schema,schema/shape=prose --schema "name, n int" '
+                            "-o d --no-history\nAda 3")
+    assert result.error_in_exec is None  # one model's reply fitted
+    assert shell.user_ns["d"] == {"schema": {"name": "Ada", "n": 3}, "schema/shape=prose": None}
+
+
 def test_bad_specs_are_refused_before_sending(shell: Any, endpoint: FakeEndpoint) -> None:
     shell.run_cell("count = 3\ndef helper():\n    pass")
     for spec, words in [("Undefined", "--schema Undefined: no variable named Undefined"),
@@ -395,3 +413,27 @@ def test_invalid_json_in_a_kernel_is_one_error_with_the_text_kept(endpoint: Fake
     assert "Sure! The person you mean is called Ada" in visible("".join(outputs(nb.cells[1])))
     assert outputs(nb.cells[2], "text/plain")[0].splitlines() == [
         "None", "Sure! The person you mean is called Ada, and she is 36 years old."]
+
+
+def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: Any) -> None:
+    """llama-cpp-python's empty stream is asked again without streaming (runner): that
+    answer is read as the schema's value as well."""
+    from chatmagic.options import ChatOptions
+    from chatmagic.profiles import Profile, Profiles
+    from chatmagic.runner import Run, run_blocking
+    from chatmagic.session import Session
+    from chatmagic.testing import RawReply
+
+    body = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                           "role": "assistant", "content": '{"name": "Ada", "n": 3}'}}]})
+    plain = RawReply([body.encode()], content_type="application/json")
+    with FakeEndpoint(raw={"quiet": RawReply([], unstreamed=plain)}) as endpoint:
+        local = Profile("local", endpoint.base_url, needs_key=False)
+        session = Session(Profiles({"local": local}, "local"), environ={})
+        plan = session.plan(ChatOptions(prompt="Ada 3", model="quiet", schema="name, n int",
+                                        no_history=True))
+        (reply,) = run_blocking(Run(plan.jobs, session.clients))
+        assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
+    assert reply.parsed == {"name": "Ada", "n": 3} and reply.failure is None
+    assert "asked again without streaming" in " ".join(reply.notes)

@@ -205,7 +205,7 @@ class ChatMagics(Magics):
         frontend = self.frontend()
         renderer: Any
         if frontend == "text":
-            renderer = TextRenderer(plan.labels)
+            renderer = TextRenderer(plan.labels, schema=plan.schema)
         elif plan.side_by_side:
             renderer = ColumnsRenderer(plan.labels, widgets=frontend == "widgets",
                                        choices=len(plan.jobs) == 1,

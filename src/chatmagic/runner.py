@@ -222,7 +222,8 @@ class Run:
             if empty is not None and not overlapped:
                 # Alone, an empty stream is the server hiding an error (a prompt past the
                 # context on llama-cpp-python): ask without streaming, which says why.
-                async for event in aretry_without_stream(client, job.request, job.profile):
+                async for event in _read(job, aretry_without_stream(client, job.request,
+                                                                    job.profile)):
                     events.put_nowait((column, event))
                 return False
             # Cut: nothing at all, or no finish reason, or, through a proxy that adds one
@@ -412,6 +413,15 @@ def _stream_of(job: Job) -> Callable[..., AsyncIterator[StreamEvent]]:
     from .structured import astream_structured
 
     return partial(astream_structured, schema=job.schema)
+
+
+def _read(job: Job, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """A job's events as they come; with a schema, the reply read as its value at the end."""
+    if job.schema is None:
+        return events
+    from .structured import aread_parsed
+
+    return aread_parsed(events, job.schema)
 
 
 class _Endpoints:

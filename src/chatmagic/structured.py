@@ -24,8 +24,8 @@ from .profiles import Profile
 from .schema import MODES, InvalidOutput, Schema
 from .stream import astream_chat
 
-__all__ = ["shape_request", "mode_for", "mode_of", "astream_structured", "refuses_mode",
-           "TAKES"]
+__all__ = ["shape_request", "mode_for", "mode_of", "astream_structured", "aread_parsed",
+           "refuses_mode", "TAKES"]
 
 #: base_url -> the mode an endpoint was seen to take after refusing a better one (this
 #: session: asked the taken way from then on).
@@ -128,38 +128,50 @@ async def astream_structured(client: openai.AsyncOpenAI, request: dict[str, Any]
         yield Note(f"sent with {_WORDS[mode]}: {profile.name} refused {configured} earlier "
                    "in this session")
     while True:
-        texts: list[str] = []
-        finish: str | None = None
-        refusal = failed = False
+        said = False
         refused: StreamError | None = None
         events = astream_chat(client, request, profile, retry_empty=retry_empty)
         try:
-            async for event in events:
-                if isinstance(event, StreamError):
-                    if not texts and refuses_mode(event, mode):
-                        refused = event
-                        break
-                    failed = True
-                elif isinstance(event, TextDelta) and event.choice == 0:
-                    texts.append(event.text)
-                elif isinstance(event, Finish) and event.choice == 0:
-                    finish = event.reason
-                elif isinstance(event, RefusalDelta) and event.choice == 0:
-                    refusal = True
+            async for event in aread_parsed(events, schema):
+                if isinstance(event, StreamError) and not said and refuses_mode(event, mode):
+                    refused = event
+                    break
+                said = said or isinstance(event, TextDelta)
                 yield event
         finally:
             close = getattr(events, "aclose", None)  # an async generator: close its response
             if close is not None:
                 await close()
         if refused is None:
-            break
+            return
         following = MODES[MODES.index(mode) + 1]
         TAKES[profile.base_url] = following
         yield Note(f"asked again with {_WORDS[following]}: {profile.name} refused {mode} "
                    f"({_said(refused, profile)})")
         request, mode = shape_request(request, schema, following), following
-    if failed or finish is None:
-        return  # a failure says itself; no finish reason: cut, perhaps asked again
+
+
+async def aread_parsed(events: AsyncIterator[StreamEvent], schema: Schema,
+                       ) -> AsyncIterator[StreamEvent]:
+    """The events, then the reply (choice 0) read as ``schema``'s value: `Parsed`, or an
+    ``invalid_output`` failure. Nothing is read after a failure, or without a finish
+    reason (a cut stream, perhaps asked again)."""
+    texts: list[str] = []
+    finish: str | None = None
+    refusal = False
+    async for event in events:
+        if isinstance(event, StreamError):
+            yield event
+            return  # a failure says itself
+        if isinstance(event, TextDelta) and event.choice == 0:
+            texts.append(event.text)
+        elif isinstance(event, Finish) and event.choice == 0:
+            finish = event.reason
+        elif isinstance(event, RefusalDelta) and event.choice == 0:
+            refusal = True
+        yield event
+    if finish is None:
+        return
     if refusal and not texts:
         yield StreamError("the model refused to answer (its refusal is shown): no object to "
                           "read", "invalid_output")

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ..schema import Schema
-from .html import table_html, text_html
+from .html import clean_text, table_html, text_html
 
 __all__ = ["JSON_FENCE", "parsed_html", "parsed_text", "shown_value"]
 
@@ -60,4 +60,4 @@ def parsed_text(schema: Schema, value: Any) -> str:
     fields = schema.as_fields(value)
     width = max((len(name) for name in fields), default=0)
     lines = [f"{name.ljust(width)}  {shown_value(item)}" for name, item in fields.items()]
-    return "\n".join([_caption(schema, value), *lines])
+    return clean_text("\n".join([_caption(schema, value), *lines]))

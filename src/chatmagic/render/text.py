@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..runner import Run
 from .calls import TextCalls
@@ -14,10 +15,11 @@ __all__ = ["TextRenderer"]
 class TextRenderer:
     """Streams a single reply's text as it arrives; prints side-by-side replies one after another."""
 
-    def __init__(self, labels: list[str]) -> None:
+    def __init__(self, labels: list[str], schema: Any = None) -> None:
         self.labels = labels
         self.seen = 0
         self.calls = TextCalls()  # the tool calls, printed once each has arrived
+        self.schema = schema  # --schema: the object's fields are printed after the JSON
 
     def begin(self, run: Run) -> None:
         if len(run.replies) == 1:
@@ -41,6 +43,10 @@ class TextRenderer:
             if reply.tool_calls():
                 print()
                 self.calls.draw(reply, final=True)
+            if self.schema is not None and reply.parsed is not None:
+                from .structured import parsed_text
+
+                print(f"\n\n{parsed_text(self.schema, reply.parsed)}", end="")
             print(f"\n[{footer_text(reply)}]", flush=True)
             return
         for label, reply in zip(self.labels, run.replies):
