@@ -437,3 +437,17 @@ def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: An
         assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
     assert reply.parsed == {"name": "Ada", "n": 3} and reply.failure is None
     assert "asked again without streaming" in " ".join(reply.notes)
+
+
+def test_with_tools_only_the_answer_is_read_not_the_rounds_that_call(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell("def weather(city: str) -> str:\n    'The weather in a city.'\n"
+                   "    return 'sunny'")
+    result = shell.run_cell('%%chat -m tools --tools weather --yes --schema "a, b int" -o d\n'
+                            "Paris?")
+    bodies = [r.body for r in endpoint.chat_requests]
+    assert len(bodies) == 2 and all(b["response_format"]["type"] == "json_schema"
+                                    for b in bodies)
+    # The round that called the tool was not read; the answer after it is (and is prose).
+    assert str(result.error_in_exec).startswith("tools: the reply is not JSON")
+    assert shell.user_ns["d"] is None

@@ -18,7 +18,8 @@ from typing import Any, AsyncIterator
 
 import openai
 
-from .events import Finish, Note, Parsed, RefusalDelta, StreamError, StreamEvent, TextDelta
+from .events import (Finish, Note, Parsed, RefusalDelta, StreamError, StreamEvent, TextDelta,
+                     ToolCallDelta)
 from .failures import sentence
 from .profiles import Profile
 from .schema import MODES, InvalidOutput, Schema
@@ -123,6 +124,10 @@ async def astream_structured(client: openai.AsyncOpenAI, request: dict[str, Any]
     """`astream_chat` for a request shaped by `shape_request`, ending in `Parsed` (or an
     ``invalid_output`` failure); a refused mode is asked again the next way."""
     mode = mode_of(request)
+    taken = TAKES.get(profile.base_url)
+    if taken is not None and MODES.index(taken) > MODES.index(mode):
+        # Built before the endpoint was found out (a later tool round, a row of --each).
+        request, mode = shape_request(request, schema, taken), taken
     configured = profile.structured_output
     if TAKES.get(profile.base_url) == mode and mode != configured:
         yield Note(f"sent with {_WORDS[mode]}: {profile.name} refused {configured} earlier "
@@ -154,11 +159,12 @@ async def astream_structured(client: openai.AsyncOpenAI, request: dict[str, Any]
 async def aread_parsed(events: AsyncIterator[StreamEvent], schema: Schema,
                        ) -> AsyncIterator[StreamEvent]:
     """The events, then the reply (choice 0) read as ``schema``'s value: `Parsed`, or an
-    ``invalid_output`` failure. Nothing is read after a failure, or without a finish
-    reason (a cut stream, perhaps asked again)."""
+    ``invalid_output`` failure. Nothing is read after a failure, without a finish reason
+    (a cut stream, perhaps asked again), or from a round that calls tools (``--tools``:
+    the answer comes in a later round)."""
     texts: list[str] = []
     finish: str | None = None
-    refusal = False
+    refusal = calls = False
     async for event in events:
         if isinstance(event, StreamError):
             yield event
@@ -169,8 +175,10 @@ async def aread_parsed(events: AsyncIterator[StreamEvent], schema: Schema,
             finish = event.reason
         elif isinstance(event, RefusalDelta) and event.choice == 0:
             refusal = True
+        elif isinstance(event, ToolCallDelta):
+            calls = True
         yield event
-    if finish is None:
+    if finish is None or finish == "tool_calls" or (calls and not "".join(texts).strip()):
         return
     if refusal and not texts:
         yield StreamError("the model refused to answer (its refusal is shown): no object to "
