@@ -248,3 +248,67 @@ def test_fake_batch_api_answers_in_openai_shapes(endpoint: FakeEndpoint) -> None
         time.sleep(0.02)
     assert failed.status == "failed" and failed.errors and failed.errors.data
     assert failed.errors.data[0].code == "mismatched_model"
+
+
+# -- the same table as --each -------------------------------------------------------------------
+
+def _completed(endpoint: FakeEndpoint) -> None:
+    deadline = time.time() + 5
+    while any(b["status"] not in ("completed", "failed")
+              for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("options, cell, compared", [
+    ("--compare echo,length -s 'Short.'", "Say {item}",
+     ["index", "model", "text", "finish_reason", "prompt_tokens", "completion_tokens"]),
+    ("--compare schema,schema/shape=wrong --schema 'name, age int'", "Person {item}, age {index}",
+     ["index", "model", "name", "age"]),
+])
+def test_fetch_gives_the_table_each_gives(shell, endpoint: FakeEndpoint, options: str, cell: str,
+                                          compared: list[str]) -> None:  # type: ignore[no-untyped-def]
+    shell.user_ns["people"] = ["ann", "bob", "cy"]
+    shell.run_cell_magic("chat", f"--each people {options} -o direct", cell)
+    shell.run_cell_magic("chat", f"--each people {options} --batch-api", cell)
+    _completed(endpoint)
+    shell.run_line_magic("chat_batch", "fetch -o batched")
+    direct, batched = shell.user_ns["direct"], shell.user_ns["batched"]
+    assert list(batched.columns) == list(direct.columns)
+    assert batched[compared].astype(str).values.tolist() == \
+        direct[compared].astype(str).values.tolist()
+    assert batched["error"].isna().tolist() == direct["error"].isna().tolist()
+    if "schema" in options:  # the wrong shape's rows fail alike, naming the problem
+        assert batched["error"].dropna().str.contains("does not match the schema").all()
+        assert len(batched["error"].dropna()) == 3
+    # The batch's bodies are --each's, unstreamed.
+    streamed = [{k: v for k, v in r.body.items() if k not in ("stream", "stream_options")}
+                for r in endpoint.chat_requests]
+    assert sorted(map(json.dumps, endpoint.batch_lines)) == sorted(map(json.dumps, streamed))
+
+
+def test_a_job_whose_profile_moved_is_refused_and_nothing_sent(shell, endpoint: FakeEndpoint
+                                                               ) -> None:  # type: ignore[no-untyped-def]
+    from IPython.core.error import UsageError
+
+    import chatmagic
+
+    shell.user_ns["xs"] = ["a"]
+    shell.run_cell_magic("chat", "--each xs --batch-api -m echo", "{item}")
+    profiles = chatmagic._magics.session.profiles
+    profiles.update(profiles.default, base_url="http://127.0.0.1:9/v1")
+    before = len(endpoint.requests)
+    with pytest.raises(UsageError, match="was sent to .* but profile .* now points at "
+                                         "http://127.0.0.1:9/v1: point it back"):
+        shell.run_line_magic("chat_batch", "status")
+    assert len(endpoint.requests) == before
+
+
+def test_the_batch_routes_want_the_key(clean_env: Path) -> None:
+    with FakeEndpoint(api_key="sk-right-key-000000000000") as endpoint:
+        client = openai.OpenAI(base_url=endpoint.base_url, api_key="sk-wrong-key-0000000000000")
+        with pytest.raises(openai.AuthenticationError):
+            client.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+        with pytest.raises(openai.AuthenticationError):
+            client.batches.list()
+    assert endpoint.batches.files == {}  # type: ignore[union-attr]
