@@ -312,3 +312,14 @@ def test_the_batch_routes_want_the_key(clean_env: Path) -> None:
         with pytest.raises(openai.AuthenticationError):
             client.batches.list()
     assert endpoint.batches.files == {}  # type: ignore[union-attr]
+
+
+def test_keys_are_kept_as_plain_values() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from chatmagic.batch_api import _plain
+
+    assert [_plain(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
+    assert type(_plain(np.int64(3))) is int
+    assert _plain(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"

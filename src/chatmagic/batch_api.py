@@ -134,11 +134,23 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
         raise
     labels = list(dict.fromkeys(r.label for r in requests))
     job = BatchJob(parts[0].batch_id, time.time(), parts,
-                   [[_custom_id(n), r.key, r.label] for n, r in enumerate(requests)],
+                   [[_custom_id(n), _plain(r.key), r.label] for n, r in enumerate(requests)],
                    key_name, list(schema.fields) if schema is not None else None, labels,
                    {"name": schema.name, "json_schema": schema.json_schema} if schema else None)
     store.add(job)
     return job
+
+
+def _plain(key: Any) -> Any:
+    """An element's key as the store keeps it, so a table fetched after a restart has the
+    keys one fetched before it has: numpy scalars as Python numbers, other objects (a
+    timestamp) as their text."""
+    if hasattr(key, "item") and callable(key.item) and not isinstance(key, (list, dict)):
+        try:
+            key = key.item()
+        except (TypeError, ValueError):
+            pass
+    return key if isinstance(key, (str, int, float, bool, type(None))) else str(key)
 
 
 def _create_part(session: "Session", first: RowJob, data: bytes) -> BatchPart:
