@@ -323,3 +323,13 @@ def test_keys_are_kept_as_plain_values() -> None:
     assert [_plain(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
     assert type(_plain(np.int64(3))) is int
     assert _plain(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"
+
+
+def test_fetched_rows_are_finished_rows_for_each(shell, endpoint: FakeEndpoint) -> None:  # type: ignore[no-untyped-def]
+    shell.user_ns["people"] = ["ann", "bob"]
+    shell.run_cell_magic("chat", "--each people -m echo --batch-api", "Hi {item}")
+    _completed(endpoint)
+    shell.run_line_magic("chat_batch", "fetch -o batched")
+    shell.run_cell_magic("chat", "--each people -m echo -o direct", "Hi {item}")
+    assert endpoint.chat_requests == []  # every row came from the batch
+    assert shell.user_ns["direct"]["text"].tolist() == ["Hi ann", "Hi bob"]

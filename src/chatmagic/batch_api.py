@@ -24,6 +24,7 @@ from .batch_store import BatchJob, BatchPart, BatchStore
 from .errors import EndpointError
 from .failures import StreamError, failure_from_exception, server_text
 from .profiles import Profile
+from .rowstore import RowStore
 from .scheduler import RowJob
 from .schema import InvalidOutput, Schema, resolve_schema
 from .table import Row, build_table
@@ -134,7 +135,8 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
         raise
     labels = list(dict.fromkeys(r.label for r in requests))
     job = BatchJob(parts[0].batch_id, time.time(), parts,
-                   [[_custom_id(n), _plain(r.key), r.label] for n, r in enumerate(requests)],
+                   [[_custom_id(n), _plain(r.key), r.label, r.digest]
+                    for n, r in enumerate(requests)],
                    key_name, list(schema.fields) if schema is not None else None, labels,
                    {"name": schema.name, "json_schema": schema.json_schema} if schema else None)
     store.add(job)
@@ -257,10 +259,11 @@ class NotFinished(EndpointError):
     """A fetch asked of a job some of whose batches are still running."""
 
 
-def fetch(session: "Session", store: BatchStore, job: BatchJob,
+def fetch(session: "Session", store: BatchStore, job: BatchJob, rows: RowStore | None = None,
           use_pandas: bool | None = None) -> tuple[Any, JobStatus]:
     """The job's table (the same as ``--each`` gives) and its status; raises NotFinished
-    while a batch still runs."""
+    while a batch still runs. The rows answered go into ``rows`` (the notebook's store of
+    finished rows), so the same cell run with ``--each`` alone sends none of them again."""
     now = status(session, store, job)
     if not now.finished:
         raise NotFinished(f"{now.summary()}: not finished yet. %chat_batch status "
@@ -273,14 +276,18 @@ def fetch(session: "Session", store: BatchStore, job: BatchJob,
             if state.get(name):
                 answers.update(_lines(client, profile, str(state[name])))
         why = _unanswered(state)
-        for custom_id, _, label in job.rows:
+        for custom_id, _, label, *_ in job.rows:
             if label == part.label:
                 missing[custom_id] = why
-    rows = [_row(answers.get(custom_id), key, label, missing.get(custom_id, "no answer"))
-            for custom_id, key, label in job.rows]
+    table = [_row(answers.get(custom_id), key, label, missing.get(custom_id, "no answer"))
+             for custom_id, key, label, *_ in job.rows]
+    if rows is not None:
+        for row, (*_, digest) in zip(table, job.rows):
+            if digest:
+                rows.put(digest, row)  # before reading fields: the reply is what was bought
     if job.schema is not None:
-        _read_fields(rows, resolve_schema(job.schema["json_schema"], label=job.schema["name"]))
-    return build_table(rows, key_name=job.key_name, schema_fields=job.schema_fields,
+        _read_fields(table, resolve_schema(job.schema["json_schema"], label=job.schema["name"]))
+    return build_table(table, key_name=job.key_name, schema_fields=job.schema_fields,
                        use_pandas=use_pandas), now
 
 

@@ -52,7 +52,8 @@ class BatchJob:
     id: str
     created_at: float
     parts: list[BatchPart]
-    #: Per row, in input order: [custom_id, element key, model label].
+    #: Per row, in input order: [custom_id, element key, model label, request digest (the
+    #: key of --each's store of finished rows)].
     rows: list[list[Any]]
     key_name: str = "index"
     schema_fields: list[str] | None = None

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
-from . import batch_api
+from . import batch_api, rowstore
 from .batch_store import BatchJob, BatchStore, store_path
 from .context import ErrorLog
 from .each import EachPlan, plan_each
@@ -146,7 +146,7 @@ def _status(args: Any, session: Session, store: BatchStore, namespace: dict[str,
 
 def _fetch(args: Any, session: Session, store: BatchStore, namespace: dict[str, Any]) -> Outcome:
     job = _job(store, args.id)
-    table, now = batch_api.fetch(session, store, job)
+    table, now = batch_api.fetch(session, store, job, rowstore.store_for(session.notebook))
     if args.out:
         namespace[args.out] = table
     records = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
