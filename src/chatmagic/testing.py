@@ -113,6 +113,10 @@ answers the model id ``name`` with exactly those writes (a float is a pause),
 then closes the connection (``unstreamed=RawReply(...)``: another answer for a
 request without ``stream``); for byte streams no script above makes.
 
+The Batch API: OpenAI's ``/files`` and ``/batches`` (see `_batch_server`), each JSONL line
+answered by the scripts above, never streamed; ``batch_seconds`` keeps a batch in progress
+that long, ``batch_failures`` fails those lines (from 0), ``batch_api=False`` answers 404.
+
 From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
 """
 
