@@ -99,7 +99,8 @@ def test_llama_server_props_cover_every_model_it_serves() -> None:
         plan = session.plan(ChatOptions(prompt=LONG, model="echo", images=[PIXEL]))
         image, context = session.warnings(plan)
         assert "llama.cpp's /props" in image and "may not see the image" in image
-        assert "more than its context of 600" in context
+        assert "(modalities.vision false)" in image
+        assert "more than its context of 600 (n_ctx in llama.cpp's /props" in context
         assert _gets(endpoint) == ["/model_group/info", "/props"]
 
 

@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterable
 from .profiles import Profile
 from .runner import Job, prompt_tokens
 
-__all__ = ["ModelInfo", "Capabilities", "EndpointWarning", "Fetch", "client_fetch", "read_model_group_info",
-           "read_props", "server_root", "has_image", "PROBE_FROM_TOKENS"]
+__all__ = ["ModelInfo", "Capabilities", "EndpointWarning", "Fetch", "client_fetch",
+           "read_model_group_info", "read_props", "server_root", "has_image",
+           "PROBE_FROM_TOKENS"]
 
 #: Below this many (estimated) prompt tokens no context is too small to care: such a prompt
 #: alone asks nothing of the endpoint. (512 was llama.cpp's old default n_ctx.)
@@ -75,7 +76,7 @@ def read_model_group_info(payload: Any) -> dict[str, ModelInfo] | None:
         if not isinstance(item, dict) or not isinstance(item.get("model_group"), str):
             continue
         models[item["model_group"]] = ModelInfo(
-            "LiteLLM's /model_group/info", vision=_bool(item.get("supports_vision")),
+            _LITELLM, vision=_bool(item.get("supports_vision")),
             context=_int(item.get("max_input_tokens")),
             input_price=_price(item.get("input_cost_per_token")),
             output_price=_price(item.get("output_cost_per_token")))
@@ -92,7 +93,7 @@ def read_props(payload: Any) -> ModelInfo | None:
         return None  # some other server's /props: not llama.cpp's
     settings = settings if isinstance(settings, dict) else {}
     modalities = modalities if isinstance(modalities, dict) else {}
-    return ModelInfo("llama.cpp's /props", vision=_bool(modalities.get("vision")),
+    return ModelInfo(_LLAMA_SERVER, vision=_bool(modalities.get("vision")),
                      context=_int(settings.get("n_ctx")) or _int(payload.get("n_ctx")))
 
 
@@ -134,10 +135,6 @@ class Capabilities:
     def __init__(self) -> None:
         self._known: dict[str, _Known] = {}
 
-    def known(self, base_url: str) -> bool:
-        """Whether this endpoint was asked already (answered or not)."""
-        return base_url in self._known
-
     def info(self, base_url: str, model: str, fetch: Fetch) -> ModelInfo | None:
         """What the endpoint at ``base_url`` says about ``model`` (asking it the first time)."""
         if base_url not in self._known:
@@ -165,15 +162,22 @@ class Capabilities:
             if info is None:
                 continue
             where = f"{info.source} at {profile.name} ({server_root(profile.base_url)})"
+            vision_field, context_field = _FIELDS.get(info.source, ("vision", "context"))
             if image and info.vision is False:
                 said.append(f"{model} may not see the image: {where} says it takes no images "
-                            "(supports_vision false). Sent anyway; the reply may ignore the "
+                            f"({vision_field} false). Sent anyway; the reply may ignore the "
                             "image or make it up.")
             if info.context is not None and estimate > info.context:
                 said.append(f"The prompt for {model} is about {estimate:,} tokens (estimated), "
-                            f"more than its context of {info.context:,} ({where}). Sent "
-                            "anyway; the endpoint may refuse it or cut it.")
+                            f"more than its context of {info.context:,} ({context_field} in "
+                            f"{where}). Sent anyway; the endpoint may refuse it or cut it.")
         return list(dict.fromkeys(said))  # --compare of one model twice: said once
+
+
+_LITELLM, _LLAMA_SERVER = "LiteLLM's /model_group/info", "llama.cpp's /props"
+#: The fields a warning quotes, by the route that said them.
+_FIELDS = {_LITELLM: ("supports_vision", "max_input_tokens"),
+           _LLAMA_SERVER: ("modalities.vision", "n_ctx")}
 
 
 def _ask(root: str, fetch: Fetch) -> _Known:
