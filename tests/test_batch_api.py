@@ -333,3 +333,23 @@ def test_fetched_rows_are_finished_rows_for_each(shell, endpoint: FakeEndpoint) 
     shell.run_cell_magic("chat", "--each people -m echo -o direct", "Hi {item}")
     assert endpoint.chat_requests == []  # every row came from the batch
     assert shell.user_ns["direct"]["text"].tolist() == ["Hi ann", "Hi bob"]
+
+
+def test_max_cost_refuses_a_batch_before_anything_is_sent(shell, endpoint: FakeEndpoint,
+                                                          capsys) -> None:  # type: ignore[no-untyped-def]
+    from IPython.core.error import UsageError
+
+    from chatmagic.pricing import PriceBook
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.prices = PriceBook.from_toml(
+        {"prices": {"echo": {"input": 1000, "output": 1000}}}, None)
+    shell.user_ns["ys"] = [f"row {i}" for i in range(50)]
+    shell.run_line_magic("chat_config", "set max_cost=0.01")
+    with pytest.raises(UsageError, match=r"Not sent: this run is estimated at .* for 50 "
+                                         r"requests"):
+        shell.run_cell_magic("chat", "--each ys -m echo --max-tokens 100 --batch-api", "{item}")
+    assert endpoint.requests == []
+    shell.run_line_magic("chat_config", "set max_cost=0")
+    shell.run_cell_magic("chat", "--each ys -m echo --max-tokens 100 --batch-api", "{item}")
+    assert "Estimate at the usual prices: ~" in capsys.readouterr().out

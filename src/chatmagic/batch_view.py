@@ -16,7 +16,7 @@ from typing import Any, Callable, Union
 from . import batch_api, rowstore
 from .batch_store import BatchJob, BatchStore, store_path
 from .context import ErrorLog
-from .each import EachPlan, plan_each
+from .each import EachPlan, estimate_run, plan_each
 from .errors import ChatError, OptionError
 from .failures import sentence
 from .interpolate import MAX_FIELD_CHARS
@@ -65,6 +65,9 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     """Send the cell's rows as one job; say its id and how to follow it."""
     plan = each_requests(session, options, namespace, errors=errors,
                          max_field_chars=max_field_chars)
+    # The budget guard as --each has it, at the price table's prices (every row is sent; a
+    # Batch API usually charges less, so this errs high).
+    estimate = estimate_run(plan, None, session.max_cost)
     requests = plan.jobs
     schema = requests[0].schema if requests else None
     job = batch_api.submit(session, store, requests, key_name=plan.key_name, schema=schema)
@@ -76,6 +79,8 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     head = (f"Sent {len(requests)} requests to the Batch API of {where} as job {job.id} "
             f"({batches}: {models}). It runs on the endpoint, within 24 hours; the job is kept "
             "with this notebook, across kernel restarts.")
+    if estimate.known:
+        head += f" Estimate at the usual prices: {estimate.text()}."
     follow = [("%chat_batch status", "how far it is"),
               ("%chat_batch fetch -o VAR", "the table, once it has completed"),
               ("%chat_batch cancel", "stop it (the rows answered so far stay)")]
