@@ -333,3 +333,41 @@ def test_aprompt_with_parallel_tools(api: Any) -> None:
         return [piece async for piece in response]
 
     assert "".join(asyncio.run(main())) == "The tools said: 5; 7"
+
+
+def test_an_interrupt_during_a_call_ends_the_cell_and_keeps_a_valid_history(
+        endpoint: FakeEndpoint, clean_env: Path) -> None:
+    import time
+
+    from kernel import Kernel
+
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url,
+                 "CHATMAGIC_HISTORY_DIR": str(clean_env / "h")}) as kernel:
+        kernel.execute("%load_ext chatmagic\nimport time\n"
+                       "def slow(seconds: int) -> str:\n"
+                       "    '''Sleep.'''\n"
+                       "    time.sleep(30)\n"
+                       "    return 'woke'\n")
+        interrupted_at: list[float] = []
+
+        def interrupt_once_running(msg: dict[str, Any]) -> None:
+            data = msg["content"].get("data", {})
+            if not interrupted_at and "running…" in data.get("text/html", ""):
+                interrupted_at.append(time.monotonic())
+                time.sleep(0.2)  # inside the function by now
+                kernel.manager.interrupt_kernel()
+
+        reply, messages = kernel.execute("%%chat -m tools --tools slow --yes\nNap",
+                                         during=interrupt_once_running, timeout=40)
+        ended = time.monotonic()
+        assert interrupted_at and ended - interrupted_at[0] < 5, "the call ran on"
+        assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
+        assert len(endpoint.chat_requests) == 1  # no round after the interrupt
+        _, out = kernel.execute("import json\nfrom chatmagic import history\n"
+                                "print(json.dumps(history()))")
+        history = json.loads("".join(m["content"].get("text", "") for m in out))
+        assert [m["role"] for m in history] == ["user", "assistant", "tool"]
+        assert history[-1]["content"] == "Not run: the kernel was interrupted while it ran"
+        assert not schema_errors({"model": "x", "messages": history})
+        reply, _ = kernel.execute("%%chat -m echo\nstill fine?")
+        assert reply["status"] == "ok"

@@ -18,7 +18,10 @@ answered "not run" in the history, which stays a valid messages list.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import signal
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .render.cell import CellRenderer
 from .render.text import TextRenderer
@@ -175,7 +178,8 @@ class CellRounds:
             if result is None and (self.allow_all or allow(call)):
                 blocks.state(index, "running…")
                 try:
-                    result = self.rounds.run(call)
+                    with _interruptible():
+                        result = self.rounds.run(call)
                 except KeyboardInterrupt:
                     blocks.state(index, "interrupted")
                     self._unrun(calls, results, "the kernel was interrupted while it ran")
@@ -221,3 +225,19 @@ class CellRounds:
             return await future
         finally:
             close_tree(box)  # the block is drawn again as HTML: no dead widget is saved
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """A kernel interrupt raises KeyboardInterrupt in the call itself. On the awaited path
+    ipykernel's SIGINT handler only cancels the cell's task, which cannot happen while a
+    function holds the loop: Python's own handler stands in while the call runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
