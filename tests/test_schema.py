@@ -451,3 +451,13 @@ def test_with_tools_only_the_answer_is_read_not_the_rounds_that_call(
     # The round that called the tool was not read; the answer after it is (and is prose).
     assert str(result.error_in_exec).startswith("tools: the reply is not JSON")
     assert shell.user_ns["d"] is None
+
+
+def test_a_retry_asks_for_the_schema_again(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.user_ns["Person"] = Person
+    shell.run_cell("%%chat -m schema/shape=prose --schema Person\nAda was 36.")
+    retried = shell.run_cell("%chat_history retry")
+    assert "the reply is not JSON" in str(retried.error_in_exec)  # read as the schema again
+    first, again = (r.body for r in endpoint.chat_requests)
+    assert again["response_format"] == first["response_format"]
+    assert again["response_format"]["json_schema"]["name"] == "Person"

@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
+from .concise import ConciseError, parse_concise
 from .errors import ChatError, OptionError
 
 __all__ = ["Schema", "SchemaError", "InvalidOutput", "resolve_schema", "MODES",
@@ -235,68 +236,6 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any] | None:
     return out if ok else None
 
 
-# -- the concise form ------------------------------------------------------------------
-
-_SIMPLE = {"str": "string", "string": "string", "int": "integer", "integer": "integer",
-           "float": "number", "number": "number", "bool": "boolean", "boolean": "boolean",
-           "dict": "object", "object": "object"}
-_FIELD = re.compile(r"\s*([A-Za-z_][\w-]*)\s*([^:]*?)\s*(?::\s*(.*))?\s*")
-
-
-def _concise_type(text: str, where: str) -> dict[str, Any]:
-    word = text.strip()
-    if not word:
-        return {"type": "string"}
-    inner = re.fullmatch(r"list\s*\[(.*)\]", word)
-    if inner:
-        return {"type": "array", "items": _concise_type(inner.group(1), where)}
-    if word in ("list", "array"):
-        return {"type": "array"}
-    if word in _SIMPLE:
-        return {"type": _SIMPLE[word]}
-    raise SchemaError(f"--schema: unknown type {word!r} for {where} (types: str, int, float, "
-                      "bool, dict, list[TYPE])")
-
-
-def _split_fields(spec: str) -> list[str]:
-    """Fields one a line when there are several lines (a description may hold commas),
-    else separated by commas outside brackets."""
-    lines = [ln for ln in spec.splitlines() if ln.strip()]
-    if len(lines) > 1:
-        return lines
-    parts, depth, current = [], 0, ""
-    for char in spec:
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current]
-
-
-def parse_concise(spec: str) -> dict[str, Any]:
-    """``"name, age int, tags list[str]"`` as a JSON schema (every field required)."""
-    properties: dict[str, Any] = {}
-    for raw in _split_fields(spec):
-        if not raw.strip():
-            raise SchemaError(f"--schema {spec!r}: an empty field (two commas in a row, or one "
-                              "at the end)")
-        match = _FIELD.fullmatch(raw)
-        if match is None:
-            raise SchemaError(f"--schema: {raw.strip()!r} is no field: write NAME [TYPE] "
-                              "[: description], e.g. \"age int\"")
-        name, type_text, description = match.groups()
-        if name in properties:
-            raise SchemaError(f"--schema {spec!r}: the field {name} is named twice")
-        prop = _concise_type(type_text, f"the field {name}")
-        if description:
-            prop["description"] = description.strip()
-        properties[name] = prop
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
-
-
 # -- resolving a spec ----------------------------------------------------------------------
 
 def _short(value: Any) -> str:
@@ -446,6 +385,9 @@ def resolve_schema(spec: Any, namespace: Mapping[str, Any] | None = None,
 
 
 def _concise(text: str, name: str) -> Schema:
-    schema = parse_concise(text)
+    try:
+        schema = parse_concise(text)
+    except ConciseError as exc:
+        raise SchemaError(str(exc)) from None
     resolved = _from_dict(schema, text, name)
     return dataclasses.replace(resolved, kind="concise")

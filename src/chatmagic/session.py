@@ -257,8 +257,11 @@ RESENT_FIELDS = tuple(f for f in REQUEST_FIELDS if f not in ("n", "images"))
 def resend_options(options: ChatOptions) -> dict[str, Any]:
     """The request options a cell set, as a turn keeps them for ``%chat_history retry``."""
     defaults = ChatOptions()
-    return {name: getattr(options, name) for name in RESENT_FIELDS
-            if getattr(options, name) != getattr(defaults, name)}
+    resent = {name: getattr(options, name) for name in RESENT_FIELDS
+              if getattr(options, name) != getattr(defaults, name)}
+    if isinstance(options.schema, str):  # --schema as written (a resolved class is no JSON)
+        resent["schema"] = options.schema
+    return resent
 
 
 def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
