@@ -353,3 +353,16 @@ def test_max_cost_refuses_a_batch_before_anything_is_sent(shell, endpoint: FakeE
     shell.run_line_magic("chat_config", "set max_cost=0")
     shell.run_cell_magic("chat", "--each ys -m echo --max-tokens 100 --batch-api", "{item}")
     assert "Estimate at the usual prices: ~" in capsys.readouterr().out
+
+
+def test_with_persist_off_jobs_are_kept_for_the_session(shell, endpoint: FakeEndpoint,
+                                                         clean_env: Path) -> None:  # type: ignore[no-untyped-def]
+    shell.run_line_magic("chat_config", "set persist=off")
+    shell.user_ns["xs"] = ["a", "b"]
+    shell.run_cell_magic("chat", "--each xs --batch-api -m echo -o job", "{item}")
+    _completed(endpoint)
+    shell.run_line_magic("chat_batch", "list -o jobs")
+    assert [j["job"] for j in shell.user_ns["jobs"]] == [shell.user_ns["job"]]
+    shell.run_line_magic("chat_batch", "fetch -o t")
+    assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
+    assert not list(clean_env.rglob("*.batches.jsonl"))  # nothing on disk

@@ -311,7 +311,7 @@ class ChatMagics(Magics):
     def _batch_store(self) -> Any:
         from .batch_view import store_for
 
-        return store_for(self.notebook_name(), self.persist,
+        return store_for(self.session, self.notebook_name(), self.persist,
                          os.environ.get("CHATMAGIC_HISTORY_DIR"))
 
     def _batch_cell(self, line: str, cell: str | None) -> bool:
