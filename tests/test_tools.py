@@ -371,3 +371,17 @@ def test_an_interrupt_during_a_call_ends_the_cell_and_keeps_a_valid_history(
         assert not schema_errors({"model": "x", "messages": history})
         reply, _ = kernel.execute("%%chat -m echo\nstill fine?")
         assert reply["status"] == "ok"
+
+
+def test_a_kernel_whose_frontend_takes_input_asks_on_stdin(endpoint: FakeEndpoint,
+                                                           clean_env: Path) -> None:
+    from kernel import Kernel
+
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url,
+                 "CHATMAGIC_HISTORY_DIR": str(clean_env / "h")}) as kernel:
+        kernel.execute("%load_ext chatmagic\n%chat_config set widgets=off\n" + TOOLS_CELL)
+        reply, messages = kernel.execute("%%chat -m tools --tools add\n2 + 3?", typed="y")
+        assert reply["status"] == "ok"
+        assert kernel.prompted["prompt"].startswith('Run add({"a": 2, "b": 3})?')
+        _, out = kernel.execute("print(ran)")
+        assert "[(2, 3)]" in "".join(m["content"].get("text", "") for m in out)

@@ -2,11 +2,12 @@
 
 The rounds themselves are `tool_rounds.Rounds` (no IPython); this is the
 cell's side of them. Who allows a call: ``--yes`` (every call of the cell);
-else, in a notebook on the awaited path (where the kernel's loop serves
-clicks), a Run and a Skip button under each call's block; in a terminal (or
-a notebook kernel on the blocking path, which reads stdin), a prompt; in a
-headless run (nbclient, papermill: no one to ask) no call runs and the cell
-says so once. An allowed call runs here, on the cell's own thread (the
+else, in a notebook with widgets on the awaited path (where the kernel's loop
+serves clicks), a Run and a Skip button under each call's block; in a
+terminal, or a kernel whose frontend takes input (JupyterLab on the blocking
+path, or with widgets off), a prompt; in a headless run (nbclient,
+papermill: the frontend takes no input) no call runs and the cell says so
+once. An allowed call runs here, on the cell's own thread (the
 kernel's main thread), so the user's functions run where they expect.
 
 Stop and interrupt: the Stop button of a round stops it (its half-sent calls
@@ -118,10 +119,13 @@ class CellRounds:
 
     # -- deciding and running ------------------------------------------------------------
     def _nobody_to_ask(self) -> str | None:
-        """Why no one can be asked here, or None."""
-        frontend = self.magics.frontend()
-        if frontend == "static":
-            return "this run is headless (no notebook frontend to ask in)"
+        """Why no one can be asked here, or None. A kernel asks on stdin when its frontend
+        takes input (JupyterLab does; nbclient and papermill say they do not)."""
+        if self.magics.frontend() == "text":
+            return None
+        kernel = getattr(self.magics.shell, "kernel", None)
+        if not getattr(kernel, "_allow_stdin", False):
+            return "this run is headless (no one to ask: the frontend takes no input)"
         return None
 
     async def _adecide(self, calls: list[ToolCall]) -> list[ToolResult] | None:
