@@ -82,16 +82,12 @@ def test_a_reply_arrives_ends_and_is_counted(real: Path, profile: str, stream: b
     usage = values(nb.cells[3])
     assert usage["requests"] == 1 and usage["prompt_tokens"] > 5, usage
     if stream and profile == "llama":
-        # llama.cpp's server sends no usage in a stream (it ignores stream_options). An
-        # estimate must say so; a count of its chunks (one per token) must be exact.
-        if usage["estimated"]:
-            assert "estimated" in footer, (usage, footer)
-            assert 1 <= usage["completion_tokens"] <= 24 * 2, usage
-        else:
-            assert "estimated" not in footer, (usage, footer)
-            assert 1 <= usage["completion_tokens"] <= 24, usage
-            if footer.startswith("cut at"):
-                assert usage["completion_tokens"] == 24, usage
+        # llama.cpp's server sends no usage in a stream (it ignores stream_options) and one
+        # chunk per token: chatmagic counts the chunks, and says the count is its own.
+        assert usage["estimated"] is True and "estimated" in footer, (usage, footer)
+        assert 1 <= usage["completion_tokens"] <= 24, usage
+        if footer.startswith("cut at"):
+            assert usage["completion_tokens"] == 24, usage  # characters / 4 gave about 10
     elif stream:
         # LiteLLM counts a stream itself when the backend sends no usage: its figure, not
         # chatmagic's estimate, and one or two off (docs/real-servers.md).
@@ -365,3 +361,20 @@ def test_what_the_real_servers_say_of_their_models() -> None:
     assert httpx.get(f"{root}/model_group/info", timeout=10).status_code == 404
     props = httpx.get(f"{root}/props", timeout=10)
     assert props.status_code == 404 or read_props(props.json()) is not None, props.text[:200]
+
+
+def test_the_gemma_chat_format_drops_the_system_message(real: Path) -> None:
+    # Documented, not warned (nothing the endpoint serves says so): llama-cpp-python's
+    # --chat_format gemma leaves the system message out of the prompt. The server's own
+    # prompt count is the same with a 40-word system message as without one.
+    system = " ".join(["Always answer in French, briefly and politely."] * 5)
+    ask = f"%%chat -p llama --no-history --no-stream {SAMPLING} --max-tokens 2"
+    nb = run(real, [f"{ask}\nName three colours.", USAGE,
+                    f"{ask} -s {system!r}\nName three colours.", USAGE,
+                    f"{ask}\n{system}\nName three colours.", USAGE])
+    ok(nb)
+    alone, with_system, in_prompt = (values(nb.cells[i]) for i in (2, 4, 6))
+    assert with_system["prompt_tokens"] == alone["prompt_tokens"], (alone, with_system)
+    # The control: the same words in the user message are counted (chatmagic sending -s is
+    # tested against FakeEndpoint, which records the body).
+    assert in_prompt["prompt_tokens"] >= alone["prompt_tokens"] + 30, (alone, in_prompt)
