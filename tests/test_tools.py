@@ -160,7 +160,8 @@ def test_a_tool_not_offered_and_bad_arguments_are_told_to_the_model(
     ("--tools ran", "ran[0] is of type int, not a function"),  # a list, not of functions
     ("--tools number", "number is of type int, not a function"),
     ("--tools star", "star's parameter rest (*rest) cannot be described"),
-    ("--tools add -n 2", "--tools cannot be combined with compare or n above 1"),
+    ("--tools add -n 2", "--tools cannot be combined with compare, each or n above 1"),
+    ("--tools add --each ran", "--tools cannot be combined with compare, each or n above 1"),
 ])
 def test_bad_tools_are_one_message_and_nothing_is_sent(shell: Any, endpoint: FakeEndpoint,
                                                        line: str, words: str) -> None:

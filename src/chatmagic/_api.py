@@ -215,7 +215,9 @@ def _finish(exchange: Exchange) -> list[Reply]:
 def chat(prompt: str, **options: Any) -> Reply:
     """Ask one model within a conversation (``conversation="default"``, or
     ``no_history=True``) and wait; returns the finished `Reply`."""
-    return _finish(_start(current_session(), _options("chat", prompt, options, _CHAT)))[0]
+    allow = _pop_allow("chat", options)
+    return _finish(_start(current_session(), _options("chat", prompt, options, _CHAT),
+                          allow))[0]
 
 
 def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:

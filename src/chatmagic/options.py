@@ -242,9 +242,9 @@ class ChatOptions:
         if self.compare and (self.n or 1) > 1:
             raise ParameterError("n", "above 1 cannot be combined with compare: pick one")
         _check_schema(self)
-        if self.tools and (self.compare or (self.n or 1) > 1):
-            raise ParameterError("tools", "cannot be combined with compare or n above 1: one "
-                                 "model calls the tools")
+        if self.tools and (self.compare or (self.n or 1) > 1 or self.each):
+            raise ParameterError("tools", "cannot be combined with compare, each or n above "
+                                 "1: one model, one reply calls the tools")
         if self.batch_api and not self.each:
             raise ParameterError("batch_api", "sends the rows of --each VAR: name them with "
                                  "--each")
