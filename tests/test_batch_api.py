@@ -366,3 +366,33 @@ def test_with_persist_off_jobs_are_kept_for_the_session(shell, endpoint: FakeEnd
     shell.run_line_magic("chat_batch", "fetch -o t")
     assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
     assert not list(clean_env.rglob("*.batches.jsonl"))  # nothing on disk
+
+
+def test_rows_past_one_batchs_limits_go_as_several_batches(endpoint: FakeEndpoint,
+                                                           clean_env: Path) -> None:
+    from chatmagic import batch_api
+    from chatmagic.batch_store import BatchStore
+    from chatmagic.each import plan_each
+    from chatmagic.options import ChatOptions
+    from chatmagic.session import Session
+
+    session = Session(environ={"OPENAI_BASE_URL": endpoint.base_url, "OPENAI_API_KEY": KEY})
+    options = ChatOptions(prompt="Say {item}", compare=["echo", "length"], no_stream=True,
+                          each="xs")
+    plan = plan_each(options, [f"w{i}" for i in range(5)], session.profiles, {},
+                     environ=session.clients.environ)
+    store = BatchStore(clean_env / "jobs.jsonl")
+    job = batch_api.submit(session, store, plan.jobs, max_lines=2)
+    assert [(p.label, p.first) for p in job.parts] == \
+        [("echo", 0), ("echo", 2), ("echo", 4), ("length", 0), ("length", 2), ("length", 4)]
+    _completed(endpoint)
+    batch_api.cancel(session, store, job)  # all finished: nothing to cancel, nothing sent
+    assert not [r for r in endpoint.requests if r.path.endswith("/cancel")]
+    table, now = batch_api.fetch(session, BatchStore(store.path), job, use_pandas=False)
+    assert now.status == "completed" and now.count("completed") == 10
+    assert [(r["index"], r["model"], r["text"]) for r in table][:4] == \
+        [(0, "echo", "Say w0"), (0, "length", "Say w0"), (1, "echo", "Say w1"),
+         (1, "length", "Say w1")]
+    assert [r["index"] for r in table] == [i for i in range(5) for _ in range(2)]
+    # A byte limit splits too (a line alone may pass it: it is sent on its own).
+    assert len(batch_api.submit(session, store, plan.jobs[:2], max_bytes=10).parts) == 2

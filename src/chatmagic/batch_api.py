@@ -104,19 +104,43 @@ def _groups(requests: Sequence[RowJob]) -> dict[str, list[int]]:
     return groups
 
 
-def _jsonl(requests: Sequence[RowJob], numbers: list[int]) -> bytes:
-    lines = [json.dumps({"custom_id": _custom_id(n), "method": "POST", "url": ENDPOINT,
-                         "body": wire_body(requests[n].request)}, ensure_ascii=False)
-             for n in numbers]
-    return ("\n".join(lines) + "\n").encode()
+def _batches(requests: Sequence[RowJob], max_lines: int,
+             max_bytes: int) -> list[tuple[int, list[int], bytes]]:
+    """(first, row numbers, JSONL file) per provider batch: one model label each, at most
+    ``max_lines`` lines and ``max_bytes`` bytes (OpenAI's limits: 50,000 and 200 MB);
+    ``first`` is where it starts among its label's rows."""
+    out: list[tuple[int, list[int], bytes]] = []
+    for numbers in _groups(requests).values():
+        start, size = 0, 0
+        chunk: list[int] = []
+        lines: list[bytes] = []
+        for position, number in enumerate(numbers):
+            line = (json.dumps({"custom_id": _custom_id(number), "method": "POST",
+                                "url": ENDPOINT, "body": wire_body(requests[number].request)},
+                               ensure_ascii=False) + "\n").encode()
+            if chunk and (len(chunk) >= max_lines or size + len(line) > max_bytes):
+                out.append((start, chunk, b"".join(lines)))
+                start, size, chunk, lines = position, 0, [], []
+            chunk.append(number)
+            lines.append(line)
+            size += len(line)
+        out.append((start, chunk, b"".join(lines)))
+    return out
 
 
 def _custom_id(number: int) -> str:
     return f"row-{number}"
 
 
+#: The most lines and bytes one batch's input file holds (OpenAI's limits, the bytes with
+#: room to spare): a larger job is sent as several batches.
+MAX_LINES = 50_000
+MAX_BYTES = 190 * 2**20
+
+
 def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
-           key_name: str = "index", schema: Schema | None = None) -> BatchJob:
+           key_name: str = "index", schema: Schema | None = None,
+           max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> BatchJob:
     """Send the rows (``--each``'s requests, sent here unstreamed) as batch jobs and record
     them; nothing is recorded when one fails (and the batches already created are
     cancelled)."""
@@ -124,8 +148,8 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
         raise BatchError(StreamError("There are no rows to send.", "protocol"))
     parts: list[BatchPart] = []
     try:
-        for numbers in _groups(requests).values():
-            parts.append(_create_part(session, requests[numbers[0]], _jsonl(requests, numbers)))
+        for first, numbers, data in _batches(requests, max_lines, max_bytes):
+            parts.append(_create_part(session, requests[numbers[0]], data, first))
     except BatchError:
         for part in parts:  # no half jobs: a job is all of its rows or none
             try:
@@ -155,8 +179,8 @@ def _plain(key: Any) -> Any:
     return key if isinstance(key, (str, int, float, bool, type(None))) else str(key)
 
 
-def _create_part(session: "Session", first: RowJob, data: bytes) -> BatchPart:
-    client, profile = _client(session, first.profile)
+def _create_part(session: "Session", request: RowJob, data: bytes, first: int) -> BatchPart:
+    client, profile = _client(session, request.profile)
     call = "POST /files"
     try:
         uploaded = client.files.create(file=("chatmagic-batch.jsonl", data, "application/jsonl"),
@@ -167,8 +191,8 @@ def _create_part(session: "Session", first: RowJob, data: bytes) -> BatchPart:
                                       metadata={"created_by": "chatmagic"})
     except openai.OpenAIError as exc:
         raise _failure(exc, profile, call) from None
-    return BatchPart(profile.name, profile.base_url, str(first.request.get("model")), first.label,
-                     batch.id, uploaded.id, _state(batch))
+    return BatchPart(profile.name, profile.base_url, str(request.request.get("model")),
+                     request.label, batch.id, uploaded.id, _state(batch), first)
 
 
 def _state(batch: Any) -> dict[str, Any]:
@@ -237,8 +261,8 @@ def status(session: "Session", store: BatchStore, job: BatchJob) -> JobStatus:
 def cancel(session: "Session", store: BatchStore, job: BatchJob) -> JobStatus:
     """Ask the endpoint to stop every unfinished batch of the job; the rows answered so far
     stay fetchable."""
-    for part in job.parts:
-        if part.state.get("status") in TERMINAL:
+    for part, state in zip(job.parts, status(session, store, job).states):
+        if state.get("status") in TERMINAL:  # finished meanwhile: nothing to stop
             continue
         client, profile = _client(session, part)
         try:
@@ -269,17 +293,13 @@ def fetch(session: "Session", store: BatchStore, job: BatchJob, rows: RowStore |
         raise NotFinished(f"{now.summary()}: not finished yet. %chat_batch status "
                           f"{job.id} follows it; fetch once it has completed.")
     answers: dict[str, dict[str, Any]] = {}
-    missing: dict[str, str] = {}
     for part, state in zip(job.parts, now.states):
         client, profile = _client(session, part)
         for name in ("output_file_id", "error_file_id"):
             if state.get(name):
                 answers.update(_lines(client, profile, str(state[name])))
-        why = _unanswered(state)
-        for custom_id, _, label, *_ in job.rows:
-            if label == part.label:
-                missing[custom_id] = why
-    table = [_row(answers.get(custom_id), key, label, missing.get(custom_id, "no answer"))
+    why = _reasons(job, now)
+    table = [_row(answers.get(custom_id), key, label, why[custom_id])
              for custom_id, key, label, *_ in job.rows]
     if rows is not None:
         for row, (*_, digest) in zip(table, job.rows):
@@ -318,6 +338,18 @@ def _lines(client: Any, profile: Profile, file_id: str) -> dict[str, dict[str, A
         if isinstance(item, dict) and item.get("custom_id") is not None:
             out[str(item["custom_id"])] = item
     return out
+
+
+def _reasons(job: BatchJob, now: JobStatus) -> dict[str, str]:
+    """Per row, why it has no answer if it has none: what its batch came to."""
+    states = {part.batch_id: state for part, state in zip(job.parts, now.states)}
+    seen: dict[str, int] = {}
+    why: dict[str, str] = {}
+    for custom_id, _, label, *_ in job.rows:
+        position = seen[label] = seen.get(label, -1) + 1
+        owners = [p for p in job.parts if p.label == label and p.first <= position]
+        why[custom_id] = _unanswered(states[owners[-1].batch_id]) if owners else "no answer"
+    return why
 
 
 def _unanswered(state: dict[str, Any]) -> str:

@@ -43,6 +43,9 @@ class BatchPart:
     input_file_id: str
     #: The last state the endpoint reported (status, counts, file ids), as of ``seen_at``.
     state: dict[str, Any] = field(default_factory=dict)
+    #: Where it starts among its model's rows (a model's rows past one batch's limits are
+    #: sent as several batches).
+    first: int = 0
 
 
 @dataclass
@@ -121,7 +124,6 @@ class BatchStore:
 
     def _append(self, op: dict[str, Any]) -> None:
         op = {"v": STORE_VERSION, **op}
-        self._apply(op)
         if self.path is None:
             return
         line = (json.dumps(op, ensure_ascii=False, default=str) + "\n").encode()
@@ -140,12 +142,14 @@ class BatchStore:
     # -- what the operations write -------------------------------------------------
     def add(self, job: BatchJob) -> None:
         self._append({"op": "job", "job": job.to_dict()})
+        self.jobs[job.id] = job  # the caller's object is the store's: notes reach both
 
     def note(self, job: BatchJob, part: BatchPart, state: dict[str, Any]) -> None:
         """Keep the state the endpoint reported for a part (only when it changed)."""
         state = {**state, "seen_at": round(time.time(), 3)}
         if {k: v for k, v in part.state.items() if k != "seen_at"} != \
                 {k: v for k, v in state.items() if k != "seen_at"}:
+            part.state = state
             self._append({"op": "state", "job": job.id, "batch": part.batch_id, "state": state})
 
     # -- lookups -------------------------------------------------------------------
