@@ -35,13 +35,13 @@ def _valid_lines(endpoint: FakeEndpoint) -> None:
 
 @pytest.mark.kernel
 def test_batch_api_then_status_and_fetch_give_the_table(clean_env: Path) -> None:
-    with FakeEndpoint(batch_seconds=1.5) as endpoint:
+    with FakeEndpoint(batch_seconds=3) as endpoint:  # in progress for the status cell
         nb = run_cells(["%load_ext chatmagic",
                         "reviews = ['great', 'awful', 'fine']",
                         "%%chat --each reviews --batch-api -m echo -s 'Be brief.'\n"
                         "Classify: {item}",
                         "%chat_batch status",
-                        "import time; time.sleep(2)",
+                        "import time; time.sleep(3.5)",
                         "%chat_batch fetch -o table",
                         "import json; print(json.dumps(table[['index', 'model', 'text', "
                         "'finish_reason', 'prompt_tokens', 'error']].to_dict('records')))"],
