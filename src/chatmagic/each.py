@@ -23,6 +23,7 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
+from . import scrub
 from .client import ClientPool
 from .context import ErrorLog, _kind
 from .errors import OptionError
@@ -177,10 +178,13 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
     images = [image_url(s, namespace) for s in options.images]
     system = [{"role": "system", "content": options.system}] if options.system else []
     jobs = []
+    if interpolate:
+        scrub.register_environ()  # once for every row (a key exported in this cell counts)
+    shared = dict(namespace)
     for element in items:
         if interpolate:
-            text = fill(options.prompt, ChainMap(dict(element.fields), dict(namespace)),
-                        errors=errors, max_field_chars=max_field_chars).text
+            text = fill(options.prompt, ChainMap(dict(element.fields), shared), errors=errors,
+                        max_field_chars=max_field_chars, register=False).text
         else:
             text = options.prompt
         messages = [*system, user_message(text, images)]

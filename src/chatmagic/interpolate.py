@@ -147,16 +147,18 @@ class Filled:
 
 
 def fill(text: str, namespace: Mapping[str, Any], *, errors: ErrorLog | None = None,
-         max_field_chars: int = MAX_FIELD_CHARS) -> Filled:
+         max_field_chars: int = MAX_FIELD_CHARS, register: bool = True) -> Filled:
     """The prompt with every resolvable ``{field}`` replaced by its value's text.
 
     The text is `context.compact`'s for a DataFrame, Series or array, ``str(value)``
     otherwise, cut to ``max_field_chars`` (0: never). With ``errors``, ``Err`` is
     chatmagic's name for the cells' errors (a notebook variable of that name is not
     used). Raises OptionError when a field would put a key (or the environment) in the
-    prompt, or names an error no cell raised.
+    prompt, or names an error no cell raised. ``register`` False: the caller has made the
+    environment's keys known already (one template filled for many rows).
     """
-    scrub.register_environ()  # a key exported in this very cell counts too
+    if register:
+        scrub.register_environ()  # a key exported in this very cell counts too
     cuts: dict[str, Cut] = {}
 
     def replace(match: re.Match[str]) -> str:

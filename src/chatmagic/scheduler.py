@@ -237,6 +237,7 @@ class Scheduler:
         self.backoff = backoff
         self._gates: dict[str, _Gate] = {}
         self._sdk: dict[int, openai.AsyncOpenAI] = {}
+        self._profiles: list[Profile] = []
 
     def _gate(self, profile: Profile) -> _Gate:
         url = profile.base_url
@@ -249,11 +250,14 @@ class Scheduler:
         return gate
 
     def _client(self, profile: Profile) -> openai.AsyncOpenAI:
-        # Retries are this scheduler's (it slows the endpoint down on a 429), not the SDK's.
-        client = self.clients.async_(profile)
-        mine = self._sdk.get(id(client))
+        # One client per profile for the run (the pool's lookup hashes the key and reads the
+        # proxy environment: not a cost to pay per row). Retries are this scheduler's (it
+        # slows the endpoint down on a 429), not the SDK's.
+        mine = self._sdk.get(id(profile))
         if mine is None:
-            mine = self._sdk[id(client)] = client.with_options(max_retries=0)
+            client = self.clients.async_(profile)
+            mine = self._sdk[id(profile)] = client.with_options(max_retries=0)
+            self._profiles.append(profile)  # keeps the id from being reused by another
         return mine
 
     async def _attempt(self, slot: int, job: RowJob, gate: _Gate, alone: bool,

@@ -12,11 +12,12 @@ output is text there, never markup), so a saved notebook needs no kernel.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from ..each import EachRun
 from ..scheduler import Progress
-from .html import STYLE, document, table_html, text_html
+from .html import document, table_html, text_html
 from .lifetime import close_tree
 
 __all__ = ["ProgressView", "progress_line", "summary_line", "HEAD_ROWS"]
@@ -25,6 +26,10 @@ __all__ = ["ProgressView", "progress_line", "summary_line", "HEAD_ROWS"]
 HEAD_ROWS = 5
 #: Characters of a text cell shown in that preview.
 _CELL = 80
+#: Seconds between redraws of the line at least, and the share of the run's time after which
+#: it is redrawn at the latest (elapsed / SLOWING).
+SPACING = 0.25
+SLOWING = 30
 
 
 def _seconds(value: float) -> str:
@@ -109,6 +114,7 @@ class ProgressView:
         self.box: Any = None
         self.label: Any = None
         self.shown = ""
+        self.drawn = 0.0  # when the line was last redrawn
         self.updates = 0  # redraws sent (what the tests bound)
 
     # -- View ------------------------------------------------------------------
@@ -117,7 +123,9 @@ class ProgressView:
             import ipywidgets as w
             from IPython.display import display
 
-            self.label = w.HTML(self._html(progress_line(run.progress)))
+            # The colour in the widget's style, sent once: each redraw sends only the line.
+            self.label = w.HTML(self._html(progress_line(run.progress)),
+                                style={"text_color": "var(--jp-ui-font-color2, #57606a)"})
             children: list[Any] = [self.label]
             if self.stoppable:
                 stop = w.Button(description="Stop", icon="stop", button_style="warning",
@@ -131,9 +139,15 @@ class ProgressView:
             self._line(progress_line(run.progress))
 
     def refresh(self, run: EachRun) -> None:
+        # Redrawn at most every SPACING s, and less often as the run goes on (every 2 s after a
+        # minute, 20 s after ten): a long run sends a few hundred small updates, not thousands.
+        now = time.perf_counter()
+        if now - self.drawn < max(SPACING, run.progress.elapsed / SLOWING):
+            return
         line = progress_line(run.progress)
         if line == self.shown:
             return  # nothing new: nothing sent
+        self.drawn = now
         if self.frontend == "widgets" and self.label is not None:
             self.label.value = self._html(line)
             self.updates += 1
@@ -170,7 +184,7 @@ class ProgressView:
     # -- drawing ------------------------------------------------------------------
     def _html(self, line: str) -> str:
         self.shown = line
-        return f'{STYLE}<span class="cm-note">{text_html(line)}</span>'
+        return text_html(line)
 
     def _line(self, line: str) -> None:
         self.shown = line
