@@ -422,3 +422,14 @@ def test_cost_column_usage_and_the_budget_guard(shell: Any, endpoint: FakeEndpoi
                                          r"requests"):
         _magic(shell, "--each ys -m echo --max-tokens 100", "{item}")
     assert len(endpoint.chat_requests) == before
+
+
+def test_usage_says_estimated_for_an_endpoint_reporting_none(shell: Any,
+                                                             endpoint: FakeEndpoint) -> None:
+    shell.user_ns["xs"] = ["one two", "three four"]
+    _magic(shell, "--each xs -m no-usage", "{item}")
+    _magic(shell, "--each xs -m echo", "{item}")
+    shell.run_line_magic("chat_usage", "--by model -o u")
+    by_model = {row["model"]: row for row in shell.user_ns["u"]}
+    assert by_model["no-usage"]["estimated"] and by_model["no-usage"]["completion_tokens"] > 0
+    assert not by_model["echo"]["estimated"]

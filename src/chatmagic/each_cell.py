@@ -86,7 +86,7 @@ def _record(magics: Any, run: EachRun, options: ChatOptions) -> None:
                             "prompt_tokens": row.prompt_tokens,
                             "completion_tokens": completion, "reasoning_tokens": 0,
                             "total_tokens": row.prompt_tokens + completion,
-                            "estimated": False, "cost": row.cost,
+                            "estimated": row.estimated, "cost": row.cost,
                             "currency": row.currency if row.cost is not None else None})
 
 

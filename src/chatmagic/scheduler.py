@@ -208,7 +208,8 @@ def row_of(job: RowJob, reply: Reply) -> Row:
                usage.completion_tokens if usage else None,
                cost.amount if cost is not None else None,
                round(reply.elapsed, 3), scrub.scrub(error) if error else None, fields,
-               cost.currency if cost is not None else None)
+               cost.currency if cost is not None else None,
+               bool(usage and usage.estimated))
 
 
 def _stream(job: RowJob, client: openai.AsyncOpenAI, alone: bool,

@@ -47,6 +47,9 @@ class Row:
     error: str | None = None
     fields: dict[str, Any] | None = field(default=None)
     currency: str | None = None  # of ``cost`` (not a column: the table's cost is a number)
+    #: The tokens were counted here, the endpoint reported none (not a column: for
+    #: %chat_usage's "estimated").
+    estimated: bool = False
 
     @property
     def ok(self) -> bool:
