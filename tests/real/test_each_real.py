@@ -50,3 +50,17 @@ def test_each_row_is_answered_and_a_second_run_sends_nothing(real: Path, profile
     again = seen(nb.cells[4])
     assert "4 from earlier runs" in again, again
     assert printed(nb.cells[5]).split()[0] == "4"
+
+
+def test_each_with_a_schema_on_llama_gives_its_fields_as_columns(real: Path) -> None:
+    # llama-cpp-python refuses json_schema (HTTP 500) and takes json_object with the schema
+    # beside it, which it enforces: each row's reply is read into the columns.
+    nb = run(real, [ROWS,
+                    f'%%chat --each colours -p llama --concurrency 2 {SAMPLING} --max-tokens 40 '
+                    '--schema "thing, colour" -o t\nName one thing that is {item}.',
+                    "print(list(t.columns)[:4], t['error'].isna().all(), "
+                    "t['thing'].map(lambda v: isinstance(v, str)).all())"])
+    ok(nb)
+    assert printed(nb.cells[3]).split("] ")[0] == "['index', 'model', 'thing', 'colour'", \
+        printed(nb.cells[3])
+    assert printed(nb.cells[3]).split("] ")[1].split() == ["True", "True"], printed(nb.cells[3])
