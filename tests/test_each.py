@@ -433,3 +433,12 @@ def test_usage_says_estimated_for_an_endpoint_reporting_none(shell: Any,
     by_model = {row["model"]: row for row in shell.user_ns["u"]}
     assert by_model["no-usage"]["estimated"] and by_model["no-usage"]["completion_tokens"] > 0
     assert not by_model["echo"]["estimated"]
+
+
+def test_a_dataframe_column_named_item_is_that_column(shell: Any, endpoint: FakeEndpoint) -> None:
+    import pandas as pd
+
+    shell.user_ns["df"] = pd.DataFrame({"item": ["pen", "cup"], "price": [2, 3]},
+                                       index=["a", "b"])
+    _magic(shell, "--each df -m echo", "{item} costs {price} (row {index})")
+    assert sorted(_prompts(endpoint)) == ["cup costs 3 (row b)", "pen costs 2 (row a)"]

@@ -70,8 +70,9 @@ def elements(value: Any, name: str = "the value",
     if kind == "DataFrame":
         labels = list(value.index)
         records = value.to_dict("records")
-        items = [Element(label, {**{str(c): v for c, v in record.items()}, "item": record,
-                                 "index": label})
+        # A column named item or index is that column: {COLUMN} is what the SPEC promises.
+        items = [Element(label, {"item": record, "index": label,
+                                 **{str(c): v for c, v in record.items()}})
                  for label, record in zip(labels, records)]
     elif kind == "Series":
         items = [Element(label, {"item": v, "index": label}) for label, v in value.items()]
