@@ -442,3 +442,10 @@ def test_a_dataframe_column_named_item_is_that_column(shell: Any, endpoint: Fake
                                        index=["a", "b"])
     _magic(shell, "--each df -m echo", "{item} costs {price} (row {index})")
     assert sorted(_prompts(endpoint)) == ["cup costs 3 (row b)", "pen costs 2 (row a)"]
+
+
+def test_a_schema_field_named_like_a_column_is_refused(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.user_ns["xs"] = ["a"]
+    with pytest.raises(UsageError, match="the schema's field 'error' is also a column"):
+        _magic(shell, "--each xs -m schema --schema 'label, error'", "{item}")
+    assert endpoint.chat_requests == []

@@ -35,7 +35,7 @@ from .profiles import Profile, Profiles, split_model
 from .request import build_request, user_message
 from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
-from .table import Row, build_table
+from .table import STAT_COLUMNS, Row, build_table
 
 __all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "estimate_run",
            "EachRun",
@@ -197,6 +197,11 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
     plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
     if schema is not None:
+        taken = sorted(set(schema.fields) & {key_name, "model", *STAT_COLUMNS})
+        if taken:
+            raise OptionError(f"{where}: the schema's field {taken[0]!r} is also a column of "
+                              "the table (its key, model, finish_reason, tokens, cost, "
+                              "seconds, error): rename the field. Nothing was sent.")
         plan.schema_fields = list(schema.fields)
         plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
     return plan
