@@ -386,3 +386,13 @@ def test_a_kernel_whose_frontend_takes_input_asks_on_stdin(endpoint: FakeEndpoin
         assert kernel.prompted["prompt"].startswith('Run add({"a": 2, "b": 3})?')
         _, out = kernel.execute("print(ran)")
         assert "[(2, 3)]" in "".join(m["content"].get("text", "") for m in out)
+
+
+def test_every_round_is_counted_once(shell: Any, endpoint: FakeEndpoint) -> None:
+    import chatmagic
+
+    _define(shell)
+    shell.run_cell_magic("chat", "-m tools --tools add --yes", "2 + 3?")
+    rows = chatmagic._magics.session.usage.rows
+    assert len(rows) == 2 == len(endpoint.chat_requests)
+    assert rows[0]["prompt_tokens"] < rows[1]["prompt_tokens"]  # the second sent more

@@ -22,7 +22,7 @@ import asyncio
 import signal
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .render.cell import CellRenderer
 from .render.text import TextRenderer
@@ -85,7 +85,11 @@ class CellRounds:
     def _calls(self) -> list[ToolCall]:
         """The calls to decide on now; none when the model answered, the round failed or was
         stopped, or the round limit is reached (then said once)."""
-        if self.rounds is None or self.run.stopped:
+        if self.rounds is None:
+            return []
+        if self.run.stopped:  # Stop: what arrived of the calls is shown, none runs
+            for index in range(len(self.reply.tool_calls())):
+                self._blocks().state(index, "not run: stopped")
             return []
         calls = self.rounds.calls(self.reply)
         if calls and self.rounds.at_limit:
@@ -141,16 +145,16 @@ class CellRounds:
                 blocks.state(index, "not run: interrupted")
             self._unrun(calls, [], "the kernel was interrupted before it was allowed")
             raise
-        allowed = {calls[i].id: answer for i, answer in zip(asked, answers)}
-        return self._execute(calls, lambda call: allowed.get(call.id, False))
+        allowed = dict(zip(asked, answers))
+        return self._execute(calls, lambda index, call: allowed.get(index, False))
 
     def _decide(self, calls: list[ToolCall]) -> list[ToolResult] | None:
         assert self.rounds is not None
         if self.allow_all:
-            return self._execute(calls, lambda call: True)
+            return self._execute(calls, lambda index, call: True)
         why = self._nobody_to_ask()
         if why is None:
-            return self._execute(calls, self._prompt)
+            return self._execute(calls, lambda index, call: self._prompt(call))
         self.rounds.refuse_all(self.reply, calls, why)
         for index in range(len(calls)):
             self._blocks().state(index, "not run: no one could allow it (--yes allows)")
@@ -171,15 +175,16 @@ class CellRounds:
             self.allow_all = True
         return choice in ("y", "yes", "a", "all")
 
-    def _execute(self, calls: list[ToolCall], allow: Any) -> list[ToolResult]:
-        """Each call: refused without asking when it cannot run, else run here if allowed,
-        else skipped; its block shows what became of it."""
+    def _execute(self, calls: list[ToolCall],
+                 allow: Callable[[int, ToolCall], bool]) -> list[ToolResult]:
+        """Each call: refused without asking when it cannot run, else run here if allowed
+        (``allow(index, call)``), else skipped; its block shows what became of it."""
         assert self.rounds is not None
         blocks = self._blocks()
         results: list[ToolResult] = []
         for index, call in enumerate(calls):
             result = self.rounds.refusal(call)
-            if result is None and (self.allow_all or allow(call)):
+            if result is None and (self.allow_all or allow(index, call)):
                 blocks.state(index, "running…")
                 try:
                     with _interruptible():

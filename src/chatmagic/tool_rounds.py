@@ -73,12 +73,10 @@ class Rounds:
         return execute(call, self.tools)
 
     def settle(self, reply: Reply, results: Iterable[ToolResult]) -> None:
-        """The round is over: its calls and their results join the exchange, its usage the
-        session's ledger (the last round's is counted when the turn is recorded)."""
+        """The round is over: its calls and their results join the exchange."""
         results = list(results)
         self.plan.added += [assistant_message(reply.text(), [r.call for r in results]),
                             *(result.message() for result in results)]
-        self.session.usage.add(reply, self.plan.options.conversation)
 
     def stop_at_limit(self, reply: Reply, calls: list[ToolCall]) -> None:
         """The last round called again: its calls are answered "not run", and the cell says
@@ -111,6 +109,8 @@ class Rounds:
         ``sink``."""
         label = self.next_label
         self.sent += 1
+        # The round before goes to the ledger now; the last one is counted with the turn.
+        self.session.usage.add(previous.replies[0], self.plan.options.conversation)
         first = self._first
         request = {**first.request,
                    "messages": [*first.request["messages"], *self.plan.added]}
