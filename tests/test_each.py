@@ -449,3 +449,26 @@ def test_a_schema_field_named_like_a_column_is_refused(shell: Any, endpoint: Fak
     with pytest.raises(UsageError, match="the schema's field 'error' is also a column"):
         _magic(shell, "--each xs -m schema --schema 'label, error'", "{item}")
     assert endpoint.chat_requests == []
+
+
+def test_blocking_run_interrupted_keeps_finished_rows_and_connections(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    # The blocking path (a terminal, a %%chat inside a larger cell): its requests run on the
+    # portal's long-lived loop; a KeyboardInterrupt in this thread ends the run within a
+    # throttle interval, keeping the rows that finished; the next run sends only the rest.
+    import _thread
+
+    shell.user_ns["xs"] = list(range(12))
+    timer = threading.Timer(1.1, _thread.interrupt_main)
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _magic(shell, "--each xs -m echo/first=0.3 --concurrency 2 -o t", "number {item}")
+    timer.join()
+    assert time.monotonic() - start < 2.5
+    kept = len(shell.user_ns["t"])
+    assert 2 <= kept < 12
+    sent = len(endpoint.chat_requests)
+    _magic(shell, "--each xs -m echo/first=0.3 --concurrency 4 -o t", "number {item}")
+    assert len(shell.user_ns["t"]) == 12
+    assert len(endpoint.chat_requests) - sent == 12 - kept

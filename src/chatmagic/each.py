@@ -18,6 +18,7 @@ is that row's error.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections import ChainMap
 from dataclasses import dataclass, field
@@ -343,50 +344,44 @@ class EachRun:
         return self
 
     def run(self) -> "EachRun":
-        """The blocking twin: the requests run on a worker thread's loop; the view is drawn
-        from here, and a KeyboardInterrupt stops them, keeping the finished rows."""
-        loop = asyncio.new_event_loop()
-        done = threading.Event()
-        failure: list[BaseException] = []
+        """The blocking twin: the requests run on the portal's long-lived loop (`_portal`,
+        where the clients and their connections are kept); the view is drawn from here, and
+        a KeyboardInterrupt stops them, keeping the finished rows."""
+        from ._portal import PORTAL
+
+        started, ended = threading.Event(), threading.Event()
 
         async def main() -> None:
+            started.set()
             try:
                 await self._send()
             finally:
-                await self.clients.aclose_loop()
+                ended.set()
 
-        def work() -> None:
-            try:
-                task = loop.create_task(main())
-                self._cancel = lambda: loop.call_soon_threadsafe(task.cancel)
-                loop.run_until_complete(task)
-            except asyncio.CancelledError:
-                pass
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                failure.append(exc)
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-                done.set()
-
-        worker = threading.Thread(target=work, name="chatmagic-each", daemon=True)
+        future = PORTAL.submit(main())
+        self._cancel = future.cancel  # thread-safe: cancels the task on the portal's loop
         self.view.begin(self)
-        worker.start()
         interrupted = False
         try:
-            while not done.wait(self.throttle):
-                self.view.refresh(self)
+            while True:
+                try:
+                    future.result(timeout=self.throttle)
+                    break
+                except concurrent.futures.TimeoutError:
+                    self.view.refresh(self)
+                except concurrent.futures.CancelledError:
+                    break  # stopped
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            if not done.is_set():
+            if not future.done():
                 self.stop(user=False)
-                done.wait(5)
+            if started.is_set():
+                ended.wait(5)  # the rows that finish while the requests are being cancelled
+            self._cancel = None
             self.progress.stopped = self.stopped or interrupted
             self.view.end(self)
-        if failure:
-            raise failure[0]
         return self
 
     def stop(self, user: bool = True) -> None:
