@@ -396,3 +396,33 @@ def test_every_round_is_counted_once(shell: Any, endpoint: FakeEndpoint) -> None
     rows = chatmagic._magics.session.usage.rows
     assert len(rows) == 2 == len(endpoint.chat_requests)
     assert rows[0]["prompt_tokens"] < rows[1]["prompt_tokens"]  # the second sent more
+
+
+def test_a_call_is_shown_as_its_pieces_arrive(endpoint: FakeEndpoint, clean_env: Path) -> None:
+    from kernel import Kernel
+
+    with Kernel({"OPENAI_BASE_URL": endpoint.base_url,
+                 "CHATMAGIC_HISTORY_DIR": str(clean_env / "h")}) as kernel:
+        kernel.execute("%load_ext chatmagic\n" + TOOLS_CELL)
+        _, messages = kernel.execute("%%chat -m tools/delay=0.1 --tools add --yes\n2 + 3?")
+    shown = [visible(m["content"]["data"]["text/html"]) for m in messages
+             if m["msg_type"] in ("display_data", "update_display_data")
+             and "tool call" in m["content"].get("data", {}).get("text/html", "")]
+    arriving = [s for s in shown if "arriving" in s]
+    # The block grew in place while the arguments streamed (4 characters a piece), before
+    # it ran: some update showed part of them only.
+    assert any('"b": 3' not in " ".join(s.split()) for s in arriving), arriving
+    assert "ran" in shown[-1] and "5" in shown[-1]
+
+
+def test_retry_of_a_tool_turn_offers_the_tools_again_and_asks_again(
+        shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _define(shell)
+    shell.run_cell_magic("chat", "-m tools --tools add --yes", "2 + 3?")
+    answers = iter(["y"])
+    monkeypatch.setattr("builtins.input", lambda text: next(answers))
+    shell.run_line_magic("chat_history", "retry")
+    assert endpoint.chat_requests[2].body["tools"][0]["function"]["name"] == "add"
+    assert ran == [(2, 3), (2, 3)]  # asked (--yes is not kept), allowed, run
+    shell.run_line_magic("chat_history", "export -o h")
+    assert [m["role"] for m in shell.user_ns["h"]] == ["user", "assistant", "tool", "assistant"]

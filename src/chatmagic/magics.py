@@ -37,7 +37,7 @@ from .render.columns import ColumnsRenderer
 from .render.pieces import first_code_block
 from .render.text import TextRenderer
 from .reply import Reply
-from .runner import Run, run_blocking
+from .runner import Run
 from .session import Plan, Session
 from .tool_cell import CellRounds
 
@@ -413,12 +413,15 @@ class ChatMagics(Magics):
         except ChatError:
             self.session.notebook.add_turn(name, last)  # nothing was sent: put it back
             raise
+        rounds = CellRounds(self, plan, run, awaited=False)  # with --tools, several runs
         try:
-            run_blocking(run)
+            rounds.run_blocking()
         except KeyboardInterrupt:
-            self._finish(plan, run, interrupted=True)
+            self._finish(plan, rounds.run, interrupted=True)
             raise
-        self._finish(plan, run)
+        self._finish(plan, rounds.run)
+        if rounds.problem is not None:
+            raise rounds.problem
 
     # -- %chat_usage ---------------------------------------------------------------
     @magic_arguments()

@@ -261,6 +261,9 @@ def resend_options(options: ChatOptions) -> dict[str, Any]:
               if getattr(options, name) != getattr(defaults, name)}
     if isinstance(options.schema, str):  # --schema as written (a resolved class is no JSON)
         resent["schema"] = options.schema
+    if isinstance(options.tools, str):  # --tools as written (functions are no JSON); a
+        resent["tools"] = options.tools  # retry asks again for each call: --yes is not kept
+        resent["max_rounds"] = options.max_rounds
     return resent
 
 
