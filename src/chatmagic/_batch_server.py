@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["BatchService", "StoredFile"]
+__all__ = ["BatchService", "StoredFile", "answer_offline"]
 
 _ROUTES = [
     ("POST", re.compile(r"/files"), "upload"),

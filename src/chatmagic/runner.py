@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .schema import Schema
     from .pricing import Pricer
 
-__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE"]
+__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE",
+           "deadline_failure", "prompt_tokens", "HEARTBEAT"]
 
 
 @dataclass

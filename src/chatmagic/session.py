@@ -28,7 +28,7 @@ from .stream import Reply
 from .tools import Tool
 from .tools import resolve as resolve_tools
 
-__all__ = ["Plan", "Session", "UsageLedger"]
+__all__ = ["Plan", "Session", "UsageLedger", "resend_options"]
 
 
 @dataclass

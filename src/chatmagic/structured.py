@@ -112,7 +112,7 @@ def refuses_mode(failure: StreamError, mode: str) -> bool:
     return "response_format" in words or mode in words
 
 
-def _said(failure: StreamError, profile: Profile) -> str:
+def _said(failure: StreamError) -> str:
     """The server's words in a refusal, short (the footer is one line)."""
     text = failure.message.split(": ", 1)[-1].split(" — ")[0]
     return text if len(text) <= 120 else text[:117].rstrip() + "…"
@@ -152,7 +152,7 @@ async def astream_structured(client: openai.AsyncOpenAI, request: dict[str, Any]
         following = MODES[MODES.index(mode) + 1]
         TAKES[profile.base_url] = following
         yield Note(f"asked again with {_WORDS[following]}: {profile.name} refused {mode} "
-                   f"({_said(refused, profile)})")
+                   f"({_said(refused)})")
         request, mode = shape_request(request, schema, following), following
 
 

@@ -34,7 +34,7 @@ from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribu
 
 __all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
            "STYLE", "ROOT_CLASS", "document", "tool_call_html", "tool_call_text",
-           "TOOL_RESULT_SHOWN"]
+           "TOOL_RESULT_SHOWN", "table_html", "view"]
 
 ROOT_CLASS = "chatmagic tex2jax_ignore mathjax_ignore"
 
