@@ -270,27 +270,39 @@ class Scheduler:
                       pricer=job.pricer)
         client = self._client(profile)
         await gate.enter(slot)
+        # --timeout bounds this attempt from the moment it is sent: not the wait for a free
+        # slot before it, nor the backoff between attempts.
+        seconds = float(request.get("timeout") or 0)
+        deadline = asyncio.get_running_loop().time() + seconds if seconds else None
         finished = failed = said = broke_first = False
         empty: StreamError | None = None
         try:
-            async for event in _stream(job, client, alone):
-                kind = type(event)
-                if kind in _SAID:
-                    said = True
-                elif kind is Finish:
-                    finished = True
-                elif isinstance(event, StreamError):
-                    if event.kind == "empty":
-                        empty = event
-                        continue
-                    failed = event.kind != "incomplete"
-                    broke_first = event.kind == "server" and not said
-                reply.feed(event)
+            async with asyncio.timeout_at(deadline):
+                async for event in _stream(job, client, alone):
+                    kind = type(event)
+                    if kind in _SAID:
+                        said = True
+                    elif kind is Finish:
+                        finished = True
+                    elif isinstance(event, StreamError):
+                        if event.kind == "empty":
+                            empty = event
+                            continue
+                        failed = event.kind != "incomplete"
+                        broke_first = event.kind == "server" and not said
+                    reply.feed(event)
+        except TimeoutError:
+            reply.feed(deadline_failure(profile, seconds))  # the text that came stays
+            empty, failed = None, True  # not a cut stream: not redone
         finally:
             overlapped = await gate.leave(slot)
         if empty is not None and not overlapped:
-            async for event in aretry_without_stream(client, request, profile):
-                reply.feed(event)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    async for event in aretry_without_stream(client, request, profile):
+                        reply.feed(event)
+            except TimeoutError:
+                reply.feed(deadline_failure(profile, seconds))
         elif empty is not None:
             reply.feed(empty)
         reply.close()
@@ -334,16 +346,8 @@ class Scheduler:
             await asyncio.sleep(wait)
 
     async def _row(self, slot: int, position: int, job: RowJob) -> None:
-        deadline = float(job.request.get("timeout") or 0)
         try:
-            if deadline:
-                reply = await asyncio.wait_for(self._answer(slot, job), deadline)
-            else:
-                reply = await self._answer(slot, job)
-            row = row_of(job, reply)
-        except asyncio.TimeoutError:
-            row = Row(job.key, job.label, seconds=deadline,
-                      error=deadline_failure(job.profile, deadline).message)
+            row = row_of(job, await self._answer(slot, job))  # --timeout: per attempt
         except Exception as exc:  # noqa: BLE001 - one row's failure is that row's
             row = Row(job.key, job.label,
                       error=scrub.scrub(sentence(f"{type(exc).__name__}: {exc}")))

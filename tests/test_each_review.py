@@ -1,0 +1,43 @@
+"""--each and the Batch API: the deadline, resume keys, invalid replies, the row store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatmagic.testing import FakeEndpoint
+
+
+def _magic(shell: Any, line: str, cell: str) -> None:
+    shell.run_cell_magic("chat", line, cell)
+
+
+def _profile(shell: Any, name: str, base_url: str, **more: Any) -> None:
+    from chatmagic.profiles import Profile
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    magics.session.profiles.set(Profile(name, base_url, needs_key=False, **more))
+
+
+# -- --timeout is each attempt's, not the queue's ------------------------------------------
+
+def test_timeout_does_not_count_the_wait_for_a_free_slot(shell: Any,
+                                                         endpoint: FakeEndpoint) -> None:
+    _profile(shell, "one", endpoint.base_url, concurrency=1)
+    shell.user_ns["xs"] = ["a", "b", "c", "d"]
+    _magic(shell, "--each xs -p one -m echo/first=1 --timeout 1.5 -o t", "{item}")
+    table = shell.user_ns["t"]
+    assert table["error"].isna().all(), table["error"].tolist()
+    assert table["text"].tolist() == ["a", "b", "c", "d"]
+    assert endpoint.max_in_flight == 1
+
+
+def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.user_ns["xs"] = ["one two three four five six"]
+    try:
+        _magic(shell, "--each xs -m echo/delay=0.4 --timeout 1.3 -o t", "{item}")
+    except Exception as exc:  # every row failed: the cell says so
+        assert "within 1.3 s" in str(exc)
+    row = shell.user_ns["t"].iloc[0]
+    assert "within 1.3 s" in row["error"]
+    assert row["text"] and "one two six".split()[0] in row["text"]
+    assert "six" not in row["text"]
