@@ -41,3 +41,26 @@ def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndp
     assert "within 1.3 s" in row["error"]
     assert row["text"] and "one two six".split()[0] in row["text"]
     assert "six" not in row["text"]
+
+
+# -- resume keys do not change with what the session learned --------------------------------
+
+def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
+                                                            endpoint: FakeEndpoint) -> None:
+    from chatmagic import structured
+
+    shell.user_ns["people"] = ["ann", "bob"]
+    line = "--each people -m schema/refuse=json_schema --schema 'name, age int' -o t"
+    try:
+        _magic(shell, line, "Person {item}, age {index}")
+        assert shell.user_ns["t"]["error"].isna().all()
+        sent = len(endpoint.chat_requests)
+        assert endpoint.base_url in structured.TAKES  # learned: json_object from now on
+        _magic(shell, line, "Person {item}, age {index}")
+        assert len(endpoint.chat_requests) == sent  # nothing sent again
+        assert shell.user_ns["t"]["age"].tolist() == [0, 1]
+        structured.TAKES.clear()  # as after a kernel restart
+        _magic(shell, line, "Person {item}, age {index}")
+        assert len(endpoint.chat_requests) == sent
+    finally:
+        structured.TAKES.pop(endpoint.base_url, None)

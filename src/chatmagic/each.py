@@ -22,7 +22,7 @@ import concurrent.futures
 import threading
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from . import scrub
 from .client import ClientPool
@@ -37,6 +37,9 @@ from .request import build_request, user_message
 from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
 from .table import STAT_COLUMNS, Row, build_table
+
+if TYPE_CHECKING:
+    from .schema import Schema
 
 __all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "estimate_run",
            "EachRun",
@@ -151,6 +154,15 @@ def _unique(models: list[str]) -> list[str]:
     return labels
 
 
+def _digest(profile: Profile, request: dict[str, Any], schema: Schema | None) -> str:
+    """A row's resume key: its request before a schema is put in it (how a schema is sent
+    changes with what this session learned of the endpoint, see `structured.TAKES`), and
+    the schema itself."""
+    if schema is not None:
+        request = {**request, "schema": schema.json_schema}
+    return request_digest(profile.base_url, request)
+
+
 def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
               namespace: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
               errors: ErrorLog | None = None, max_field_chars: int = MAX_FIELD_CHARS,
@@ -191,9 +203,13 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
             text = options.prompt
         messages = [*system, user_message(text, images)]
         for label, profile, model in targets:
-            request = build_request(options, profile, model, messages, schema)
-            jobs.append(RowJob(element.key, label, profile, request,
-                               request_digest(profile.base_url, request), schema,
+            request = build_request(options, profile, model, messages)
+            digest = _digest(profile, request, schema)
+            if schema is not None:
+                from .structured import mode_for, shape_request
+
+                request = shape_request(request, schema, mode_for(profile))
+            jobs.append(RowJob(element.key, label, profile, request, digest, schema,
                                profiles.prices.pricer(profile.name, profile.base_url, model)))
     plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
