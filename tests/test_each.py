@@ -370,17 +370,20 @@ def test_schema_fields_become_columns(shell: Any, endpoint: FakeEndpoint) -> Non
            "-o t", "Person {item}, age {index}")
     table = shell.user_ns["t"]
     assert list(table.columns)[:4] == ["index", "model", "name", "age"]
-    assert "text" not in table.columns
+    assert list(table.columns)[4] == "text"  # only a reply that did not fit has its text
     good = table[table["model"] == "schema"]
     assert good["age"].tolist() == [0, 1] and good["error"].isna().all()
+    assert good["text"].isna().all()
     bad = table[table["model"] == "schema/shape=wrong"]
     assert bad["error"].str.contains("does not match the schema").all()
+    assert bad["text"].notna().all()
     assert all(r.body["response_format"]["type"] == "json_schema"
                for r in endpoint.chat_requests)
-    # The kept rows are read again the same way; the invalid ones are asked again.
+    # Every reply was kept (paid for) and is read again the same way: none asked again.
     _magic(shell, "--each people --compare schema,schema/shape=wrong --schema 'name, age int' "
            "-o t", "Person {item}, age {index}")
-    assert len(endpoint.chat_requests) == 6
+    assert len(endpoint.chat_requests) == 4
+    assert shell.user_ns["t"]["error"].tolist() == table["error"].tolist()
     assert shell.user_ns["t"][["name", "age"]].values.tolist()[0] == \
         table[["name", "age"]].values.tolist()[0]
 

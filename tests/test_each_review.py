@@ -64,3 +64,35 @@ def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
         assert len(endpoint.chat_requests) == sent
     finally:
         structured.TAKES.pop(endpoint.base_url, None)
+
+
+# -- an invalid reply is kept: its text shown, not bought again --------------------------
+
+def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
+        shell: Any, endpoint: FakeEndpoint, clean_env: Any) -> None:
+    import json
+
+    from chatmagic import rowstore
+
+    shell.user_ns["people"] = ["ann"]
+    line = "--each people -m schema/shape=wrong --schema 'name, age int' -o t"
+    try:
+        _magic(shell, line, "Person {item}")
+    except Exception as exc:  # the one row failed: the cell says so
+        assert "does not match the schema" in str(exc)
+    row = shell.user_ns["t"].iloc[0]
+    assert "does not match the schema" in row["error"]
+    sent = endpoint.chat_requests[0]
+    assert row["text"]  # the reply as it came
+    try:
+        _magic(shell, line, "Person {item}")
+    except Exception:
+        pass
+    assert len(endpoint.chat_requests) == 1  # read again from the store, not sent again
+    again = shell.user_ns["t"].iloc[0]
+    assert again["error"] == row["error"] and again["text"] == row["text"]
+    magics = shell.magics_manager.registry["ChatMagics"]
+    store = rowstore.store_for(magics.session.notebook)
+    assert store._load(), "the reply is in the row store"
+    assert sent.body["messages"]
+    json.dumps(list(store._load().values()))

@@ -11,8 +11,9 @@ through the `scheduler`, feeds a progress `View`, and gives the `table`.
 
 With ``--schema`` (`chatmagic.schema`) each request asks for the schema the
 way its endpoint takes it, the reply is read as its value, and the schema's
-fields are the table's columns in place of ``text``; a reply that does not fit
-is that row's error.
+fields are the table's columns before ``text``; a reply that does not fit is
+that row's error, its text in ``text`` (kept, and read again on the next run:
+not asked again).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from . import scrub
 from .client import ClientPool
 from .context import ErrorLog, _kind
 from .errors import OptionError
+from .failures import sentence
 from .images import image_url
 from .interpolate import MAX_FIELD_CHARS, field_names, fill
 from .options import ChatOptions
@@ -36,7 +38,7 @@ from .profiles import Profile, Profiles, split_model
 from .request import build_request, user_message
 from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
-from .table import STAT_COLUMNS, Row, build_table
+from .table import STAT_COLUMNS, TEXT_COLUMN, Row, build_table
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -124,8 +126,9 @@ class EachPlan:
     concurrency: int = DEFAULT_CONCURRENCY
     fresh: bool = False
     schema_fields: list[str] | None = None
-    #: With a schema: the reply text → its fields (raise ValueError naming the problem).
-    parse: Callable[[str], dict[str, Any]] | None = None
+    #: With a schema: the reply text and finish reason → its fields (raise ValueError
+    #: naming the problem).
+    parse: Callable[[str, str | None], dict[str, Any]] | None = None
 
 
 def _targets(options: ChatOptions, profiles: Profiles) -> list[tuple[str, Profile, str]]:
@@ -214,13 +217,13 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
     plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
     if schema is not None:
-        taken = sorted(set(schema.fields) & {key_name, "model", *STAT_COLUMNS})
+        taken = sorted(set(schema.fields) & {key_name, "model", TEXT_COLUMN, *STAT_COLUMNS})
         if taken:
             raise OptionError(f"{where}: the schema's field {taken[0]!r} is also a column of "
-                              "the table (its key, model, finish_reason, tokens, cost, "
+                              "the table (its key, model, text, finish_reason, tokens, cost, "
                               "seconds, error): rename the field. Nothing was sent.")
         plan.schema_fields = list(schema.fields)
-        plan.parse = lambda text: dict(schema.as_fields(schema.parse(text)))
+        plan.parse = lambda text, finish: dict(schema.as_fields(schema.parse(text, finish)))
     return plan
 
 
@@ -292,9 +295,9 @@ class EachRun:
         if self.plan.parse is None or not row.ok or row.text is None or row.fields is not None:
             return
         try:
-            row.fields = self.plan.parse(row.text)
+            row.fields = self.plan.parse(row.text, row.finish_reason)
         except Exception as exc:  # noqa: BLE001 - an invalid reply is that row's error
-            row.error = str(getattr(exc, "problem", None) or exc)
+            row.error = sentence(str(getattr(exc, "problem", None) or exc))
 
     def _on_row(self, position: int, job: RowJob, row: Row) -> None:
         self.store.put(job.digest, row)  # before parsing: the reply is what was bought

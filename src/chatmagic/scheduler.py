@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from .pricing import Pricer
     from .schema import Schema
 
-__all__ = ["RowJob", "Progress", "Scheduler", "retryable", "MAX_ATTEMPTS", "DEFAULT_CONCURRENCY"]
+__all__ = ["RowJob", "Progress", "Scheduler", "retryable", "row_of", "MAX_ATTEMPTS",
+           "DEFAULT_CONCURRENCY"]
 
 #: Requests in flight at most when a run names no --concurrency.
 DEFAULT_CONCURRENCY = 8
@@ -193,10 +194,19 @@ def _backoff(attempt: int, failure: StreamError, base: float) -> float:
 
 
 def row_of(job: RowJob, reply: Reply) -> Row:
-    """The table's row for one reply (text and error scrubbed: they end up on screen)."""
+    """The table's row for one reply (text and error scrubbed: they end up on screen).
+
+    With a schema, a finished reply that does not fit it is a row with its text and no
+    error yet: it was paid for, so it is kept (`rowstore`) and read against the schema by
+    whoever shows it (`each.EachRun`, each run again, with no new request).
+    """
     usage = reply.usage
     error = reply.error
-    if error is None and not reply.complete:
+    failure = reply.endpoint_failure
+    if (job.schema is not None and failure is not None and failure.kind == "invalid_output"
+            and reply.text().strip()):
+        error = None  # a finished reply (only those are read against the schema)
+    elif error is None and not reply.complete:
         error = ("stopped before the reply finished" if reply.interrupted
                  else "the reply ended without a finish reason")
     cost = reply.cost  # None where no price is known: never a 0

@@ -3,7 +3,8 @@
 `--each`, `chatmagic.map` and the Batch API's ``fetch`` all end here, so they
 give the same table: one row per element × model, with the columns
 
-    KEY, model, text (or one column per schema field), finish_reason,
+    KEY, model, text (or one column per schema field, then text: the raw
+    text of a reply that did not fit), finish_reason,
     prompt_tokens, completion_tokens, cost, seconds, error
 
 where KEY is ``key`` for a dict's elements and ``index`` otherwise (a list's
@@ -33,7 +34,8 @@ class Row:
 
     ``key`` is the element's key or index; ``fields`` holds the parsed schema
     fields when the run had a schema (their names are the table's columns then,
-    in place of ``text``). A failed row has ``error`` set and whatever text came.
+    before ``text``, which holds only a reply that did not fit). A failed row has
+    ``error`` set and whatever text came.
     """
 
     key: Any
@@ -66,6 +68,8 @@ class Row:
             values = self.fields or {}
             for name in schema_fields:
                 out[name] = values.get(name)
+            # The raw text of a reply that did not fit the schema (the SPEC: kept).
+            out[TEXT_COLUMN] = self.text if self.fields is None else None
         for name in STAT_COLUMNS:
             out[name] = getattr(self, name)
         return out
@@ -73,7 +77,7 @@ class Row:
 
 def columns(key_name: str = "index", schema_fields: Sequence[str] | None = None) -> list[str]:
     """The table's column names, in order."""
-    answer = [TEXT_COLUMN] if schema_fields is None else list(schema_fields)
+    answer = [TEXT_COLUMN] if schema_fields is None else [*schema_fields, TEXT_COLUMN]
     return [key_name, "model", *answer, *STAT_COLUMNS]
 
 
@@ -92,8 +96,9 @@ def build_table(rows: Iterable[Row], *, key_name: str = "index",
     """The SPEC's table of ``rows``: a pandas DataFrame, or a list of dicts without pandas.
 
     ``key_name`` names the first column (``"key"`` for a dict's elements,
-    ``"index"`` otherwise); ``schema_fields`` replaces ``text`` with one column
-    per field (missing fields are None). ``use_pandas`` forces the choice
+    ``"index"`` otherwise); ``schema_fields`` puts one column per field before
+    ``text`` (missing fields are None; ``text`` only where the reply did not fit).
+    ``use_pandas`` forces the choice
     (None: a DataFrame whenever pandas imports). An empty run gives an empty
     table with the same columns.
     """
