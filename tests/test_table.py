@@ -21,12 +21,14 @@ def test_dataframe_same_columns_and_key_name():
     assert table["text"].tolist()[0] == "pos" and table["key"].tolist() == [0, 1]
 
 
-def test_schema_fields_replace_text():
+def test_schema_fields_come_before_the_text_of_replies_that_did_not_fit():
     rows = [Row("x", "m", '{"label": "pos"}', fields={"label": "pos"}),
-            Row("y", "m", error="bad")]
+            Row("y", "m", "not json", error="bad")]
     table = build_table(rows, schema_fields=["label", "score"], use_pandas=False)
+    assert list(table[0])[:5] == ["index", "model", "label", "score", "text"]
     assert table[0]["label"] == "pos" and table[0]["score"] is None
-    assert "text" not in table[0] and table[1]["label"] is None
+    assert table[0]["text"] is None and table[1]["label"] is None
+    assert table[1]["text"] == "not json"
 
 
 def test_empty_table_keeps_columns():
