@@ -475,3 +475,17 @@ def test_blocking_run_interrupted_keeps_finished_rows_and_connections(
     _magic(shell, "--each xs -m echo/first=0.3 --concurrency 4 -o t", "number {item}")
     assert len(shell.user_ns["t"]) == 12
     assert len(endpoint.chat_requests) - sent == 12 - kept
+
+
+def test_map_refuses_n_above_one_before_sending(endpoint: FakeEndpoint, clean_env: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # One reply per row: n=3 would pay for three and keep one (the magic refuses -n 2 too).
+    import chatmagic
+    from chatmagic.errors import OptionError
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    with pytest.raises(OptionError, match="n above 1 cannot be combined with each"):
+        chatmagic.map("{item}", ["a"], models="echo", n=3)
+    assert endpoint.chat_requests == []

@@ -453,3 +453,26 @@ def test_an_endpoints_figure_counts_even_for_a_reply_planned_without_prices() ->
     assert reply.cost is None
     reply.feed(Usage(10, 5, 15, cost=0.3))
     assert reply.cost == Cost(0.3, "USD", "endpoint")
+
+
+@pytest.mark.parametrize("toml", [
+    '[prices]\n"echo" = { input = -1, output = 1 }\n',
+    '[profiles.zoo]\nmodel = "x"\n',
+    '[prices\n',
+])
+def test_a_bad_configuration_is_one_message_at_load(clean_env: Path, toml: str) -> None:
+    # %load_ext with a chatmagic.toml it cannot use: one line naming the file, no traceback;
+    # fixed, the next %load_ext loads.
+    from kernel import errors, run_cells
+
+    (clean_env / "chatmagic.toml").write_text(toml)
+    nb = run_cells(["%load_ext chatmagic",
+                    "import pathlib; pathlib.Path('chatmagic.toml').unlink()",
+                    "%load_ext chatmagic", "%chat_config show"], cwd=str(clean_env))
+    # IPython shows a UsageError as one line on stderr
+    (said,) = [o["text"] for o in nb.cells[0].outputs]
+    assert said.startswith("UsageError: chatmagic is not loaded: ") and "chatmagic.toml" in said
+    assert said.strip().endswith("run %load_ext chatmagic again.") and said.count("\n") == 1
+    assert not errors(nb.cells[0]) and not errors(nb.cells[2]) and not errors(nb.cells[3])
+    assert "profile" in "".join(o.get("data", {}).get("text/plain", "")
+                                for o in nb.cells[3].outputs)

@@ -77,12 +77,23 @@ _sys.modules[__name__].__class__ = _Package
 def load_ipython_extension(ipython: _Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
+    from .errors import ChatError
     from .magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner, await_chat_transform,
                          in_kernel, question_transform, show_error)
 
     if _magics is not None and _magics.shell is ipython:
         return  # loaded already
-    magics = ChatMagics(ipython)
+    try:
+        magics = ChatMagics(ipython)
+    except ChatError as exc:
+        # A configuration that cannot be read (a price of -1, a profile without base_url):
+        # one message naming the file and line, as IPython shows a UsageError, not a traceback.
+        from IPython.core.error import UsageError
+
+        said = str(exc).rstrip()
+        said += "" if said.endswith((".", "?", "!")) else "."
+        raise UsageError(f"chatmagic is not loaded: {said} Fix it, then run "
+                         "%load_ext chatmagic again.") from None
     ipython.register_magics(magics)
     ipython.input_transformers_cleanup.append(question_transform)
     if in_kernel(ipython):

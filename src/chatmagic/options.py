@@ -241,6 +241,8 @@ class ChatOptions:
                                  "models itself")
         if self.compare and (self.n or 1) > 1:
             raise ParameterError("n", "above 1 cannot be combined with compare: pick one")
+        if self.each and (self.n or 1) > 1:
+            raise ParameterError("n", "above 1 cannot be combined with each: one reply per row")
         _check_schema(self)
         if self.tools and (self.compare or (self.n or 1) > 1 or self.each):
             raise ParameterError("tools", "cannot be combined with compare, each or n above "
