@@ -96,3 +96,40 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
     assert store._load(), "the reply is in the row store"
     assert sent.body["messages"]
     json.dumps(list(store._load().values()))
+
+
+# -- a store that cannot be written does not end the run --------------------------------
+
+def _store_at(shell: Any, path: Any) -> Any:
+    from chatmagic import rowstore
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    store = rowstore._stores[magics.session.notebook] = rowstore.RowStore(path)
+    return store
+
+
+def test_a_failed_write_of_the_row_store_warns_once_and_the_run_goes_on(
+        shell: Any, endpoint: FakeEndpoint, tmp_path: Any, capsys: Any) -> None:
+    path = tmp_path / "nb.rows.jsonl"
+    store = _store_at(shell, path)
+    store._load()  # read (no file yet) ...
+    path.mkdir()  # ... then it cannot be written: os.open fails (EISDIR), as on a full disk
+    shell.user_ns["xs"] = ["a", "b", "c", "d"]
+    _magic(shell, "--each xs -m echo --concurrency 2 -o t", "{item}")
+    assert shell.user_ns["t"]["text"].tolist() == ["a", "b", "c", "d"]
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "in memory" in warned[0], warned
+    _magic(shell, "--each xs -m echo -o t", "{item}")
+    assert len(endpoint.chat_requests) == 4  # kept in memory: not sent again
+
+
+def test_an_unreadable_row_store_warns_and_the_run_goes_on(
+        shell: Any, endpoint: FakeEndpoint, tmp_path: Any, capsys: Any) -> None:
+    path = tmp_path / "nb.rows.jsonl"
+    path.mkdir()
+    _store_at(shell, path)
+    shell.user_ns["xs"] = ["a", "b"]
+    _magic(shell, "--each xs -m echo -o t", "{item}")
+    assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "cannot read" in warned[0], warned

@@ -8,7 +8,8 @@ result. Only rows that finished without an error are kept.
 A notebook the kernel can name keeps them on disk next to its history journal
 (``<journal>.rows.jsonl``, one JSON line per row, readable by its owner only);
 one it cannot name (nbclient, terminal IPython) keeps them in memory for the
-session.
+session, as does one whose file cannot be read or written (a warning says so
+once; the run goes on).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,9 @@ class RowStore:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return self._rows
+        except OSError as exc:
+            self._in_memory("read", exc)
+            return self._rows
         for line in data.splitlines():
             try:
                 entry = json.loads(line)
@@ -92,7 +97,17 @@ class RowStore:
         record = {name: getattr(row, name) for name in _KEPT}
         self._load()[digest] = record
         if self.path is not None:
-            self._append({"v": ROWS_VERSION, "id": digest, "row": record})
+            try:
+                self._append({"v": ROWS_VERSION, "id": digest, "row": record})
+            except OSError as exc:  # a full disk, a read-only directory: the run goes on
+                self._in_memory("write", exc)
+
+    def _in_memory(self, doing: str, exc: OSError) -> None:
+        """The file cannot be used: say so once (one line), and keep the rows in memory."""
+        print(f"warning: cannot {doing} the store of finished rows {self.path} "
+              f"({exc.strerror or type(exc).__name__}); this session keeps them in memory "
+              "only", file=sys.stderr)
+        self.path = None
 
     def _append(self, entry: dict[str, Any]) -> None:
         assert self.path is not None
