@@ -133,3 +133,26 @@ def test_an_unreadable_row_store_warns_and_the_run_goes_on(
     assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warned) == 1 and "cannot read" in warned[0], warned
+
+
+# -- one locked append for every journal, with the torn-line guard ------------------------
+
+def test_a_torn_last_line_in_the_row_store_does_not_swallow_the_next(tmp_path: Any) -> None:
+    import json
+    import stat
+
+    from chatmagic.rowstore import RowStore
+    from chatmagic.table import Row
+
+    path = tmp_path / "nb.rows.jsonl"
+    first = RowStore(path)
+    first.put("a" * 64, Row(0, "m", "kept"))
+    with path.open("ab") as f:
+        f.write(b'{"v": 1, "id": "bbbb", "row": {"te')  # a crash in the middle of a line
+    RowStore(path).put("c" * 64, Row(1, "m", "after the crash"))
+    again = RowStore(path)
+    assert again.get("a" * 64, 0).text == "kept"
+    assert again.get("c" * 64, 1).text == "after the crash"
+    assert again.unreadable == 1
+    assert json.loads(path.read_bytes().splitlines()[-1])["id"] == "c" * 64
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

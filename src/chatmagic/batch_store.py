@@ -12,18 +12,13 @@ key or a prompt. Two kernels of one notebook append to it under a lock.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .conversation import _file_for, history_dir
-
-try:  # POSIX: appends from two kernels do not interleave
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from .jsonl import append_json_line
 
 __all__ = ["BatchPart", "BatchJob", "BatchStore", "store_path", "STORE_VERSION"]
 
@@ -126,18 +121,7 @@ class BatchStore:
         op = {"v": STORE_VERSION, **op}
         if self.path is None:
             return
-        line = (json.dumps(op, ensure_ascii=False, default=str) + "\n").encode()
-        if not self.path.parent.is_dir():
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_json_line(self.path, op, default=str)
 
     # -- what the operations write -------------------------------------------------
     def add(self, job: BatchJob) -> None:

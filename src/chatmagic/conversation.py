@@ -24,11 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HistoryError
-
-try:  # POSIX file locks; elsewhere the append-only journal alone keeps lines whole
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from .jsonl import append_json_line, private_dir
 
 __all__ = ["Turn", "Conversation", "Notebook", "validate_messages", "history_dir",
            "read_messages", "write_private", "MAX_MESSAGES", "MAX_DEPTH"]
@@ -274,12 +270,6 @@ def read_messages(path: Path, fmt: str = "json") -> list[Any]:
     return data  # type: ignore[no-any-return]
 
 
-def _private_dir(directory: Path) -> None:
-    """Create a directory readable by its owner only (an existing one is left as it is)."""
-    if not directory.is_dir():
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
 def write_private(path: Path, text: str) -> None:
     """Write a saved history readable by its owner only, or raise one HistoryError."""
     if not path.parent.is_dir():
@@ -397,21 +387,7 @@ class Notebook:
 
     def _append(self, op: dict[str, Any]) -> None:
         assert self.path is not None
-        line = (json.dumps(op, ensure_ascii=False) + "\n").encode()
-        _private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # a journal written by an older version may be 0644
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            # A torn previous write (a killed process) must not glue onto this line.
-            size = os.fstat(fd).st_size
-            if size and _last_byte(self.path, size) != b"\n":
-                line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # closing releases the lock
+        append_json_line(self.path, op)
 
     def set_system(self, name: str, text: str | None) -> None:
         if self.get(name).system != text:
@@ -449,9 +425,3 @@ def _check_turn(data: Any) -> None:
     validate_messages(messages)
     if not isinstance(data.get("meta") or {}, dict):
         raise HistoryError("a turn whose facts are not an object")
-
-
-def _last_byte(path: Path, size: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(size - 1)
-        return f.read(1)

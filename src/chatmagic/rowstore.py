@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import weakref
 from pathlib import Path
 from typing import Any
 
 from .conversation import Notebook
+from .jsonl import append_json_line
 from .table import Row
-
-try:
-    import fcntl
-except ImportError:  # Windows: appends of one short line each
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["RowStore", "request_digest", "store_for", "ROWS_VERSION"]
 
@@ -111,17 +106,7 @@ class RowStore:
 
     def _append(self, entry: dict[str, Any]) -> None:
         assert self.path is not None
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
-        if not self.path.parent.is_dir():
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # two kernels of one notebook: whole lines
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        append_json_line(self.path, entry, sync=False)  # one line per row: no wait per row
 
 
 _stores: "weakref.WeakKeyDictionary[Notebook, RowStore]" = weakref.WeakKeyDictionary()
