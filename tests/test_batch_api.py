@@ -112,6 +112,22 @@ def test_an_endpoint_without_the_batch_api_is_one_message_and_nothing_else(
     assert "No batch jobs" in _text(nb.cells[3])
 
 
+@pytest.mark.kernel
+def test_a_server_with_no_batch_api_set_up_says_what_to_do(clean_env: Path) -> None:
+    # LiteLLM's proxy without files_settings answers POST /files with HTTP 500: not "try
+    # again later" (it never will work), but what will.
+    with FakeEndpoint(batch_api="unset") as endpoint:
+        nb = run_cells(["%load_ext chatmagic", "items = [1, 2]",
+                        "%%chat --each items --batch-api -m echo\nTwice {item}"],
+                       env=_env(endpoint, clean_env / "a.ipynb"))
+        base_url = endpoint.base_url
+    said = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert said.startswith(f"UsageError: env ({base_url}) does not serve the Batch API as it "
+                           "is set up (POST /files answered 500: files_settings is not set")
+    assert "use --each without --batch-api" in said and "try again" not in said
+    assert {r.path for r in endpoint.requests} == {"/v1/files"}  # no chat request, no batch
+
+
 # -- in a shell (fast): list, cancel, grids, DataFrames, bad input ---------------------------
 
 @pytest.fixture

@@ -13,6 +13,7 @@ a `BatchError` carrying its `StreamError` and one message.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -24,6 +25,7 @@ from .batch_store import BatchJob, BatchPart, BatchStore
 from .errors import EndpointError
 from .failures import StreamError, failure_from_exception, server_text
 from .profiles import Profile
+from .render.html import clean_text
 from .rowstore import RowStore
 from .scheduler import RowJob
 from .schema import InvalidOutput, Schema, resolve_schema
@@ -61,6 +63,11 @@ def wire_body(create_kwargs: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+#: What a server says when it has the Files/Batches routes but serves no Batch API.
+_UNSERVED = re.compile(r"files_settings|not (?:set|configured|supported|implemented|enabled)"
+                       r"|unsupported|no batch", re.I)
+
+
 def _failure(exc: BaseException, profile: Profile, call: str) -> BatchError:
     """What a failed Files/Batches call means, in words (no key)."""
     where = f"{profile.name} ({profile.base_url})"
@@ -69,6 +76,16 @@ def _failure(exc: BaseException, profile: Profile, call: str) -> BatchError:
         return BatchError(StreamError(
             f"{where} does not serve the Batch API ({call} answered {exc.status_code}); use "
             "--each without --batch-api.", "status", exc.status_code))
+    if isinstance(exc, openai.APIStatusError) and call in ("POST /files", "POST /batches") \
+            and _UNSERVED.search(str(exc.message)):
+        # A server with the routes but no Batch API set up (LiteLLM without files_settings
+        # answers HTTP 500): trying again will not help, so say what will.
+        said = clean_text(server_text(exc.body) or str(exc.message)).strip()[:200]
+        return BatchError(StreamError(
+            f"{where} does not serve the Batch API as it is set up ({call} answered "
+            f"{exc.status_code}: {said}); set up its Batch API (LiteLLM: files_settings in "
+            "its config.yaml), or use --each without --batch-api.", "status",
+            exc.status_code))
     if isinstance(exc, openai.APIStatusError) and exc.status_code == 404:
         return BatchError(StreamError(
             f"{where} does not know what {call} asked for (HTTP 404): the batch or its file "

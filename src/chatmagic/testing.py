@@ -115,7 +115,8 @@ request without ``stream``); for byte streams no script above makes.
 
 The Batch API: OpenAI's ``/files`` and ``/batches`` (see `_batch_server`), each JSONL line
 answered by the scripts above, never streamed; ``batch_seconds`` keeps a batch in progress
-that long, ``batch_failures`` fails those lines (from 0), ``batch_api=False`` answers 404.
+that long, ``batch_failures`` fails those lines (from 0), ``batch_api=False`` answers 404,
+``batch_api="unset"`` answers HTTP 500 as LiteLLM's proxy does without ``files_settings``.
 
 From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
 """
@@ -382,7 +383,7 @@ class FakeEndpoint:
                  owned_by: str = "chatmagic", raw: dict[str, RawReply] | None = None,
                  model_info: dict[str, dict[str, Any]] | None = None,
                  props: dict[str, Any] | None = None,
-                 batch_api: bool = True, batch_seconds: float = 0.0,
+                 batch_api: bool | str = True, batch_seconds: float = 0.0,
                  batch_failures: Collection[int] = ()) -> None:
         self.requests: list[RecordedRequest] = []
         self.model_info = MODEL_INFO if model_info is None else model_info
@@ -391,7 +392,10 @@ class FakeEndpoint:
         #: 404 as most local servers answer); ``batch_seconds`` before a batch completes,
         #: ``batch_failures`` the input lines (from 0) that fail with HTTP 500.
         self.batches = BatchService(answer_offline(_Handler, self), seconds=batch_seconds,
-                                    failures=batch_failures) if batch_api else None
+                                    failures=batch_failures) if batch_api is True else None
+        #: batch_api="unset": the routes are there but no Batch API is set up (LiteLLM's
+        #: proxy without files_settings answers HTTP 500 so).
+        self.batch_unset = batch_api == "unset"
         self.raw = dict(raw or {})
         self.models = models + tuple(name for name in self.raw if name not in models)
         self._arrivals = 0  # chat requests received so far (one-at-a-time watches it)
@@ -653,6 +657,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _batch_route(self, method: str, raw: bytes) -> bool:
         """Answer a Files or Batches request (see _batch_server); False when it is none."""
+        if self.owner.batch_unset and self.path.split("?")[0].rstrip("/").endswith(
+                ("/files", "/batches")):
+            self._error(500, "files_settings is not set, set it on your config.yaml file.",
+                        kind="internal_server_error")
+            return True
         service = self.owner.batches
         if service is None or not service.serves(method, self.path):
             return False
