@@ -426,3 +426,50 @@ def test_retry_of_a_tool_turn_offers_the_tools_again_and_asks_again(
     assert ran == [(2, 3), (2, 3)]  # asked (--yes is not kept), allowed, run
     shell.run_line_magic("chat_history", "export -o h")
     assert [m["role"] for m in shell.user_ns["h"]] == ["user", "assistant", "tool", "assistant"]
+
+
+# -- keys in tool rounds --------------------------------------------------------------------
+
+KEY = "sk-tools-secret-0123456789abcdef4567"
+
+
+def test_a_key_in_a_calls_arguments_or_a_tools_result_is_masked_everywhere(
+        shell: Any, endpoint: FakeEndpoint, clean_env: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    shell.run_line_magic("chat_config", "set notebook=keys")  # a journal on disk
+    shell.run_cell("import os\n"
+                   "def lookup(text: str) -> str:\n"
+                   "    '''Look a text up.'''\n"
+                   "    return 'found ' + os.environ['OPENAI_API_KEY']\n")
+    # The model passes the key it was sent as the argument (its pieces streamed 4 characters
+    # at a time, so the HTTP edge never sees it whole); the tool returns it too.
+    shell.run_cell_magic("chat", "-m tools/args=key --tools lookup --yes", "look it up")
+    shown = capsys.readouterr().out
+    assert "sk-…567" in shown and KEY not in shown and KEY[-10:] not in shown
+    _, second = endpoint.chat_requests
+    sent = json.dumps(second.body["messages"], ensure_ascii=False)  # the model is not told the key either
+    assert KEY not in sent and "sk-…567" in sent
+    shell.run_line_magic("chat_history", "export -o h")
+    history = shell.user_ns["h"]
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert json.loads(history[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "text": "sk-…567"}  # still JSON
+    assert history[2]["content"] == "found sk-…567"
+    assert KEY not in json.dumps(history)
+    journals = [p for p in (clean_env / "history").rglob("*") if p.is_file()]
+    stored = b"".join(p.read_bytes() for p in journals)
+    assert journals and b"found" in stored and KEY.encode() not in stored
+    assert KEY[-10:].encode() not in stored
+
+
+def test_the_python_apis_messages_hold_no_key(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+    def lookup(text: str) -> str:
+        """Look a text up."""
+        return f"found {text} and {KEY}"
+
+    response = api.prompt("look", model="tools/args=key", tools=[lookup], allow=True)
+    messages = json.dumps(response.messages(), ensure_ascii=False)
+    assert "found sk-…567 and sk-…567" in messages and KEY not in messages

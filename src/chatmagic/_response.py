@@ -14,6 +14,7 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterator
 
+from . import scrub
 from .failures import StreamError
 from .tools import ToolCall, ToolResult, not_run
 
@@ -272,8 +273,9 @@ class _Common:
         messages (the assistant's ``tool_calls``, the ``tool`` results), and the answer."""
         reply = self._finished()
         plan = self._exchange.plan
+        # As the history keeps it: a key spread over many pieces is masked once assembled.
         answer = [] if plan.added and reply.tool_calls() else [
-            {"role": "assistant", "content": reply.text()}]
+            {"role": "assistant", "content": scrub.scrub(reply.text())}]
         return [dict(plan.user), *plan.added, *answer]
 
     def __repr__(self) -> str:

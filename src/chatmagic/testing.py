@@ -66,7 +66,8 @@ for instance ``echo``, ``long/tokens=20000``, ``echo/delay=0.02``; inside
                    OpenRouter and LiteLLM send it): ``cost`` (default 0.0042 USD)
 ``tools``          a tool-calling model: calls the first tool the request offers
                    (``call=NAME``: that one, offered or not; ``args=broken``: with
-                   arguments that are not JSON), arguments made from its schema
+                   arguments that are not JSON; ``args=key``: its strings are the
+                   request's bearer key, a model leaking a key), arguments made from its schema
                    (integers 2, 3, ...; strings "Paris"; the first of an enum);
                    once it has tool results, answers with them ("The tools said: ...")
 ``tools-parallel`` the same, with two calls in one message, their pieces interleaved
@@ -322,7 +323,7 @@ class _Script:
     cached: int = 0  # prompt_tokens_details.cached_tokens
     cost_header: float | None = None  # x-litellm-response-cost
     call: str = ""  # tools: the name to call (default: the first tool offered)
-    args: str = ""  # tools: "broken" sends arguments that are not JSON
+    args: str = ""  # tools: "broken" sends arguments that are not JSON; "key": strings = the key
     naive: int = 0  # for sentiment: 1 reads "not good" as good
 
     @classmethod
@@ -1001,11 +1002,13 @@ class _Handler(BaseHTTPRequestHandler):
         if script.call:
             picks = [{"name": script.call, "parameters": {}}] * len(picks or [{}])
         round_ = 1 + sum(1 for m in messages if m.get("tool_calls"))
+        bearer = str(self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        text = bearer if script.args == "key" else "Paris"
         calls = []
         for i, function in enumerate(picks):
             arguments = ('{"a": 2,' if script.args == "broken"
                          else json.dumps(_example_arguments(function.get("parameters") or {},
-                                                            start=2 + i)))
+                                                            start=2 + i, text=text)))
             calls.append({"id": f"call_{round_}_{i}", "name": function.get("name", ""),
                           "arguments": arguments})
         if not body.get("stream"):
@@ -1074,8 +1077,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _example_arguments(schema: dict[str, Any], start: int = 2) -> dict[str, Any]:
-    """Arguments that fit a tool's parameters: integers from ``start`` up, a float, "Paris",
+def _example_arguments(schema: dict[str, Any], start: int = 2,
+                       text: str = "Paris") -> dict[str, Any]:
+    """Arguments that fit a tool's parameters: integers from ``start`` up, a float, ``text``,
     true, an enum's first value (only the required ones, and every one if none is)."""
     properties = schema.get("properties") or {}
     names = schema.get("required") or list(properties)
@@ -1098,7 +1102,7 @@ def _example_arguments(schema: dict[str, Any], start: int = 2) -> dict[str, Any]
         elif kind == "object":
             values[name] = {}
         else:
-            values[name] = "Paris"
+            values[name] = text
     return values
 _POSITIVE = {"good", "great", "love", "loved", "excellent", "fine", "happy", "works", "nice",
              "recommend", "perfect", "fast"}

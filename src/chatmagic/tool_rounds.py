@@ -7,14 +7,19 @@ adds the assistant's calls and every call's result to the exchange, and
 `Rounds.next_run` asks the model again with them. Rounds go on until the
 model answers without calling, or ``max_rounds`` requests were sent; then the
 last calls are answered "not run" so the history stays a valid messages list.
+Every message joins the exchange through `Rounds.join`, which masks every known
+key in its text, its calls' arguments and its results: a key a tool returned or
+the model passed on (in pieces the HTTP edge never saw whole) reaches neither the
+model, the history and its journal, nor ``Response.messages()``.
 Nothing here asks anyone or imports IPython.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from . import scrub
 from .errors import ChatError
 from .runner import Run, Sink
 from .tools import ToolCall, ToolResult, assistant_message, check, execute, not_run
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
     from .session import Plan, Session
     from .stream import Reply
 
-__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "Allow", "decide"]
+__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "Allow", "decide", "scrubbed"]
 
 #: What decides a call may run: given the call, True to run it.
 Allow = Callable[[ToolCall], bool]
@@ -75,16 +80,20 @@ class Rounds:
     def settle(self, reply: Reply, results: Iterable[ToolResult]) -> None:
         """The round is over: its calls and their results join the exchange."""
         results = list(results)
-        self.plan.added += [assistant_message(reply.text(), [r.call for r in results]),
-                            *(result.message() for result in results)]
+        self.join([assistant_message(reply.text(), [r.call for r in results]),
+                   *(result.message() for result in results)])
+
+    def join(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Messages join the exchange (sent next round, kept in the history), keys masked."""
+        self.plan.added += [scrubbed(message) for message in messages]
 
     def stop_at_limit(self, reply: Reply, calls: list[ToolCall]) -> None:
         """The last round called again: its calls are answered "not run", and the cell says
         why once."""
         why = (f"the round limit was reached (--max-rounds {self.max_rounds}) before the "
                "model answered")
-        self.plan.added += [assistant_message(reply.text(), calls),
-                            *(not_run(call, why).message() for call in calls)]
+        self.join([assistant_message(reply.text(), calls),
+                   *(not_run(call, why).message() for call in calls)])
         self.problem = TooManyRounds(
             f"The model was still calling tools after {self.sent} request(s) (--max-rounds "
             f"{self.max_rounds}); its last {len(calls)} call(s) were not run. Raise "
@@ -92,8 +101,8 @@ class Rounds:
 
     def refuse_all(self, reply: Reply, calls: list[ToolCall], why: str) -> None:
         """Nobody can allow these calls: none runs, the model is not asked again."""
-        self.plan.added += [assistant_message(reply.text(), calls),
-                            *(not_run(call, why, "refused").message() for call in calls)]
+        self.join([assistant_message(reply.text(), calls),
+                   *(not_run(call, why, "refused").message() for call in calls)])
         names = ", ".join(sorted({call.name for call in calls}))
         self.problem = ToolsRefused(
             f"The model asked to call {names}, and {why}. Nothing was run: add --yes to allow "
@@ -116,6 +125,21 @@ class Rounds:
                    "messages": [*first.request["messages"], *self.plan.added]}
         return Run([replace(first, label=label, request=request)], previous.clients, sink,
                    previous.throttle)
+
+
+def scrubbed(message: dict[str, Any]) -> dict[str, Any]:
+    """A message with every known key masked in its text and its calls (a masked
+    key holds no quote or backslash: JSON arguments stay JSON)."""
+    out = dict(message)
+    if isinstance(out.get("content"), str):
+        out["content"] = scrub.scrub(out["content"])
+    if out.get("tool_calls"):
+        out["tool_calls"] = [
+            {**call, "function": {**call["function"],
+                                  "name": scrub.scrub(call["function"]["name"]),
+                                  "arguments": scrub.scrub(call["function"]["arguments"])}}
+            for call in out["tool_calls"]]
+    return out
 
 
 def decide(rounds: Rounds, calls: list[ToolCall], allow: Allow) -> list[ToolResult]:
