@@ -52,7 +52,7 @@ def test_batch_api_then_status_and_fetch_give_the_table(clean_env: Path) -> None
         said = _text(sent)
         assert f"job {batch_id}" in said and "%chat_batch status" in said
         assert "in_progress" in _text(status) or "validating" in _text(status)
-        assert "3 rows, 0 failed" in _text(fetched) and "Classify: great" in _text(fetched)
+        assert "3 rows, 0 with an error" in _text(fetched) and "Classify: great" in _text(fetched)
         rows = json.loads("".join(outputs(printed, "text/plain")))
         assert [r["text"] for r in rows] == ["Classify: great", "Classify: awful", "Classify: fine"]
         assert [r["index"] for r in rows] == [0, 1, 2]
@@ -84,7 +84,7 @@ def test_jobs_survive_a_kernel_restart_and_a_failed_line_shows_in_error(clean_en
                           allow_errors=False)
     (batch_id,) = endpoint.batches.batches  # type: ignore[union-attr]
     assert batch_id in _text(second.cells[1]) and "completed" in _text(second.cells[1])
-    assert "3 rows, 1 failed" in _text(second.cells[2])
+    assert "3 rows, 1 with an error" in _text(second.cells[2])
     printed = "".join(outputs(second.cells[3], "text/plain")).splitlines()
     assert printed[0] == "['x', 'y', 'z']"
     assert printed[1].startswith("['x is one', nan, 'z is three']")
@@ -318,6 +318,10 @@ def test_a_job_whose_profile_moved_is_refused_and_nothing_sent(shell, endpoint: 
                                          "http://127.0.0.1:9/v1: point it back"):
         shell.run_line_magic("chat_batch", "status")
     assert len(endpoint.requests) == before
+    # list keeps its table narrow: the status says unknown, the reason goes under the table
+    shell.run_line_magic("chat_batch", "list -o jobs")
+    (job,) = shell.user_ns["jobs"]
+    assert job["status"] == "unknown (see below)" and job["answered"] == ""
 
 
 def test_the_batch_routes_want_the_key(clean_env: Path) -> None:

@@ -119,8 +119,10 @@ def _list(args: Any, session: Session, store: BatchStore, namespace: dict[str, A
     if not store.jobs:
         return view("<p><em>No batch jobs in this notebook yet.</em></p>",
                     "No batch jobs in this notebook yet.")
-    header = ["job", "created", "models", "rows", "status", "answered", "failed"]
-    rows = []
+    # "failed": requests the endpoint failed; a fetched row can also have an error of its
+    # own (an answer that does not fit the schema), which only fetch can tell.
+    header = ["job", "created", "models", "rows", "status", "answered", "failed requests"]
+    rows, notes = [], []
     for job in sorted(store.jobs.values(), key=lambda j: j.created_at, reverse=True):
         done: int | None = None
         failed: int | None = None
@@ -128,12 +130,15 @@ def _list(args: Any, session: Session, store: BatchStore, namespace: dict[str, A
             now = batch_api.status(session, store, job)
             state, done, failed = now.status, now.count("completed"), now.count("failed")
         except ChatError as exc:  # one endpoint down: the others still listed
-            state = f"unknown: {exc}"
+            state = "unknown (see below)"
+            notes.append(f"{job.id}: {exc}")
         rows.append([job.id, _when(job.created_at), ", ".join(job.labels), len(job.rows),
                      state, "" if done is None else done, "" if failed is None else failed])
     if args.out:
         namespace[args.out] = [dict(zip(header, r)) for r in rows]
-    return view(table_html(header, rows), _plain(header, rows))
+    html = table_html(header, rows) + "".join(f'<div class="cm-note">{text_html(n)}</div>'
+                                              for n in notes)
+    return view(html, "\n".join([_plain(header, rows), *notes]))
 
 
 def _plain(header: list[str], rows: list[list[Any]]) -> str:
@@ -164,7 +169,7 @@ def _fetch(args: Any, session: Session, store: BatchStore, namespace: dict[str, 
     failed = sum(1 for r in records if isinstance(r.get("error"), str))
     where = f"in {args.out}" if args.out else "not kept: add -o VAR"
     head = (f"Fetched batch job {job.id} ({now.status}): {len(records)} rows, "
-            f"{failed} failed; the table is {where}.")
+            f"{failed} with an error; the table is {where}.")
     if not records:
         return view(f"<p>{text_html(head)}</p>", head)
     header = list(records[0])
