@@ -286,7 +286,7 @@ def test_fetch_gives_the_table_each_gives(shell, endpoint: FakeEndpoint, options
                                           compared: list[str]) -> None:  # type: ignore[no-untyped-def]
     shell.user_ns["people"] = ["ann", "bob", "cy"]
     shell.run_cell_magic("chat", f"--each people {options} -o direct", cell)
-    shell.run_cell_magic("chat", f"--each people {options} --batch-api", cell)
+    shell.run_cell_magic("chat", f"--each people {options} --batch-api --fresh", cell)
     _completed(endpoint)
     shell.run_line_magic("chat_batch", "fetch -o batched")
     direct, batched = shell.user_ns["direct"], shell.user_ns["batched"]

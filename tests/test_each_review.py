@@ -156,3 +156,42 @@ def test_a_torn_last_line_in_the_row_store_does_not_swallow_the_next(tmp_path: A
     assert again.unreadable == 1
     assert json.loads(path.read_bytes().splitlines()[-1])["id"] == "c" * 64
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- a batch sends only the rows no earlier run finished ---------------------------------
+
+def _completed(endpoint: FakeEndpoint) -> None:
+    import time
+
+    deadline = time.time() + 5
+    while any(b["status"] not in ("completed", "failed")
+              for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+def test_a_batch_sends_only_the_rows_not_finished_before(shell: Any, endpoint: FakeEndpoint,
+                                                         capsys: Any) -> None:
+    shell.user_ns["xs"] = ["a", "b"]
+    _magic(shell, "--each xs -m echo", "{item}")
+    shell.user_ns["xs"] = ["a", "b", "c"]
+    capsys.readouterr()
+    _magic(shell, "--each xs --batch-api -m echo", "{item}")
+    said = capsys.readouterr().out
+    _completed(endpoint)
+    assert [line["messages"][-1]["content"] for line in endpoint.batch_lines] == ["c"]
+    assert "Sent 1 requests" in said and "2 rows came from earlier runs" in said
+    _magic(shell, "--each xs --batch-api -m echo", "{item}")  # c is not finished: sent again
+    _magic(shell, "--each xs --batch-api -m echo --fresh", "{item}")
+    _completed(endpoint)
+    assert len(endpoint.batch_lines) == 1 + 1 + 3
+
+
+def test_a_batch_of_rows_all_finished_before_sends_nothing(shell: Any, endpoint: FakeEndpoint,
+                                                           capsys: Any) -> None:
+    shell.user_ns["xs"] = ["a", "b"]
+    _magic(shell, "--each xs -m echo", "{item}")
+    capsys.readouterr()
+    _magic(shell, "--each xs --batch-api -m echo", "{item}")
+    assert "Nothing sent: all 2 rows were answered by earlier runs" in capsys.readouterr().out
+    assert endpoint.batch_lines == [] and endpoint.batches.files == {}

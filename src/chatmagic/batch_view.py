@@ -17,7 +17,7 @@ from typing import Any, Callable, Union
 from . import batch_api, rowstore
 from .batch_store import BatchJob, BatchStore, store_path
 from .context import ErrorLog
-from .each import EachPlan, estimate_run, plan_each
+from .each import EachPlan, estimate_run, plan_each, planned_requests
 from .errors import ChatError, OptionError
 from .failures import sentence
 from .interpolate import MAX_FIELD_CHARS
@@ -71,11 +71,19 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     """Send the cell's rows as one job; say its id and how to follow it."""
     plan = each_requests(session, options, namespace, errors=errors,
                          max_field_chars=max_field_chars)
-    # The budget guard as --each has it, at the price table's prices (every row is sent; a
-    # Batch API usually charges less, so this errs high).
-    estimate = estimate_run(plan, None, session.max_cost)
-    requests = plan.jobs
-    schema = requests[0].schema if requests else None
+    # Only the rows no earlier run finished (--fresh: all), as --each sends them.
+    finished = rowstore.store_for(session.notebook)
+    requests = planned_requests(plan, finished)
+    earlier = len(plan.jobs) - len(requests)
+    if not requests:
+        said = (f"Nothing sent: all {earlier} rows were answered by earlier runs. Run the cell "
+                "without --batch-api for their table (nothing is sent), or add --fresh to send "
+                "them again.")
+        return said
+    # The budget guard as --each has it, at the price table's prices (a Batch API usually
+    # charges less, so this errs high).
+    estimate = estimate_run(plan, finished, session.max_cost)
+    schema = requests[0].schema
     job = batch_api.submit(session, store, requests, key_name=plan.key_name, schema=schema)
     if options.out:
         namespace[options.out] = job.id  # the table comes with fetch -o VAR
@@ -85,6 +93,10 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     head = (f"Sent {len(requests)} requests to the Batch API of {where} as job {job.id} "
             f"({batches}: {models}). It runs on the endpoint, within 24 hours; the job is kept "
             "with this notebook, across kernel restarts.")
+    if earlier:
+        head += (f" {earlier} rows came from earlier runs and were not sent (the fetched table "
+                 "holds the rows sent; the cell without --batch-api gives them all once "
+                 "fetched).")
     if estimate.known:
         head += f" Estimate at the usual prices: {estimate.text()}."
     follow = [("%chat_batch status", "how far it is"),
