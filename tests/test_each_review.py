@@ -195,3 +195,29 @@ def test_a_batch_of_rows_all_finished_before_sends_nothing(shell: Any, endpoint:
     _magic(shell, "--each xs --batch-api -m echo", "{item}")
     assert "Nothing sent: all 2 rows were answered by earlier runs" in capsys.readouterr().out
     assert endpoint.batch_lines == [] and endpoint.batches.files == {}
+
+
+# -- usage: rows from earlier runs are not this run's; map() counts in %chat_usage ----------
+
+def test_rows_from_earlier_runs_add_no_tokens_to_this_runs_line(shell: Any,
+                                                                endpoint: FakeEndpoint,
+                                                                capsys: Any) -> None:
+    shell.user_ns["xs"] = ["one two", "three four"]
+    _magic(shell, "--each xs -m echo", "{item}")
+    first = [line for line in capsys.readouterr().out.split("\r") if "answered" in line]
+    assert first and "tokens 10 in / 4 out" in first[-1], first
+    _magic(shell, "--each xs -m echo", "{item}")
+    again = [line for line in capsys.readouterr().out.split("\r") if "answered" in line][-1]
+    assert "2 from earlier runs" in again and "tokens 0 in / 0 out" in again, again
+    shell.run_line_magic("chat_usage", "-o u")
+    assert shell.user_ns["u"][0]["requests"] == 2
+
+
+def test_map_counts_in_chat_usage(shell: Any, endpoint: FakeEndpoint) -> None:
+    import chatmagic
+
+    chatmagic.map("Say {item}", ["x", "y", "z"], model="echo")
+    chatmagic.map("Say {item}", ["x", "y", "z"], model="echo")  # kept rows: not counted again
+    shell.run_line_magic("chat_usage", "-o u")
+    assert shell.user_ns["u"][0]["requests"] == 3
+    assert shell.user_ns["u"][0]["prompt_tokens"] > 0

@@ -272,4 +272,8 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
     store = store_for(session.notebook)
     estimate_run(plan, store, session.max_cost)  # above max_cost: refused, nothing sent
     run = EachRun(plan, session.clients, store)
-    return run.run().table()
+    try:
+        run.run()
+    finally:
+        run.record_usage(session.usage, "map()")  # in %chat_usage, as a cell's rows are
+    return run.table()

@@ -42,6 +42,7 @@ from .table import STAT_COLUMNS, TEXT_COLUMN, Row, build_table
 
 if TYPE_CHECKING:
     from .schema import Schema
+    from .session import UsageLedger
 
 __all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "estimate_run",
            "EachRun",
@@ -317,6 +318,18 @@ class EachRun:
         """The SPEC's table of the finished rows (a DataFrame, or a list of dicts)."""
         return build_table(self.finished, key_name=self.plan.key_name,
                            schema_fields=self.plan.schema_fields)
+
+    def record_usage(self, ledger: "UsageLedger", conversation: str | None = None) -> None:
+        """Each request this run sent into the session's usage (%chat_usage, under
+        ``conversation``: ``--each VAR`` by default); rows from earlier runs are not counted
+        again."""
+        conversation = conversation or f"--each {self.plan.variable}"
+        for position in sorted(self.sent):
+            row = self.rows[position]
+            if row is not None:
+                job = self.plan.jobs[position]
+                ledger.add_row(row, str(job.request.get("model")), job.profile.name,
+                               conversation)
 
     @property
     def all_failed(self) -> bool:

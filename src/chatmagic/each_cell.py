@@ -18,7 +18,7 @@ from .options import ChatOptions, parse_chat_line
 from .render.progress import ProgressView
 from .rowstore import store_for
 
-__all__ = ["wants_each", "run_blocking", "run_awaited"]
+__all__ = ["wants_each", "run_blocking", "run_awaited", "EachInterrupted", "EachFailed"]
 
 _EACH = re.compile(r"(?:^|\s)--each(?:[\s=]|$)")
 
@@ -75,19 +75,7 @@ def _record(magics: Any, run: EachRun, options: ChatOptions) -> None:
     """The table in -o VAR; each request's tokens in %chat_usage."""
     if options.out:
         magics.shell.user_ns[options.out] = run.table()
-    ledger = magics.session.usage
-    for position, row in enumerate(run.rows):
-        if row is None or row.prompt_tokens is None or position not in run.sent:
-            continue
-        job = run.plan.jobs[position]
-        completion = row.completion_tokens or 0
-        ledger.rows.append({"model": job.request.get("model"), "profile": job.profile.name,
-                            "conversation": f"--each {run.plan.variable}",
-                            "prompt_tokens": row.prompt_tokens,
-                            "completion_tokens": completion, "reasoning_tokens": 0,
-                            "total_tokens": row.prompt_tokens + completion,
-                            "estimated": row.estimated, "cost": row.cost,
-                            "currency": row.currency if row.cost is not None else None})
+    run.record_usage(magics.session.usage)
 
 
 def _end(run: EachRun, options: ChatOptions) -> None:

@@ -94,9 +94,13 @@ class Progress:
     currencies: set[str] = field(default_factory=set)  # of the costs summed in ``cost``
 
     def count(self, row: Row, reused: bool = False) -> None:
+        """One finished row; one from an earlier run adds no tokens or cost (this run paid
+        nothing for it: %chat_usage does not count it either)."""
         self.done += 1
         self.reused += reused
         self.failed += not row.ok
+        if reused:
+            return
         self.prompt_tokens += row.prompt_tokens or 0
         self.completion_tokens += row.completion_tokens or 0
         if row.cost is not None:

@@ -25,6 +25,7 @@ from .request import build_request, user_message
 from .runner import Job
 from .schema import Schema, resolve_schema
 from .stream import Reply
+from .table import Row
 from .tools import Tool
 from .tools import resolve as resolve_tools
 
@@ -65,6 +66,19 @@ class UsageLedger:
                           "conversation": conversation, **usage.to_dict(),
                           "cost": cost.amount if cost else None,
                           "currency": cost.currency if cost else None})
+
+    def add_row(self, row: Row, model: str, profile: str, conversation: str) -> None:
+        """One request of a run over many inputs (``--each``, `map`): its table row's counts
+        (a row that reported no tokens is not counted, as `add` skips a reply without usage)."""
+        if row.prompt_tokens is None:
+            return
+        completion = row.completion_tokens or 0
+        self.rows.append({"model": model, "profile": profile, "conversation": conversation,
+                          "prompt_tokens": row.prompt_tokens, "completion_tokens": completion,
+                          "reasoning_tokens": 0,
+                          "total_tokens": row.prompt_tokens + completion,
+                          "estimated": row.estimated, "cost": row.cost,
+                          "currency": row.currency if row.cost is not None else None})
 
     def totals(self, by: str | None = None) -> list[dict[str, Any]]:
         """One row per group (all in one row when ``by`` is None)."""
