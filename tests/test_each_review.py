@@ -221,3 +221,23 @@ def test_map_counts_in_chat_usage(shell: Any, endpoint: FakeEndpoint) -> None:
     shell.run_line_magic("chat_usage", "-o u")
     assert shell.user_ns["u"][0]["requests"] == 3
     assert shell.user_ns["u"][0]["prompt_tokens"] > 0
+
+
+# -- keys never reach the row store ------------------------------------------------------
+
+def test_the_key_is_in_no_stored_row_and_changes_no_resume_key(
+        shell: Any, endpoint: FakeEndpoint, tmp_path: Any, monkeypatch: Any) -> None:
+    path = tmp_path / "nb.rows.jsonl"
+    _store_at(shell, path)
+    key = "sk-proj-" + "K3y" * 12
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    shell.user_ns["xs"] = ["a", "b"]
+    _magic(shell, "--each xs -m echo", "say {item}")
+    assert endpoint.chat_requests[0].headers["authorization"] == f"Bearer {key}"
+    data = path.read_bytes()
+    assert len(data.splitlines()) == 2
+    assert key.encode() not in data and b"K3yK3y" not in data
+    other = "sk-proj-" + "Z9x" * 12
+    monkeypatch.setenv("OPENAI_API_KEY", other)
+    _magic(shell, "--each xs -m echo", "say {item}")
+    assert len(endpoint.chat_requests) == 2  # another key: the same rows, not sent again

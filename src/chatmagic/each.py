@@ -38,6 +38,7 @@ from .profiles import Profile, Profiles, split_model
 from .request import build_request, user_message
 from .rowstore import RowStore, request_digest
 from .scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
+from .session import _unique_labels
 from .table import STAT_COLUMNS, TEXT_COLUMN, Row, build_table
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class EachPlan:
 def _targets(options: ChatOptions, profiles: Profiles) -> list[tuple[str, Profile, str]]:
     """(label, profile, model) for each model of the run."""
     if options.compare:
-        labels = _unique(options.compare)
+        labels = _unique_labels(options.compare)  # model, model#2: as %%chat --compare
         return [(label, *split_model(m, profiles, options.profile))
                 for label, m in zip(labels, options.compare)]
     if options.model:
@@ -147,15 +148,6 @@ def _targets(options: ChatOptions, profiles: Profiles) -> list[tuple[str, Profil
         raise OptionError(f"No model for profile '{profile.name}': pass -m MODEL, or set "
                           f"model in [profiles.{profile.name}] (%models lists them)")
     return [(options.model or model, profile, model)]
-
-
-def _unique(models: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    labels = []
-    for model in models:
-        seen[model] = seen.get(model, 0) + 1
-        labels.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
-    return labels
 
 
 def _digest(profile: Profile, request: dict[str, Any], schema: Schema | None) -> str:
