@@ -473,3 +473,69 @@ def test_the_python_apis_messages_hold_no_key(api: Any, monkeypatch: pytest.Monk
     response = api.prompt("look", model="tools/args=key", tools=[lookup], allow=True)
     messages = json.dumps(response.messages(), ensure_ascii=False)
     assert "found sk-…567 and sk-…567" in messages and KEY not in messages
+
+
+# -- consent: every argument in sight, no user code before it -------------------------------
+
+LONG_TOOL = ("def many(" + ", ".join(f"p{i:02}: str" for i in range(40)) + ", last: str) -> str:\n"
+             "    '''Takes many texts.'''\n"
+             "    return 'ran'\n")
+
+
+def test_the_terminal_prompt_shows_arguments_past_300_characters(
+        shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_cell(LONG_TOOL)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or "n")
+    capsys.readouterr()
+    shell.run_cell_magic("chat", "-m tools --tools many --no-history", "go")
+    arguments = json.loads(endpoint.chat_requests[1].body["messages"][-2]["tool_calls"][0]
+                           ["function"]["arguments"])
+    assert len(json.dumps(arguments)) > 300 and list(arguments)[-1] == "last"
+    [question] = asked
+    shown = capsys.readouterr().out
+    printed = shown[:shown.index("many is called with")] + shown[shown.index("many is called"):]
+    assert '"last": "Paris"' in printed and '"p39": "Paris"' in printed  # the whole of them
+    count = len(endpoint.chat_requests[1].body["messages"][-2]["tool_calls"][0]["function"]
+                ["arguments"])
+    assert question == (f"Run many(all {count:,} characters of its arguments printed above)? "
+                        "[y]es / [n]o / [a]ll of this cell: ")
+
+
+def test_the_python_apis_prompt_shows_arguments_past_300_characters(
+        api: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace: dict[str, Any] = {}
+    exec(LONG_TOOL, namespace)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or "y")
+    response = api.prompt("go", model="tools", tools=[namespace["many"]])
+    assert response.text() == "The tools said: ran"
+    printed = capsys.readouterr().out
+    assert '"last": "Paris"' in printed and "many is called with these arguments" in printed
+    assert asked and asked[0].startswith("Run many(all ") and asked[0].endswith("? [y/N]: ")
+
+
+def test_what_a_prompt_shows_cannot_hide_or_rewrite_text() -> None:
+    from chatmagic.tool_rounds import shown
+
+    assert shown("ok\x1b[2K\rgone\x08\u202eevil\u2066\x9b\nnext\tcol") == \
+        "ok\ufffd[2K\ufffdgone\ufffd\ufffdevil\ufffd\ufffd\nnext\tcol"
+
+
+def test_a_parameters_own_validator_runs_only_once_the_call_is_allowed(
+        shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    shell.run_cell("from typing import Annotated\nimport pydantic\nchecked = []\n"
+                   "def note(text: str) -> str:\n"
+                   "    checked.append(text)\n"
+                   "    return text\n"
+                   "def save(text: Annotated[str, pydantic.AfterValidator(note)]) -> str:\n"
+                   "    '''Save a text.'''\n"
+                   "    return 'saved ' + text\n")
+    answers = iter(["n", "y"])
+    monkeypatch.setattr("builtins.input", lambda text: next(answers))
+    shell.run_cell_magic("chat", "-m tools --tools save --no-history", "go")
+    assert shell.user_ns["checked"] == []  # skipped: none of the user's code ran
+    shell.run_cell_magic("chat", "-m tools --tools save --no-history", "go")
+    assert shell.user_ns["checked"] == ["Paris"]
+    assert _tool_messages(endpoint.last_body)[0]["content"] == "saved Paris"

@@ -152,9 +152,10 @@ class Exchange:
         calls, future = pending
         results: list[ToolResult] = []
         rounds = Rounds(self.plan, self.session)
+        allow = _allow(self.allow)
         try:
-            for call in calls:
-                results += decide(rounds, [call], _allow(self.allow))
+            for result in decide(rounds, calls, lambda index, call: allow(call)):
+                results.append(result)
         finally:  # an interrupt in a call: the rest are answered "not run", the run stopped
             rest = [not_run(call, "interrupted") for call in calls[len(results):]]
             PORTAL.loop().call_soon_threadsafe(_settle, future, results + rest)
@@ -399,9 +400,6 @@ def _allow(allow: Any) -> Callable[[ToolCall], bool]:
 
 
 def _ask(call: ToolCall) -> bool:
-    shown = " ".join(call.arguments.split())
-    try:
-        answer = input(f"Run {call.name}({shown[:300]})? [y/N]: ")
-    except (EOFError, OSError, RuntimeError):
-        return False  # no stdin (a headless run; IPython's StdinNotImplementedError)
-    return answer.strip().lower() in ("y", "yes")
+    from .tool_rounds import ask
+
+    return ask(call) in ("y", "yes")  # nobody answering (no stdin): not run

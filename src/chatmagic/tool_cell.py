@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from .render.cell import CellRenderer
 from .render.text import TextRenderer
 from .runner import Run, run_blocking
-from .tool_rounds import Rounds
+from .tool_rounds import Rounds, ask, decide
 from .tools import ToolCall, ToolResult, not_run
 
 if TYPE_CHECKING:
@@ -162,42 +162,34 @@ class CellRounds:
 
     def _prompt(self, call: ToolCall) -> bool:
         """Ask on stdin (a terminal, or a notebook kernel on the blocking path)."""
-        from IPython.core.error import StdinNotImplementedError
-
-        shown = " ".join(call.arguments.split())
-        try:
-            answer = input(f"Run {call.name}({shown[:300]})? [y]es / [n]o / [a]ll of this "
-                           "cell: ")
-        except (EOFError, StdinNotImplementedError):
-            return False  # nobody answers: not allowed
-        choice = answer.strip().lower()
+        choice = ask(call, "[y]es / [n]o / [a]ll of this cell")
         if choice in ("a", "all"):
             self.allow_all = True
         return choice in ("y", "yes", "a", "all")
 
     def _execute(self, calls: list[ToolCall],
                  allow: Callable[[int, ToolCall], bool]) -> list[ToolResult]:
-        """Each call: refused without asking when it cannot run, else run here if allowed
-        (``allow(index, call)``), else skipped; its block shows what became of it."""
+        """`tool_rounds.decide`, each call run here (interruptible) if allowed
+        (``allow(index, call)``, or "all" answered); its block shows what became of it."""
         assert self.rounds is not None
-        blocks = self._blocks()
+        rounds, blocks = self.rounds, self._blocks()
         results: list[ToolResult] = []
-        for index, call in enumerate(calls):
-            result = self.rounds.refusal(call)
-            if result is None and (self.allow_all or allow(index, call)):
-                blocks.state(index, "running…")
-                try:
-                    with _interruptible():
-                        result = self.rounds.run(call)
-                except KeyboardInterrupt:
-                    blocks.state(index, "interrupted")
-                    self._unrun(calls, results, "the kernel was interrupted while it ran")
-                    raise
-            elif result is None:
-                result = not_run(call, "the user did not allow this call (skipped)", "skipped")
-            blocks.state(index, _OUTCOME_WORDS.get(result.outcome, result.outcome),
-                         result.content)
-            results.append(result)
+
+        def run(index: int, call: ToolCall) -> ToolResult:
+            blocks.state(index, "running…")
+            with _interruptible():
+                return rounds.run(call)
+
+        try:
+            for index, result in enumerate(decide(
+                    rounds, calls, lambda i, call: self.allow_all or allow(i, call), run)):
+                blocks.state(index, _OUTCOME_WORDS.get(result.outcome, result.outcome),
+                             result.content)
+                results.append(result)
+        except KeyboardInterrupt:
+            blocks.state(len(results), "interrupted")
+            self._unrun(calls, results, "the kernel was interrupted while it ran")
+            raise
         return results
 
     def _unrun(self, calls: list[ToolCall], done: list[ToolResult], why: str) -> None:

@@ -16,8 +16,10 @@ Nothing here asks anyone or imports IPython.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import scrub
 from .errors import ChatError
@@ -28,10 +30,8 @@ if TYPE_CHECKING:
     from .session import Plan, Session
     from .stream import Reply
 
-__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "Allow", "decide", "scrubbed"]
-
-#: What decides a call may run: given the call, True to run it.
-Allow = Callable[[ToolCall], bool]
+__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "decide", "scrubbed", "ask", "shown",
+           "INLINE_ARGUMENTS"]
 
 
 class ToolsRefused(ChatError):
@@ -69,9 +69,10 @@ class Rounds:
 
     def refusal(self, call: ToolCall) -> ToolResult | None:
         """The result that answers a call without asking anyone: the model called a tool
-        that was not offered, or with arguments that do not fit. None: it is the user's to
-        allow."""
-        return check(call, self.tools)
+        that was not offered, or with arguments that are no JSON object. None: it is the
+        user's to allow. Whether the arguments fit the parameters is checked when it runs
+        (`execute`): a pydantic model's validators are the user's code, not run unasked."""
+        return check(call, self.tools, validate=False)
 
     def run(self, call: ToolCall) -> ToolResult:
         """Run one allowed call here, in the caller's thread."""
@@ -142,16 +143,53 @@ def scrubbed(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decide(rounds: Rounds, calls: list[ToolCall], allow: Allow) -> list[ToolResult]:
-    """Each call answered: refused without asking when it cannot run, else run if ``allow``
-    says so, else skipped (the model reads which)."""
-    from .tools import not_run as skipped
-
-    results = []
-    for call in calls:
+def decide(rounds: Rounds, calls: list[ToolCall], allow: Callable[[int, ToolCall], bool],
+           run: Callable[[int, ToolCall], ToolResult] | None = None) -> Iterator[ToolResult]:
+    """Each call answered, in order: refused without asking when it cannot run, else run
+    (by ``run``, default `Rounds.run`) if ``allow(index, call)`` says so, else skipped (the
+    model reads which). A generator: when a call is interrupted (KeyboardInterrupt), the
+    results yielded before it are the caller's to keep."""
+    for index, call in enumerate(calls):
         result = rounds.refusal(call)
-        if result is None:
-            result = (rounds.run(call) if allow(call) else
-                      skipped(call, "the user did not allow this call", "skipped"))
-        results.append(result)
-    return results
+        if result is None and allow(index, call):
+            result = run(index, call) if run is not None else rounds.run(call)
+        elif result is None:
+            result = not_run(call, "the user did not allow this call (skipped)", "skipped")
+        yield result
+
+
+#: What ``ask`` shows inline; longer arguments are printed whole above the question.
+INLINE_ARGUMENTS = 300
+
+# What could hide or rewrite text on a terminal: control characters (escape sequences, a
+# carriage return, a backspace) and the bidirectional overrides.
+_HIDING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def shown(text: str) -> str:
+    """The model's text as a consent prompt shows it: keys masked, nothing that could hide
+    or rewrite what the user reads."""
+    return _HIDING.sub("\ufffd", scrub.scrub(text))
+
+
+def ask(call: ToolCall, choices: str = "[y/N]") -> str:
+    """Ask on stdin whether ``call`` may run, with all of its arguments in sight (a model
+    cannot pad past a cut what it passes); the answer, stripped and lower-cased, or ``""``
+    when nobody can answer (no stdin: EOF, a headless kernel's StdinNotImplementedError)."""
+    inline = " ".join(call.arguments.split())
+    if len(inline) <= INLINE_ARGUMENTS:
+        question = f"Run {shown(call.name)}({shown(inline)})? {choices}: "
+    else:
+        try:
+            whole = json.dumps(json.loads(call.arguments), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            whole = call.arguments
+        print(f"{shown(call.name)} is called with these arguments ({len(call.arguments):,} "
+              f"characters):\n{shown(whole)}", flush=True)
+        question = (f"Run {shown(call.name)}(all {len(call.arguments):,} characters of its "
+                    f"arguments printed above)? {choices}: ")
+    try:
+        answer = input(question)
+    except (EOFError, OSError, RuntimeError, NotImplementedError):
+        return ""  # nobody answers: not allowed
+    return answer.strip().lower()

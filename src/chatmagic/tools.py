@@ -9,7 +9,8 @@ function that cannot be described is refused naming the parameter.
 
 A `ToolCall` is what the model asked for; `check` tells whether it may run
 (a tool that was not offered, arguments that are not JSON or do not fit the
-schema are answered to the model instead), `execute` runs it in the calling
+schema are answered to the model instead; the fit, which runs the user's
+pydantic validators, is checked only once the call is allowed), `execute` runs it in the calling
 thread and turns whatever happens into the text the model gets back: the
 return value as JSON when it serialises, else its ``repr``; an exception as
 its type and message. Nothing here asks anyone: allowing a call is the
@@ -261,10 +262,11 @@ def resolve(names: str | Iterable[Any], namespace: Mapping[str, Any]) -> list[To
 
 # -- one call -----------------------------------------------------------------------------
 
-def check(call: ToolCall, tools: Mapping[str, Tool]) -> ToolResult | None:
-    """None when the call may run; else the result that tells the model what was wrong."""
-    import pydantic
-
+def check(call: ToolCall, tools: Mapping[str, Tool], validate: bool = True) -> ToolResult | None:
+    """None when the call may run; else the result that tells the model what was wrong.
+    ``validate=False``: only that the tool was offered and the arguments are a JSON object,
+    not the parameters' pydantic validation, which may run the user's own validators (code:
+    it runs only once the call is allowed)."""
     tool = tools.get(call.name)
     if tool is None:
         offered = ", ".join(tools) or "none"
@@ -278,24 +280,36 @@ def check(call: ToolCall, tools: Mapping[str, Tool]) -> ToolResult | None:
     if not isinstance(arguments, dict):
         return ToolResult(call, "Error: the arguments must be a JSON object of the parameters. "
                                 "Nothing was run.", "invalid")
+    if not validate:
+        return None
+    fitted = _fit(call, tool, arguments)
+    return fitted if isinstance(fitted, ToolResult) else None
+
+
+def _fit(call: ToolCall, tool: Tool, arguments: dict[str, Any]) -> Any:
+    """The arguments validated by the tool's pydantic model (its validators run here), or
+    the result saying why they do not fit."""
+    import pydantic
+
     try:
-        tool.model.model_validate(arguments)
+        return tool.model.model_validate(arguments)
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}"
                              for e in exc.errors())
         return ToolResult(call, f"Error: the arguments do not fit {call.name}'s parameters "
                                 f"({problems}). Nothing was run.", "invalid")
-    return None
 
 
 def execute(call: ToolCall, tools: Mapping[str, Tool]) -> ToolResult:
-    """Run one allowed call in this thread (its arguments checked first); what it returned
-    or raised, as the model will read it. Only a KeyboardInterrupt goes through."""
-    refused = check(call, tools)
+    """Run one allowed call in this thread (its arguments checked first, once); what it
+    returned or raised, as the model will read it. Only a KeyboardInterrupt goes through."""
+    refused = check(call, tools, validate=False)
     if refused is not None:
         return refused
     tool = tools[call.name]
-    validated = tool.model.model_validate(json.loads(call.arguments or "{}"))
+    validated = _fit(call, tool, json.loads(call.arguments or "{}"))
+    if isinstance(validated, ToolResult):
+        return validated
     # The validated values (a pydantic model parameter arrives as that model), only those
     # given: the function's own defaults stand for the rest.
     arguments = {name: getattr(validated, name) for name in validated.model_fields_set}
