@@ -539,3 +539,19 @@ def test_a_parameters_own_validator_runs_only_once_the_call_is_allowed(
     shell.run_cell_magic("chat", "-m tools --tools save --no-history", "go")
     assert shell.user_ns["checked"] == ["Paris"]
     assert _tool_messages(endpoint.last_body)[0]["content"] == "saved Paris"
+
+
+def test_a_headless_kernel_that_looks_attached_refuses_instead_of_waiting_for_a_click(
+        endpoint: FakeEndpoint, clean_env: Path) -> None:
+    # papermill started from a notebook's terminal: JPY_SESSION_NAME is inherited (the
+    # widgets frontend), but nobody can click, and the frontend takes no input.
+    nb = run_cells(["%load_ext chatmagic", TOOLS_CELL,
+                    "%%chat -m tools --tools add\nWhat is 2 + 3?",
+                    "%chat_config set widgets=on",
+                    "%%chat -m tools --tools add\nAnd now?", "print(ran)"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url,
+                        "JPY_SESSION_NAME": str(clean_env / "from-jupyter.ipynb")}, timeout=20)
+    for cell in (nb.cells[2], nb.cells[4]):
+        [error] = errors(cell)
+        assert error["ename"] == "ToolsRefused" and "headless" in error["evalue"]
+    assert "".join(outputs(nb.cells[5], "text/plain")).strip() == "[]"

@@ -3,7 +3,9 @@
 The rounds themselves are `tool_rounds.Rounds` (no IPython); this is the
 cell's side of them. Who allows a call: ``--yes`` (every call of the cell);
 else, in a notebook with widgets on the awaited path (where the kernel's loop
-serves clicks), a Run and a Skip button under each call's block; in a
+serves clicks) whose frontend takes input (a live one: JupyterLab does,
+papermill does not, whatever its environment says), a Run and a Skip button
+under each call's block; in a
 terminal, or a kernel whose frontend takes input (JupyterLab on the blocking
 path, or with widgets off), a prompt; in a headless run (nbclient,
 papermill: the frontend takes no input) no call runs and the cell says so
@@ -133,7 +135,12 @@ class CellRounds:
         return None
 
     async def _adecide(self, calls: list[ToolCall]) -> list[ToolResult] | None:
-        if self.allow_all or not (self.awaited and self.magics.frontend() == "widgets"):
+        # Buttons only where someone can click them: widgets, the kernel's loop serving
+        # clicks (awaited), and a live frontend, one that takes input. A papermill kernel
+        # started from inside Jupyter inherits JPY_SESSION_NAME (so "widgets") but takes no
+        # input: there it is the stdin rule (refused, said once), not a wait for ever.
+        if self.allow_all or not (self.awaited and self.magics.frontend() == "widgets"
+                                  and self._nobody_to_ask() is None):
             return self._decide(calls)
         assert self.rounds is not None
         blocks = self._blocks()
