@@ -80,9 +80,12 @@ def test_a_call_runs_once_and_the_answer_uses_its_result(endpoint: FakeEndpoint,
 
 def test_headless_without_yes_runs_nothing(endpoint: FakeEndpoint, clean_env: Path) -> None:
     nb = run_cells(["%load_ext chatmagic", TOOLS_CELL,
-                    "%%chat -m tools --tools add\nWhat is 2 + 3?", "print(ran)",
-                    "%chat_history export -o h\nimport json; print(json.dumps(h))"],
+                    "%%chat -m tools --tools add -o refused\nWhat is 2 + 3?",
+                    "print(ran)",
+                    "%chat_history export -o h\nimport json; print(json.dumps(h))",
+                    "print(repr(refused))"],
                    env={"OPENAI_BASE_URL": endpoint.base_url})
+    assert "".join(outputs(nb.cells[5], "text/plain")).strip() == "None"  # no answer: None
     [error] = errors(nb.cells[2])
     assert error["ename"] == "ToolsRefused" and "Nothing was run: add --yes" in error["evalue"]
     assert "headless" in error["evalue"]
@@ -100,8 +103,9 @@ def test_exceptions_parallel_calls_and_the_round_limit(endpoint: FakeEndpoint,
                     "%%chat -m tools --tools boom --yes --no-history\nTry it",
                     "%%chat -m tools-parallel --tools add --yes --no-history\nTwo sums",
                     "print(sorted(ran))",
-                    "%%chat -m tools-endless --tools add --yes --max-rounds 3 --no-history\nGo",
-                    "print(len(ran))"],
+                    "%%chat -m tools-endless --tools add --yes --max-rounds 3 --no-history "
+                    "-o endless\nGo",
+                    "print(len(ran), repr(endless))"],
                    env={"OPENAI_BASE_URL": endpoint.base_url})
     bodies = [r.body for r in endpoint.chat_requests]
     # The exception went back to the model as the tool result; the cell did not crash.
@@ -116,7 +120,7 @@ def test_exceptions_parallel_calls_and_the_round_limit(endpoint: FakeEndpoint,
     assert [m["content"] for m in _tool_messages(bodies[3])] == ["5", "7"]
     # --max-rounds 3: three requests, two rounds of calls run, one clear message.
     assert len(bodies) == 4 + 3
-    assert "".join(outputs(nb.cells[6], "text/plain")).strip() == str(2 + 2)
+    assert "".join(outputs(nb.cells[6], "text/plain")).strip() == f"{2 + 2} None"
     [error] = errors(nb.cells[5])
     assert error["ename"] == "TooManyRounds" and "--max-rounds 3" in error["evalue"]
 

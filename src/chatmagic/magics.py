@@ -297,6 +297,8 @@ class ChatMagics(Magics):
         return f" Did you mean {' or '.join(near)}?" if near else ""
 
     def _out_value(self, plan: Plan, run: Run) -> Any:
+        if plan.tools and run.replies[0].tool_calls():  # --tools: no answer (refused, the
+            return None  # round limit, stopped in a call), as a --schema misfit gives None
         if plan.schema is not None:  # --schema: the object (None where the reply did not fit)
             if len(run.replies) > 1:
                 return {label: r.parsed for label, r in zip(plan.labels, run.replies)}
