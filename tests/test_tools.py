@@ -559,3 +559,52 @@ def test_a_headless_kernel_that_looks_attached_refuses_instead_of_waiting_for_a_
         [error] = errors(cell)
         assert error["ename"] == "ToolsRefused" and "headless" in error["evalue"]
     assert "".join(outputs(nb.cells[5], "text/plain")).strip() == "[]"
+
+
+# -- the model's text in a call's block stays text ------------------------------------------
+
+CALL_PROBES = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>",
+               '"><svg onload=alert(1)>', "</pre><iframe src=javascript:alert(1)>",
+               '{"a": "</code><img src=x onerror=alert(1)>", "b": "<script>x</script>"}',
+               "```\n<a href=javascript:alert(1) onmouseover=alert(1)>x</a>\n```"]
+
+
+@pytest.mark.parametrize("probe", CALL_PROBES)
+def test_a_probe_in_a_calls_name_arguments_result_or_state_is_inert(probe: str) -> None:
+    from test_kernel import live_html
+    from test_render import audit
+
+    from chatmagic.render.calls import CallBlocks
+    from chatmagic.render.html import document, tool_call_html
+
+    drawn = [tool_call_html(probe, probe, probe, probe), tool_call_html("add", probe),
+             tool_call_html(probe, "{}", None, "waiting: Run or Skip"),
+             tool_call_html("add", '{"a": 1}', probe, "ran")]
+    for html in drawn:
+        assert audit(html).active == [], html
+        assert "&lt;" in html and "<img" not in html and "<script" not in html
+    bundle = CallBlocks().bundle(probe, probe, probe, probe)
+    assert list(bundle) == ["text/html"] and live_html(bundle["text/html"]) == []
+    assert list(CallBlocks(plain=True).bundle(probe, probe, probe, probe)) == ["text/plain"]
+    # What stands above the Run / Skip buttons (the widget's HTML): the same block.
+    assert live_html(document(drawn[0], style=True)) == []
+
+
+def test_probes_from_a_model_and_a_tool_stay_inert_in_a_kernel(endpoint: FakeEndpoint,
+                                                              clean_env: Path) -> None:
+    from test_kernel import live_html
+
+    probe = "<img src=x onerror=alert(1)>"
+    nb = run_cells(["%load_ext chatmagic",
+                    "def show(text: str) -> str:\n"
+                    "    '''Show a text.'''\n"
+                    f"    return {probe!r} + '<script>window.__xss = 1</script>' + text\n",
+                    f'%%chat -m "tools/call={probe}" --tools show --yes --no-history\ngo',
+                    "%%chat -m tools --tools show --yes\ngo", "%chat_history show"],
+                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
+    blocks = [data["text/html"] for cell in nb.cells[2:] for out in cell.outputs
+              if "text/html" in (data := out.get("data", {}))]
+    assert any("tool call" in html and "&lt;img src=x onerror" in html for html in blocks)
+    assert any("&lt;script&gt;window.__xss" in html for html in blocks)
+    for html in blocks:
+        assert live_html(html) == [], html
