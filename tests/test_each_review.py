@@ -241,3 +241,43 @@ def test_the_key_is_in_no_stored_row_and_changes_no_resume_key(
     monkeypatch.setenv("OPENAI_API_KEY", other)
     _magic(shell, "--each xs -m echo", "say {item}")
     assert len(endpoint.chat_requests) == 2  # another key: the same rows, not sent again
+
+
+# -- one attempt function for %%chat and --each --------------------------------------------
+
+def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
+        endpoint: FakeEndpoint) -> None:
+    import asyncio
+
+    import openai
+
+    from chatmagic.attempt import Watch, unstreamed
+    from chatmagic.events import Parsed, ToolCallDelta
+    from chatmagic.profiles import Profile
+    from chatmagic.schema import resolve_schema
+
+    schema = resolve_schema("name, age int")
+    profile = Profile("ep", endpoint.base_url, needs_key=False)
+    request = {"model": "schema", "messages": [{"role": "user", "content": "Person ann, age 3"}],
+               "response_format": schema.response_format("json_schema")}
+
+    async def main() -> list[Any]:
+        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="sk-test")
+        try:
+            return [e async for e in unstreamed(client, request, profile, schema)]
+        finally:
+            await client.close()
+
+    events = asyncio.run(main())
+    assert any(isinstance(e, Parsed) for e in events), events  # --each's retry reads it too
+
+    async def calls() -> Any:
+        async def stream() -> Any:
+            yield ToolCallDelta(0, "call_1", "f", "{}")
+
+        watch = Watch()
+        _ = [e async for e in watch.events(stream())]
+        return watch
+
+    watch = asyncio.run(calls())
+    assert watch.said and watch.cut(True, True)  # said something, but no finish reason

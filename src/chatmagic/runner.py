@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol
 
+from .attempt import Watch, events_of, unstreamed
 from .client import ClientPool
 from .failures import sentence
 from .profiles import Profile
-from .stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, StreamEvent,
-                     TextDelta, ToolCallDelta, aretry_without_stream, astream_chat,
-                     estimate_tokens)
+from .stream import Reply, StreamError, StreamEvent, TextDelta, estimate_tokens
 
 if TYPE_CHECKING:
     from .schema import Schema
@@ -83,8 +82,6 @@ Item = tuple[int, "StreamEvent | _Redo | None"]
 
 #: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
 ONE_AT_A_TIME: set[str] = set()
-
-_SAID = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
 
 REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
              "reason when another request reached it (it now gets one request at a time)")
@@ -198,41 +195,21 @@ class Run:
             url = job.profile.base_url
             client = self.clients.async_(job.profile)
             endpoints.begin(url, column)
-            finished = failed = said = broke_first = False
-            empty: StreamError | None = None
+            watch = Watch()
             try:
-                async for event in _stream_of(job)(client, job.request, job.profile,
-                                                   retry_empty=alone):
-                    kind = type(event)
-                    if kind in _SAID:
-                        said = True
-                    elif kind is Finish:
-                        finished = True
-                    elif isinstance(event, StreamError):
-                        if event.kind == "empty":
-                            empty = event
-                            continue  # asked again below, or cut
-                        failed = event.kind != "incomplete"
-                        # A proxy's error frame before a word (LiteLLM's "Connection error"
-                        # when llama-cpp-python dropped the stream for another request).
-                        broke_first = event.kind == "server" and not said
+                async for event in watch.events(events_of(client, job.request, job.profile,
+                                                          job.schema, alone=alone)):
                     events.put_nowait((column, event))
             finally:
                 await endpoints.end(url, column)
             overlapped = endpoints.overlapped(column)
-            if empty is not None and not overlapped:
-                # Alone, an empty stream is the server hiding an error (a prompt past the
-                # context on llama-cpp-python): ask without streaming, which says why.
-                async for event in _read(job, aretry_without_stream(client, job.request,
-                                                                    job.profile)):
+            if watch.empty is not None and not overlapped:
+                # Alone, an empty stream is the server hiding an error: asked again without
+                # streaming, which says why. (Cut, it is not: that would cut the others.)
+                async for event in unstreamed(client, job.request, job.profile, job.schema):
                     events.put_nowait((column, event))
                 return False
-            # Cut: nothing at all, or no finish reason, or, through a proxy that adds one
-            # (LiteLLM), not a word, or the proxy's error before a word. (Asked without
-            # streaming now, it would cut the others.)
-            return (bool(job.request.get("stream")) and overlapped
-                    and (empty is not None or broke_first
-                         or not failed and not (finished and said)))
+            return watch.cut(bool(job.request.get("stream")), overlapped)
 
         async def answer(column: int, job: Job) -> None:
             url = job.profile.base_url
@@ -402,27 +379,6 @@ class Run:
                 hook()
             except RuntimeError:
                 pass  # the worker's loop already closed: nothing left to stop
-
-
-def _stream_of(job: Job) -> Callable[..., AsyncIterator[StreamEvent]]:
-    """What streams a job: `astream_chat`, or with a schema `astream_structured` (which asks
-    again when the endpoint refuses the schema's format, and reads the value at the end)."""
-    if job.schema is None:
-        return astream_chat
-    from functools import partial
-
-    from .structured import astream_structured
-
-    return partial(astream_structured, schema=job.schema)
-
-
-def _read(job: Job, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    """A job's events as they come; with a schema, the reply read as its value at the end."""
-    if job.schema is None:
-        return events
-    from .structured import aread_parsed
-
-    return aread_parsed(events, job.schema)
 
 
 class _Endpoints:

@@ -10,7 +10,7 @@ and tasks do not grow with the number of rows) and hands each finished one to
   limit again one at a time (additive increase, multiplicative decrease);
 - a stream that ended without a finish reason while another request to the
   same endpoint was in flight (llama-cpp-python cuts a stream when another
-  request arrives, see runner.py) is asked again, and that endpoint gets one
+  request arrives, see `attempt`) is asked again, and that endpoint gets one
   request at a time from then on (`runner.ONE_AT_A_TIME`);
 - any other failure is the row's ``error``: the other rows go on.
 
@@ -25,18 +25,17 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import openai
 
 from . import scrub
+from .attempt import Watch, events_of, unstreamed
 from .client import ClientPool
 from .failures import StreamError, sentence
 from .profiles import Profile
 from .reply import Reply
 from .runner import ONE_AT_A_TIME, deadline_failure, prompt_tokens
-from .stream import (Finish, ReasoningDelta, RefusalDelta, StreamEvent, TextDelta,
-                     aretry_without_stream, astream_chat)
 from .table import Row
 
 if TYPE_CHECKING:
@@ -54,9 +53,6 @@ MAX_ATTEMPTS = 5
 MAX_REDOS = 3
 #: Longest wait between attempts, whatever a server's Retry-After says (seconds).
 MAX_WAIT = 60.0
-
-_SAID = (TextDelta, ReasoningDelta, RefusalDelta)
-
 
 @dataclass
 class RowJob:
@@ -226,17 +222,6 @@ def row_of(job: RowJob, reply: Reply) -> Row:
                bool(usage and usage.estimated))
 
 
-def _stream(job: RowJob, client: openai.AsyncOpenAI, alone: bool,
-            ) -> AsyncIterator[StreamEvent]:
-    """A row's events: `astream_chat`, or with a schema `astream_structured` (which asks again
-    when the endpoint refuses the schema's format, and ends with the parsed value)."""
-    if job.schema is None:
-        return astream_chat(client, job.request, job.profile, retry_empty=alone)
-    from .structured import astream_structured
-
-    return astream_structured(client, job.request, job.profile, job.schema, retry_empty=alone)
-
-
 class Scheduler:
     """Many requests, at most ``concurrency`` in flight, each finished one to ``on_row``."""
 
@@ -288,40 +273,28 @@ class Scheduler:
         # slot before it, nor the backoff between attempts.
         seconds = float(request.get("timeout") or 0)
         deadline = asyncio.get_running_loop().time() + seconds if seconds else None
-        finished = failed = said = broke_first = False
-        empty: StreamError | None = None
+        watch = Watch()
         try:
             async with asyncio.timeout_at(deadline):
-                async for event in _stream(job, client, alone):
-                    kind = type(event)
-                    if kind in _SAID:
-                        said = True
-                    elif kind is Finish:
-                        finished = True
-                    elif isinstance(event, StreamError):
-                        if event.kind == "empty":
-                            empty = event
-                            continue
-                        failed = event.kind != "incomplete"
-                        broke_first = event.kind == "server" and not said
+                async for event in watch.events(events_of(client, request, profile, job.schema,
+                                                          alone=alone)):
                     reply.feed(event)
         except TimeoutError:
             reply.feed(deadline_failure(profile, seconds))  # the text that came stays
-            empty, failed = None, True  # not a cut stream: not redone
+            watch.empty, watch.failed = None, True  # not a cut stream: not redone
         finally:
             overlapped = await gate.leave(slot)
-        if empty is not None and not overlapped:
+        if watch.empty is not None and not overlapped:
             try:
                 async with asyncio.timeout_at(deadline):
-                    async for event in aretry_without_stream(client, request, profile):
+                    async for event in unstreamed(client, request, profile, job.schema):
                         reply.feed(event)
             except TimeoutError:
                 reply.feed(deadline_failure(profile, seconds))
-        elif empty is not None:
-            reply.feed(empty)
+        elif watch.empty is not None:
+            reply.feed(watch.empty)
         reply.close()
-        cut = (bool(request.get("stream")) and overlapped
-               and (empty is not None or broke_first or not failed and not (finished and said)))
+        cut = watch.cut(bool(request.get("stream")), overlapped)
         return reply, cut
 
     async def _answer(self, slot: int, job: RowJob) -> Reply:
