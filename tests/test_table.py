@@ -1,5 +1,7 @@
 """The table of a run over many inputs (table.py): same columns as a DataFrame or dicts."""
 
+import pytest
+
 from chatmagic.table import STAT_COLUMNS, Row, build_table, columns
 
 
@@ -34,3 +36,17 @@ def test_schema_fields_come_before_the_text_of_replies_that_did_not_fit():
 def test_empty_table_keeps_columns():
     assert list(build_table([]).columns) == columns()
     assert build_table([], use_pandas=False) == []
+
+
+def test_whole_numbers_stay_whole_when_a_row_lacks_them() -> None:
+    pytest.importorskip("pandas")
+    rows = [Row(0, "m", fields={"age": 36, "name": "Ada"}, prompt_tokens=7,
+                completion_tokens=3, seconds=0.5),
+            Row(1, "m", text="not JSON", error="invalid output", seconds=0.25)]
+    table = build_table(rows, schema_fields=["name", "age"])
+    assert str(table["age"].dtype) == "Int64" and table["age"][0] == 36
+    assert str(table["prompt_tokens"].dtype) == "Int64" and table["prompt_tokens"][0] == 7
+    assert table["age"].isna()[1] and table["prompt_tokens"].isna()[1]
+    assert table["seconds"].tolist() == [0.5, 0.25]  # floats stay floats
+    # text as pandas keeps text (its missing marker is pandas' own)
+    assert table["text"].isna().tolist() == [True, False] and table["text"][1] == "not JSON"

@@ -108,4 +108,12 @@ def build_table(rows: Iterable[Row], *, key_name: str = "index",
     if not use_pandas:
         return records
     pandas: Any = importlib.import_module("pandas")  # optional: no stubs needed
-    return pandas.DataFrame.from_records(records, columns=columns(key_name, schema_fields))
+    names = columns(key_name, schema_fields)
+    frame = pandas.DataFrame.from_records(records, columns=names)
+    # A column of whole numbers with a gap (a failed row's tokens, a field it lacks) would
+    # become floats (36.0): pandas' nullable Int64 keeps them whole, the gap <NA>.
+    for name in names:
+        values = [r[name] for r in records if r.get(name) is not None]
+        if values and all(type(v) is int for v in values) and len(values) < len(records):
+            frame[name] = frame[name].astype("Int64")
+    return frame
