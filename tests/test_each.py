@@ -112,9 +112,11 @@ def test_429s_and_503s_are_retried_and_slow_the_endpoint(endpoint: FakeEndpoint,
     nb = run_cells(["%load_ext chatmagic", "xs = list(range(6))",
                     "%%chat --each xs -m echo/busy=2,wait=0.2 -o a\nbusy {item}",
                     "%%chat --each xs -m echo/flaky=1 -o b\nflaky {item}",
-                    "print(a['error'].isna().all(), b['error'].isna().all())"],
+                    "print(a['error'].isna().all(), b['error'].isna().all(), "
+                    "(a['seconds'] >= 0.4).all())"],
                    env=_env(endpoint, clean_env), allow_errors=False)
-    assert outputs(nb.cells[4], "text/plain") == ["True True\n"]
+    # a row's seconds include its retries: two 429s each asking to wait 0.2 s
+    assert outputs(nb.cells[4], "text/plain") == ["True True True\n"]
     prompts = _prompts(endpoint)
     assert all(prompts.count(f"busy {i}") == 3 for i in range(6))  # two 429s, then the reply
     assert all(prompts.count(f"flaky {i}") == 2 for i in range(6))

@@ -333,11 +333,14 @@ class Scheduler:
             await asyncio.sleep(wait)
 
     async def _row(self, slot: int, position: int, job: RowJob) -> None:
+        began = time.perf_counter()
         try:
             row = row_of(job, await self._answer(slot, job))  # --timeout: per attempt
         except Exception as exc:  # noqa: BLE001 - one row's failure is that row's
             row = Row(job.key, job.label,
                       error=scrub.scrub(sentence(f"{type(exc).__name__}: {exc}")))
+        # The row's time is all its attempts' and the waits between them, not the last one's.
+        row.seconds = round(time.perf_counter() - began, 3)
         self.progress.count(row)
         if self.on_row is not None:
             self.on_row(position, job, row)
