@@ -477,6 +477,7 @@ def test_the_python_apis_messages_hold_no_key(api: Any, monkeypatch: pytest.Monk
     response = api.prompt("look", model="tools/args=key", tools=[lookup], allow=True)
     messages = json.dumps(response.messages(), ensure_ascii=False)
     assert "found sk-…567 and sk-…567" in messages and KEY not in messages
+    assert "sk-…567" in response.text() and KEY not in response.text()  # the answer quotes it
 
 
 # -- consent: every argument in sight, no user code before it -------------------------------

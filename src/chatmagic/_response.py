@@ -329,8 +329,9 @@ class Response(_Common):
             exchange.wait_until(lambda: exchange.piece_after(index))
 
     def text(self, choice: int = 0) -> str:
-        """The whole reply text (of choice ``choice`` with ``n`` > 1), once it has ended."""
-        return self._finished().text(choice)
+        """The whole reply text (of choice ``choice`` with ``n`` > 1), once it has ended (a
+        key the server echoed, even split across pieces, is masked)."""
+        return scrub.scrub(self._finished().text(choice))
 
     def __str__(self) -> str:
         return self.text()
@@ -379,9 +380,9 @@ class AsyncResponse(_Common):
             await exchange.await_until(lambda: exchange.piece_after(index))
 
     async def text(self, choice: int = 0) -> str:
-        """The whole reply text, once it has ended."""
+        """The whole reply text, once it has ended (keys masked, as `Response.text`)."""
         await self.wait()
-        return self._exchange.reply.text(choice)
+        return scrub.scrub(self._exchange.reply.text(choice))
 
 
 def _settle(future: asyncio.Future[list[ToolResult]], results: list[ToolResult]) -> None:
