@@ -60,6 +60,8 @@ def _sent(messages: list[tuple[float, dict[str, Any]]]) -> int:
 def bench_shapes(kernel: Kernel, mode: str) -> list[Row]:
     size = SHAPE_SIZES[mode]
     rows = []
+    # The whole shape is the reply: a {field} longer than max_field_chars would be cut.
+    kernel.run("%chat_config set max_field_chars=0")
     for pace, scale, model in (("fast", size["scale"], "echo"),
                                ("slow", size["slow_scale"], "echo/delay=0.005")):
         for shape, text in shapes(scale).items():

@@ -9,7 +9,6 @@ error only when every row failed (as interrupted after a kernel interrupt).
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from .each import EachRun, estimate_run, plan_each
@@ -18,15 +17,7 @@ from .options import ChatOptions, parse_chat_line
 from .render.progress import ProgressView
 from .rowstore import store_for
 
-__all__ = ["wants_each", "run_blocking", "run_awaited", "EachInterrupted", "EachFailed"]
-
-_EACH = re.compile(r"(?:^|\s)--each(?:[\s=]|$)")
-
-
-def wants_each(line: str) -> bool:
-    """Whether a ``%%chat`` line asks for a run over many inputs."""
-    return bool(_EACH.search(line))
-
+__all__ = ["run_blocking", "run_awaited", "EachInterrupted", "EachFailed"]
 
 class EachInterrupted(ReplyInterrupted):
     """A kernel interrupt that stopped a run: the finished rows are kept."""

@@ -26,12 +26,12 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
-from . import each_cell, history_view
+from . import history_view
 from .context import ErrorLog
 from .conversation import Notebook
 from .errors import ChatError, HistoryError, ReplyInterrupted
 from .interpolate import MAX_FIELD_CHARS, fill
-from .options import CHAT_PARSER, ChatOptions, parse_chat_line
+from .options import CHAT_PARSER, ChatOptions, parse_chat_line, wants_each
 from .render.cell import CellRenderer
 from .render.columns import ColumnsRenderer
 from .render.pieces import first_code_block
@@ -39,7 +39,6 @@ from .render.text import TextRenderer
 from .reply import Reply
 from .runner import Run
 from .session import Plan, Session
-from .tool_cell import CellRounds
 
 __all__ = ["ChatMagics", "await_chat_transform", "show_error"]
 
@@ -47,6 +46,11 @@ _AWAITABLE = re.compile(r"^get_ipython\(\)\.run_(cell|line)_magic\('chat', (.*)\
 _RUNNER = "__chatmagic_run__"
 CUSTOM_EXCEPTIONS = (ChatError, ReplyInterrupted)
 _QUESTION = re.compile(r"^(\s*)%chat\s(.*\?)\s*$")
+def _rounds(magics: "ChatMagics", plan: Plan, run: Run, awaited: bool) -> Any:
+    """The cell's tool rounds (one round without --tools), imported on first use."""
+    from .tool_cell import CellRounds
+
+    return CellRounds(magics, plan, run, awaited=awaited)
 
 
 def _chat_doc() -> str:
@@ -222,13 +226,15 @@ class ChatMagics(Magics):
     def chat(self, line: str, cell: str | None = None) -> None:
         if self._batch_cell(line, cell):  # --each ... --batch-api: one Batch API job
             return
-        if each_cell.wants_each(line):  # one prompt over many inputs
+        if wants_each(line):  # one prompt over many inputs (imported only then)
+            from . import each_cell
+
             return each_cell.run_blocking(self, line, cell)
         try:
             plan, run = self._prepare(line, cell)
         except ChatError as exc:
             raise _usage(exc, cell) from None
-        rounds = CellRounds(self, plan, run, awaited=False)  # with --tools, several runs
+        rounds = _rounds(self, plan, run, awaited=False)  # with --tools, several runs
         try:
             rounds.run_blocking()
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -244,13 +250,15 @@ class ChatMagics(Magics):
         """`chat` as a coroutine on the kernel's loop (what a ``%%chat`` cell awaits)."""
         if self._batch_cell(line, cell):
             return
-        if each_cell.wants_each(line):
+        if wants_each(line):
+            from . import each_cell
+
             return await each_cell.run_awaited(self, line, cell)
         try:
             plan, run = self._prepare(line, cell, awaited=True)
         except ChatError as exc:
             raise _usage(exc, cell) from None
-        rounds = CellRounds(self, plan, run, awaited=True)  # with --tools, several runs
+        rounds = _rounds(self, plan, run, awaited=True)  # with --tools, several runs
         try:
             await rounds.arun()
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -415,7 +423,7 @@ class ChatMagics(Magics):
         except ChatError:
             self.session.notebook.add_turn(name, last)  # nothing was sent: put it back
             raise
-        rounds = CellRounds(self, plan, run, awaited=False)  # with --tools, several runs
+        rounds = _rounds(self, plan, run, awaited=False)  # with --tools, several runs
         try:
             rounds.run_blocking()
         except KeyboardInterrupt:
