@@ -49,40 +49,41 @@ def mode_of(request: dict[str, Any]) -> str:
     return kind if kind in ("json_schema", "json_object") else "none"
 
 
+def _last_user(messages: list[dict[str, Any]]) -> int | None:
+    """The index of the last user message, if any."""
+    return next((i for i in range(len(messages) - 1, -1, -1)
+                 if messages[i].get("role") == "user"), None)
+
+
 def _with_instruction(messages: list[dict[str, Any]], words: str) -> list[dict[str, Any]]:
     """The messages with ``words`` after the last user message's text (not as a system
     message: some chat formats, llama-cpp-python's gemma one, drop it)."""
-    out = list(messages)
-    for i in range(len(out) - 1, -1, -1):
-        if out[i].get("role") != "user":
-            continue
-        message = dict(out[i])
-        content = message.get("content")
-        if isinstance(content, list):
-            message["content"] = [*content, {"type": "text", "text": words}]
-        else:
-            message["content"] = f"{content or ''}\n\n{words}"
-        out[i] = message
-        return out
-    return [*out, {"role": "user", "content": words}]
+    i = _last_user(messages)
+    if i is None:
+        return [*messages, {"role": "user", "content": words}]
+    out, message = list(messages), dict(messages[i])
+    content = message.get("content")
+    if isinstance(content, list):
+        message["content"] = [*content, {"type": "text", "text": words}]
+    else:
+        message["content"] = f"{content or ''}\n\n{words}"
+    out[i] = message
+    return out
 
 
 def _without_instruction(messages: list[dict[str, Any]], words: str) -> list[dict[str, Any]]:
     """The messages as they were before `_with_instruction` (a request reshaped for another
     mode asks once, not twice)."""
-    out = list(messages)
-    for i in range(len(out) - 1, -1, -1):
-        if out[i].get("role") != "user":
-            continue
-        message = dict(out[i])
-        content = message.get("content")
-        if isinstance(content, list) and content and content[-1] == {"type": "text",
-                                                                      "text": words}:
-            message["content"] = content[:-1]
-        elif isinstance(content, str) and content.endswith(f"\n\n{words}"):
-            message["content"] = content[:-len(words) - 2]
-        out[i] = message
-        return out
+    i = _last_user(messages)
+    if i is None:
+        return list(messages)
+    out, message = list(messages), dict(messages[i])
+    content = message.get("content")
+    if isinstance(content, list) and content and content[-1] == {"type": "text", "text": words}:
+        message["content"] = content[:-1]
+    elif isinstance(content, str) and content.endswith(f"\n\n{words}"):
+        message["content"] = content[:-len(words) - 2]
+    out[i] = message
     return out
 
 
