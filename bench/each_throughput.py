@@ -52,8 +52,8 @@ def start_endpoint() -> tuple[subprocess.Popen[bytes], str]:
 
 def run_chatmagic(url: str, model: str, rows: list[str], concurrency: int) -> float:
     import chatmagic
-    from chatmagic._api import current_session
-    from chatmagic.profiles import Profile
+    from chatmagic.api.functions import current_session
+    from chatmagic.core.profiles import Profile
 
     current_session().profiles.set(Profile("bench", url, needs_key=False))
     start = time.perf_counter()

@@ -427,7 +427,7 @@ def bench_history(size: dict[str, Any]) -> list[Row]:
     writing the whole messages list as JSON (fsynced). Load: constructing the
     `Notebook` (replays the journal) vs ``json.loads`` of that JSON file.
     """
-    from chatmagic.conversation import Notebook, Turn
+    from chatmagic.store.conversation import Notebook, Turn
 
     def turn(i: int) -> Turn:
         return Turn.of({"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * 5},

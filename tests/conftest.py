@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from chatmagic.profiles import PRESETS  # noqa: E402
+from chatmagic.core.profiles import PRESETS  # noqa: E402
 from chatmagic.testing import FakeEndpoint  # noqa: E402
 from openapi import errors  # noqa: E402
 

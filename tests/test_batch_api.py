@@ -338,7 +338,7 @@ def test_keys_are_kept_as_plain_values() -> None:
     import numpy as np
     import pandas as pd
 
-    from chatmagic.batch_api import _plain
+    from chatmagic.each.batch import _plain
 
     assert [_plain(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
     assert type(_plain(np.int64(3))) is int
@@ -359,7 +359,7 @@ def test_max_cost_refuses_a_batch_before_anything_is_sent(shell, endpoint: FakeE
                                                           capsys) -> None:  # type: ignore[no-untyped-def]
     from IPython.core.error import UsageError
 
-    from chatmagic.pricing import PriceBook
+    from chatmagic.core.pricing import PriceBook
 
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.prices = PriceBook.from_toml(
@@ -390,11 +390,11 @@ def test_with_persist_off_jobs_are_kept_for_the_session(shell, endpoint: FakeEnd
 
 def test_rows_past_one_batchs_limits_go_as_several_batches(endpoint: FakeEndpoint,
                                                            clean_env: Path) -> None:
-    from chatmagic import batch_api
-    from chatmagic.batch_store import BatchStore
-    from chatmagic.each import plan_each
-    from chatmagic.options import ChatOptions
-    from chatmagic.session import Session
+    from chatmagic.each import batch as batch_api
+    from chatmagic.store.batch_store import BatchStore
+    from chatmagic.each.run import plan_each
+    from chatmagic.core.options import ChatOptions
+    from chatmagic.engine.session import Session
 
     session = Session(environ={"OPENAI_BASE_URL": endpoint.base_url, "OPENAI_API_KEY": KEY})
     options = ChatOptions(prompt="Say {item}", compare=["echo", "length"], no_stream=True,

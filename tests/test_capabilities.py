@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from chatmagic.capabilities import (ModelInfo, read_model_group_info, read_props,
+from chatmagic.engine.capabilities import (ModelInfo, read_model_group_info, read_props,
                                     server_root)
-from chatmagic.options import ChatOptions
-from chatmagic.profiles import Profile, Profiles
-from chatmagic.session import Session
+from chatmagic.core.options import ChatOptions
+from chatmagic.core.profiles import Profile, Profiles
+from chatmagic.engine.session import Session
 from chatmagic.testing import FakeEndpoint
 
 # A 1x1 PNG: an image part without a file or a network fetch.
@@ -147,11 +147,11 @@ def test_a_kernel_cell_shows_the_warning_before_the_reply(endpoint: FakeEndpoint
 def test_the_python_api_warns_with_a_warning_and_sends(endpoint: FakeEndpoint, clean_env: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import chatmagic
-    from chatmagic.capabilities import EndpointWarning
+    from chatmagic.engine.capabilities import EndpointWarning
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     monkeypatch.setattr(chatmagic, "_magics", None)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
     with pytest.warns(EndpointWarning, match="text-only may not see the image"):
         response = chatmagic.prompt("what is this?", model="text-only", images=[PIXEL])
     assert response.text().startswith("what is this?")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chatmagic.context import ERROR_CHARS, ErrorLog, describe_error
+from chatmagic.core.context import ERROR_CHARS, ErrorLog, describe_error
 from chatmagic.testing import FakeEndpoint
 
 

@@ -264,7 +264,7 @@ def test_terminal_draws_one_line_and_a_summary(shell: Any, endpoint: FakeEndpoin
 
 
 def test_a_profile_lowers_the_concurrency(shell: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic.profiles import Profile
+    from chatmagic.core.profiles import Profile
 
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile("small", endpoint.base_url, needs_key=False,
@@ -275,7 +275,7 @@ def test_a_profile_lowers_the_concurrency(shell: Any, endpoint: FakeEndpoint) ->
 
 
 def test_a_cut_stream_is_redone_one_at_a_time(shell: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic import runner
+    from chatmagic.engine import runner
 
     shell.user_ns["xs"] = ["a b c d", "e f g h", "i j k l"]
     try:
@@ -302,7 +302,7 @@ def test_map_returns_the_same_table(endpoint: FakeEndpoint, clean_env: Path,
     import chatmagic
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
     monkeypatch.setattr(chatmagic, "_magics", None)
     table = chatmagic.map("Say {item}", ["x", "y"], models=["echo", "echo/delay=0.001"],
                           concurrency=3, temperature=0.2)
@@ -322,10 +322,10 @@ def test_map_returns_the_same_table(endpoint: FakeEndpoint, clean_env: Path,
 def test_map_without_pandas_gives_dicts(endpoint: FakeEndpoint, clean_env: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import chatmagic
-    from chatmagic import table
+    from chatmagic.core import table
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
     monkeypatch.setattr(chatmagic, "_magics", None)
     monkeypatch.setattr(table, "have_pandas", lambda: False)
     rows = chatmagic.map("{item}", {"k": "v"}, model="echo")
@@ -337,11 +337,11 @@ def test_map_without_pandas_gives_dicts(endpoint: FakeEndpoint, clean_env: Path,
 
 
 def test_planned_requests_lists_what_a_run_would_send(endpoint: FakeEndpoint) -> None:
-    from chatmagic.each import plan_each, planned_requests
-    from chatmagic.options import ChatOptions
-    from chatmagic.profiles import Profile, Profiles
-    from chatmagic.rowstore import RowStore
-    from chatmagic.table import Row
+    from chatmagic.each.run import plan_each, planned_requests
+    from chatmagic.core.options import ChatOptions
+    from chatmagic.core.profiles import Profile, Profiles
+    from chatmagic.store.rowstore import RowStore
+    from chatmagic.core.table import Row
 
     profiles = Profiles.load({})
     profiles.set(Profile("ep", endpoint.base_url, needs_key=False, model="echo"))
@@ -355,7 +355,7 @@ def test_planned_requests_lists_what_a_run_would_send(endpoint: FakeEndpoint) ->
 
 
 def test_the_request_digest_ignores_transport_and_never_holds_a_key() -> None:
-    from chatmagic.rowstore import request_digest
+    from chatmagic.store.rowstore import request_digest
 
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     same = request_digest("http://h/v1", {**body, "stream": True, "timeout": 5})
@@ -391,7 +391,7 @@ def test_schema_fields_become_columns(shell: Any, endpoint: FakeEndpoint) -> Non
 
 def test_an_endpoint_never_reached_is_not_asked_again_per_row(
         shell: Any, endpoint: FakeEndpoint, closed_port: int) -> None:
-    from chatmagic.profiles import Profile
+    from chatmagic.core.profiles import Profile
 
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile("down", f"http://127.0.0.1:{closed_port}/v1",
@@ -414,7 +414,7 @@ def test_cost_column_usage_and_the_budget_guard(shell: Any, endpoint: FakeEndpoi
     assert shell.user_ns["u"][0]["requests"] == 3
     assert shell.user_ns["u"][0]["cost_USD"] == pytest.approx(0.75)
     # max_cost counts the rows still to send, estimated before anything is sent.
-    from chatmagic.pricing import PriceBook
+    from chatmagic.core.pricing import PriceBook
 
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.prices = PriceBook.from_toml(
@@ -482,10 +482,10 @@ def test_map_refuses_n_above_one_before_sending(endpoint: FakeEndpoint, clean_en
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # One reply per row: n=3 would pay for three and keep one (the magic refuses -n 2 too).
     import chatmagic
-    from chatmagic.errors import OptionError
+    from chatmagic.core.errors import OptionError
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
     monkeypatch.setattr(chatmagic, "_magics", None)
     with pytest.raises(OptionError, match="n above 1 cannot be combined with each"):
         chatmagic.map("{item}", ["a"], models="echo", n=3)

@@ -12,7 +12,7 @@ def _magic(shell: Any, line: str, cell: str) -> None:
 
 
 def _profile(shell: Any, name: str, base_url: str, **more: Any) -> None:
-    from chatmagic.profiles import Profile
+    from chatmagic.core.profiles import Profile
 
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile(name, base_url, needs_key=False, **more))
@@ -47,7 +47,7 @@ def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndp
 
 def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
                                                             endpoint: FakeEndpoint) -> None:
-    from chatmagic import structured
+    from chatmagic.transport import structured
 
     shell.user_ns["people"] = ["ann", "bob"]
     line = "--each people -m schema/refuse=json_schema --schema 'name, age int' -o t"
@@ -72,7 +72,7 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
         shell: Any, endpoint: FakeEndpoint, clean_env: Any) -> None:
     import json
 
-    from chatmagic import rowstore
+    from chatmagic.store import rowstore
 
     shell.user_ns["people"] = ["ann"]
     line = "--each people -m schema/shape=wrong --schema 'name, age int' -o t"
@@ -101,7 +101,7 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
 # -- a store that cannot be written does not end the run --------------------------------
 
 def _store_at(shell: Any, path: Any) -> Any:
-    from chatmagic import rowstore
+    from chatmagic.store import rowstore
 
     magics = shell.magics_manager.registry["ChatMagics"]
     store = rowstore._stores[magics.session.notebook] = rowstore.RowStore(path)
@@ -141,8 +141,8 @@ def test_a_torn_last_line_in_the_row_store_does_not_swallow_the_next(tmp_path: A
     import json
     import stat
 
-    from chatmagic.rowstore import RowStore
-    from chatmagic.table import Row
+    from chatmagic.store.rowstore import RowStore
+    from chatmagic.core.table import Row
 
     path = tmp_path / "nb.rows.jsonl"
     first = RowStore(path)
@@ -251,10 +251,10 @@ def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
 
     import openai
 
-    from chatmagic.attempt import Watch, unstreamed
-    from chatmagic.events import Parsed, ToolCallDelta
-    from chatmagic.profiles import Profile
-    from chatmagic.schema import resolve_schema
+    from chatmagic.engine.attempt import Watch, unstreamed
+    from chatmagic.core.events import Parsed, ToolCallDelta
+    from chatmagic.core.profiles import Profile
+    from chatmagic.core.schema import resolve_schema
 
     schema = resolve_schema("name, age int")
     profile = Profile("ep", endpoint.base_url, needs_key=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatmagic.profiles import Profiles
+from chatmagic.core.profiles import Profiles
 
 
 @pytest.mark.parametrize("name", ["ollama", "vllm", "llamacpp", "demo"])

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from chatmagic.conversation import Conversation, Notebook, Turn
-from chatmagic.errors import HistoryError
+from chatmagic.store.conversation import Conversation, Notebook, Turn
+from chatmagic.core.errors import HistoryError
 from chatmagic.testing import FakeEndpoint
 from kernel import outputs, run_cells
 from openapi import errors as schema_errors
@@ -155,7 +155,7 @@ def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
 def test_killed_writer_leaves_a_loadable_history(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal, sys
-        from chatmagic.conversation import Notebook, Turn
+        from chatmagic.store.conversation import Notebook, Turn
         book = Notebook("crash.ipynb", __import__("pathlib").Path({str(tmp_path)!r}))
         big = "x" * 200_000
         i = 0
@@ -178,7 +178,7 @@ def test_two_writers_do_not_corrupt_the_file(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from chatmagic.conversation import Notebook, Turn
+        from chatmagic.store.conversation import Notebook, Turn
         book = Notebook("shared.ipynb", Path({str(tmp_path)!r}))
         for i in range(200):
             book.add_turn(sys.argv[1], Turn.of({{"role": "user", "content": "q" * 5000}}, None))
@@ -203,8 +203,8 @@ def test_from_messages_round_trip_with_image_parts() -> None:
 # -- hostile files ----------------------------------------------------------------------
 import importlib  # noqa: E402
 
-conversation = importlib.import_module("chatmagic.conversation")
-from chatmagic.conversation import read_messages, validate_messages, write_private  # noqa: E402
+conversation = importlib.import_module("chatmagic.store.conversation")
+from chatmagic.store.conversation import read_messages, validate_messages, write_private  # noqa: E402
 
 
 def _deep(levels: int) -> Any:
@@ -288,7 +288,7 @@ def test_a_damaged_journal_line_is_skipped_not_loaded(tmp_path: Path) -> None:
 
 
 def test_undo_takes_away_its_own_turn_when_two_kernels_share_a_journal(tmp_path: Path) -> None:
-    from chatmagic.conversation import Notebook, Turn
+    from chatmagic.store.conversation import Notebook, Turn
 
     def turn(text: str) -> Turn:
         return Turn.of({"role": "user", "content": text}, {"role": "assistant", "content": text})
@@ -305,7 +305,7 @@ def test_undo_takes_away_its_own_turn_when_two_kernels_share_a_journal(tmp_path:
 def test_unreadable_journal_lines_are_counted_and_the_rest_loaded(tmp_path: Path) -> None:
     import json
 
-    from chatmagic.conversation import Notebook, Turn
+    from chatmagic.store.conversation import Notebook, Turn
 
     book = Notebook("n.ipynb", tmp_path)
     book.add_turn("default", Turn.of({"role": "user", "content": "kept"}, None))

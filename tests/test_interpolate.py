@@ -1,6 +1,6 @@
 """{var} interpolation: names, attributes, literal indexes; the rest left as written."""
 
-from chatmagic.interpolate import interpolate
+from chatmagic.core.interpolate import interpolate
 
 
 def test_fields_resolve_from_the_namespace() -> None:
@@ -27,8 +27,8 @@ import types  # noqa: E402
 
 import pytest  # noqa: E402
 
-from chatmagic import scrub  # noqa: E402
-from chatmagic.errors import OptionError  # noqa: E402
+from chatmagic.core import scrub  # noqa: E402
+from chatmagic.core.errors import OptionError  # noqa: E402
 
 KEY = "sk-interp-SECRET-0123456789abcd"
 
@@ -105,8 +105,8 @@ def test_c_level_fields_of_arrays_resolve() -> None:
 
 
 # -- notebook context: {Err}, compact data, cut fields -----------------------------------
-from chatmagic.context import ErrorLog  # noqa: E402
-from chatmagic.interpolate import fill  # noqa: E402
+from chatmagic.core.context import ErrorLog  # noqa: E402
+from chatmagic.core.interpolate import fill  # noqa: E402
 
 
 def _log(**errors: str) -> ErrorLog:

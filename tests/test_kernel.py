@@ -311,7 +311,7 @@ def test_many_chats_and_compares_keep_memory_bounded(endpoint: FakeEndpoint,
             and m["content"]["name"] == "stdout").split())
     assert widgets_after - widgets_before < 20  # finished views close their widgets
     assert rss_after - rss_before < 60_000  # KiB: no growth per chat beyond the history itself
-    from chatmagic.conversation import Notebook
+    from chatmagic.store.conversation import Notebook
     assert len(Notebook(str(clean_env / "load.ipynb"), clean_env / "h").get("load").turns) == 200
 
 
@@ -380,7 +380,7 @@ def test_a_kernel_shell_subclass_is_a_kernel() -> None:
     from ipykernel.zmqshell import ZMQInteractiveShell
     from IPython.core.interactiveshell import InteractiveShell
 
-    from chatmagic.magics import in_kernel
+    from chatmagic.shell.magics import in_kernel
 
     class ColabShell(ZMQInteractiveShell):
         pass

@@ -12,12 +12,12 @@ from typing import Any, Iterator
 import pytest
 from IPython.core.error import UsageError
 
-from chatmagic.errors import OptionError, ProfileError
-from chatmagic.events import Usage
-from chatmagic.pricing import (Cost, Estimate, Pricer, PriceBook, check_budget, estimate_cost,
+from chatmagic.core.errors import OptionError, ProfileError
+from chatmagic.core.events import Usage
+from chatmagic.core.pricing import (Cost, Estimate, Pricer, PriceBook, check_budget, estimate_cost,
                                money)
-from chatmagic.profiles import Profiles
-from chatmagic.account import NEW_API_QUOTA_PER_USD
+from chatmagic.core.profiles import Profiles
+from chatmagic.money.account import NEW_API_QUOTA_PER_USD
 from chatmagic.testing import GATEWAYS, FakeEndpoint
 from kernel import outputs, run_cells, visible
 
@@ -447,7 +447,7 @@ def test_compare_columns_and_history_show_say_each_cost(money_shell: Any, capsys
 
 
 def test_an_endpoints_figure_counts_even_for_a_reply_planned_without_prices() -> None:
-    from chatmagic.reply import Reply
+    from chatmagic.engine.reply import Reply
 
     reply = Reply("m", "p", "http://h/v1")
     assert reply.cost is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatmagic.errors import OptionError
-from chatmagic.options import CHAT_PARSER, parse_chat_line
+from chatmagic.core.errors import OptionError
+from chatmagic.core.options import CHAT_PARSER, parse_chat_line
 
 
 def test_cell_form_takes_prompt_from_body() -> None:
@@ -70,7 +70,7 @@ def test_help_lists_every_spec_option() -> None:
 
 
 def test_options_check_every_assignment() -> None:
-    from chatmagic.options import ChatOptions, ParameterError
+    from chatmagic.core.options import ChatOptions, ParameterError
 
     with pytest.raises(ParameterError, match="^temperature must be between 0 and 2, not 9$"):
         ChatOptions(temperature=9)
@@ -100,9 +100,9 @@ def test_the_value_checks_name_the_cell_option(line: str, words: str) -> None:
 
 
 def test_a_profile_default_is_held_to_the_same_bounds() -> None:
-    from chatmagic.options import ChatOptions
-    from chatmagic.profiles import Profile
-    from chatmagic.request import build_request
+    from chatmagic.core.options import ChatOptions
+    from chatmagic.core.profiles import Profile
+    from chatmagic.engine.request import build_request
 
     messages = [{"role": "user", "content": "hi"}]
     good = Profile("zoo", "http://127.0.0.1:1/v1", params={"temperature": 1, "stop": "END"})

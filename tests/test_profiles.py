@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chatmagic.errors import ProfileError
-from chatmagic.profiles import PRESETS, Profiles, mask_key, split_model
+from chatmagic.core.errors import ProfileError
+from chatmagic.core.profiles import PRESETS, Profiles, mask_key, split_model
 
 
 def test_every_spec_preset_exists_with_a_key_variable_or_none_needed() -> None:
@@ -98,7 +98,7 @@ def _local(clean_env: Path, text: str) -> Path:
 
 
 def test_a_local_file_pointing_a_preset_key_elsewhere_needs_consent(clean_env: Path) -> None:
-    from chatmagic import trust
+    from chatmagic.core import trust
 
     path = _local(clean_env, '[profiles.openai]\nbase_url = "http://127.0.0.1:9/v1"\n')
     env = {"OPENAI_API_KEY": ENV_KEY}

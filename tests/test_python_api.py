@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 import chatmagic
+from chatmagic.engine.session import use_session
 from chatmagic.testing import FakeEndpoint
 from kernel import Kernel, errors, outputs, run_cells
 
@@ -24,8 +25,9 @@ def api(endpoint: FakeEndpoint, clean_env: Path,
     """chatmagic with no extension loaded: a plain session pointed at the endpoint."""
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     monkeypatch.setattr(chatmagic, "_magics", None)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    use_session(None)
     yield chatmagic
+    use_session(None)
 
 
 def sent(endpoint: FakeEndpoint) -> list[list[Any]]:
@@ -117,7 +119,7 @@ def test_an_unknown_keyword_says_what_was_meant(api: Any, endpoint: FakeEndpoint
 
 
 def test_cell_presentation_is_no_keyword_here(api: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic.options import PRESENTATION_FIELDS
+    from chatmagic.core.options import PRESENTATION_FIELDS
 
     for keyword in PRESENTATION_FIELDS:
         with pytest.raises(api.OptionError, match=f"takes no {keyword}=, a %%chat cell option"):
@@ -257,7 +259,7 @@ def _client_ports(port: int) -> set[int]:
 
 
 def test_a_prompt_inside_the_api_loop_is_refused(api: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic._portal import PORTAL
+    from chatmagic.engine.portal import PORTAL
 
     async def nested() -> str:
         return api.prompt("hi", model="echo").text()  # would wait on its own loop

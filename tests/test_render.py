@@ -216,7 +216,7 @@ def test_first_code_block() -> None:
 
 
 def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
-    from chatmagic import scrub
+    from chatmagic.core import scrub
 
     key = "sk-render-QWERTYUIOPASDFGHJKL0987"
     scrub.register(key)
@@ -231,8 +231,9 @@ def test_the_core_imports_neither_ipython_nor_ipywidgets() -> None:
     import subprocess
     import sys
 
-    core = ["options", "request", "stream", "runner", "session", "conversation", "models",
-            "profiles", "client", "render.html", "render.pieces", "render.mathml", "_api"]
+    core = ["core.options", "engine.request", "transport.stream", "engine.runner",
+            "engine.session", "store.conversation", "core.profiles", "transport.client",
+            "render.html", "render.pieces", "render.mathml", "api.functions", "each.run"]
     code = ("import sys\n" + "".join(f"import chatmagic.{m}\n" for m in core) +
             "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

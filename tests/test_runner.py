@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chatmagic.client import ClientPool
-from chatmagic.profiles import Profile
-from chatmagic.runner import ONE_AT_A_TIME, REDO_NOTE, Job, Run
+from chatmagic.transport.client import ClientPool
+from chatmagic.core.profiles import Profile
+from chatmagic.engine.runner import ONE_AT_A_TIME, REDO_NOTE, Job, Run
 from chatmagic.testing import FakeEndpoint
 
 
@@ -205,7 +205,7 @@ def test_a_redirect_through_the_client_pool_is_a_redirect_failure(endpoint: Fake
 
 
 def test_a_prompt_estimate_counts_an_image_as_an_image_not_its_base64() -> None:
-    from chatmagic.runner import IMAGE_TOKENS, prompt_tokens
+    from chatmagic.core.tokens import IMAGE_TOKENS, prompt_tokens
 
     png = "data:image/png;base64," + "A" * 533_000  # a 400 kB PNG
     messages = [{"role": "system", "content": "be brief"},
@@ -218,7 +218,7 @@ def test_a_prompt_estimate_counts_an_image_as_an_image_not_its_base64() -> None:
 def test_timeout_is_the_whole_requests_deadline(endpoint: FakeEndpoint, model: str) -> None:
     # hang sends headers then ": waiting" comments; keepalive streams slowly between
     # comments: each read is quick, so only a deadline on the whole request ends them.
-    from chatmagic.runner import run_blocking
+    from chatmagic.engine.runner import run_blocking
 
     profile = Profile("local", endpoint.base_url, needs_key=False)
     request = {"model": model, "stream": True, "timeout": 0.8,

@@ -15,8 +15,8 @@ from typing import Any, Iterator, TypedDict
 import pytest
 from pydantic import BaseModel
 
-from chatmagic import structured
-from chatmagic.schema import InvalidOutput, SchemaError, resolve_schema
+from chatmagic.transport import structured
+from chatmagic.core.schema import InvalidOutput, SchemaError, resolve_schema
 from chatmagic.testing import FakeEndpoint
 
 
@@ -275,10 +275,10 @@ def test_a_server_that_takes_no_response_format_gets_the_schema_in_words(
 
 def test_a_profile_says_how_its_endpoint_takes_a_schema(endpoint: FakeEndpoint,
                                                         clean_env: Any) -> None:
-    from chatmagic.options import ChatOptions
-    from chatmagic.profiles import Profile, Profiles
-    from chatmagic.runner import Run, run_blocking
-    from chatmagic.session import Session
+    from chatmagic.core.options import ChatOptions
+    from chatmagic.core.profiles import Profile, Profiles
+    from chatmagic.engine.runner import Run, run_blocking
+    from chatmagic.engine.session import Session
 
     for mode, expected in [("json_object", "json_object"), ("none", None)]:
         local = Profile("local", endpoint.base_url, needs_key=False, structured_output=mode)
@@ -292,8 +292,8 @@ def test_a_profile_says_how_its_endpoint_takes_a_schema(endpoint: FakeEndpoint,
 
 
 def test_structured_output_in_a_toml_profile_is_checked(clean_env: Any) -> None:
-    from chatmagic.errors import ProfileError
-    from chatmagic.profiles import Profiles
+    from chatmagic.core.errors import ProfileError
+    from chatmagic.core.profiles import Profiles
 
     (clean_env / "chatmagic.toml").write_text(
         '[profiles.llama]\nbase_url = "http://127.0.0.1:9/v1"\nstructured_output = "json_object"\n')
@@ -418,10 +418,10 @@ def test_invalid_json_in_a_kernel_is_one_error_with_the_text_kept(endpoint: Fake
 def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: Any) -> None:
     """llama-cpp-python's empty stream is asked again without streaming (runner): that
     answer is read as the schema's value as well."""
-    from chatmagic.options import ChatOptions
-    from chatmagic.profiles import Profile, Profiles
-    from chatmagic.runner import Run, run_blocking
-    from chatmagic.session import Session
+    from chatmagic.core.options import ChatOptions
+    from chatmagic.core.profiles import Profile, Profiles
+    from chatmagic.engine.runner import Run, run_blocking
+    from chatmagic.engine.session import Session
     from chatmagic.testing import RawReply
 
     body = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",

@@ -103,7 +103,7 @@ def test_a_model_set_for_one_profile_stays_with_it(shell: Any) -> None:
 def test_key_never_appears_in_outputs_errors_or_reprs(
         shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     monkeypatch.setenv("ZOO_KEY", KEY)
-    from chatmagic.profiles import Profile
+    from chatmagic.core.profiles import Profile
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile("zoo", endpoint.base_url, "ZOO_KEY", model="echo"))
     shell.run_cell("%%chat -p zoo\nhello")

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from chatmagic.profiles import PRESETS
+from chatmagic.core.profiles import PRESETS
 from chatmagic.testing import FakeEndpoint
 
 
@@ -36,7 +36,7 @@ def test_a_mistyped_option_gets_did_you_mean(shell: Any, capsys: Any) -> None:
 def test_chat_usage_names_every_column(shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
     shell.run_cell("%%chat -m echo\nhello there")
     capsys.readouterr()
-    from chatmagic.models import usage_table
+    from chatmagic.shell.cmd.models import usage_table
 
     magics = shell.magics_manager.registry["ChatMagics"]
     table = usage_table(magics.session.usage.totals(None), None)
@@ -125,7 +125,7 @@ def test_a_refusal_shows_in_the_history_transcript(shell: Any, endpoint: FakeEnd
     capsys.readouterr()
     shell.run_line_magic("chat_history", "show")  # a terminal shows the plain text
     assert f"assistant [1] refused:\n{refusal}" in capsys.readouterr().out
-    from chatmagic.history_view import transcript
+    from chatmagic.shell.cmd.history import transcript
 
     shown = transcript(conv)
     assert "<b>assistant [1] refused:</b>" in shown

@@ -18,8 +18,10 @@ from typing import Any
 import openai
 import pytest
 
-from chatmagic.profiles import Profile
-from chatmagic.stream import Reply, StreamError, TextDelta, astream_chat
+from chatmagic.core.profiles import Profile
+from chatmagic.engine.reply import Reply
+from chatmagic.core.events import StreamError, TextDelta
+from chatmagic.transport.stream import astream_chat
 from chatmagic.testing import (CONTEXT_ERROR, MISLABELLED_REPLY, SEPARATORS_REPLY, FakeEndpoint,
                                RawReply)
 

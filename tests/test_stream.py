@@ -8,9 +8,10 @@ from typing import Any
 import openai
 import pytest
 
-from chatmagic.profiles import Profile
-from chatmagic.stream import (Finish, ReasoningDelta, RefusalDelta, Reply, StreamError, TextDelta,
-                              Usage, astream_chat)
+from chatmagic.core.profiles import Profile
+from chatmagic.core.events import Finish, ReasoningDelta, RefusalDelta, StreamError, TextDelta, Usage
+from chatmagic.engine.reply import Reply
+from chatmagic.transport.stream import astream_chat
 from chatmagic.testing import FakeEndpoint
 
 
@@ -155,8 +156,8 @@ def test_event_types_are_the_narrow_contract(endpoint: FakeEndpoint) -> None:
 def test_a_silent_stop_is_an_empty_stream_asked_again(endpoint: FakeEndpoint) -> None:
     # LiteLLM ends llama-cpp-python's empty stream (a prompt past the context) with a bare
     # finish_reason=stop: no text, no usage. Asked again without streaming, the server says why.
-    from chatmagic.client import ClientPool
-    from chatmagic.runner import Job, Run, run_blocking
+    from chatmagic.transport.client import ClientPool
+    from chatmagic.engine.runner import Job, Run, run_blocking
 
     profile = Profile("lite", endpoint.base_url, needs_key=False)
     request = {"model": "context-overflow/via=litellm", "stream": True,

@@ -30,7 +30,7 @@ def test_each_parameter_reaches_the_body(shell: Any, endpoint: FakeEndpoint, lin
 
 
 def test_max_tokens_field_follows_the_profile(shell: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic.profiles import Profile
+    from chatmagic.core.profiles import Profile
     magics = shell.magics_manager.registry["ChatMagics"]
     magics.session.profiles.set(Profile("reasoner", endpoint.base_url, needs_key=False,
                                         max_tokens_field="max_completion_tokens"))
@@ -139,11 +139,11 @@ def test_import_is_lazy_and_keeps_its_functions() -> None:
     code = ("import sys, chatmagic\n"
             "print(sorted(m for m in sys.modules if m.startswith(('chatmagic', 'openai', "
             "'IPython', 'httpx'))))\n"
-            "import chatmagic.session  # loads the storage module named conversation\n"
+            "import chatmagic.engine.session  # loads the storage module named conversation\n"
             "print(chatmagic.conversation.__module__, chatmagic.history.__module__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out == ["['chatmagic', 'chatmagic._version']", "chatmagic._api chatmagic._api"]
+    assert out == ["['chatmagic', 'chatmagic._version']", "chatmagic.api.functions chatmagic.api.functions"]
 
 
 @pytest.mark.parametrize("line, words", [

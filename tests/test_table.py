@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatmagic.table import STAT_COLUMNS, Row, build_table, columns
+from chatmagic.core.table import STAT_COLUMNS, Row, build_table, columns
 
 
 def _rows():

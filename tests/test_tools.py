@@ -11,11 +11,11 @@ import pydantic
 import pytest
 from IPython.core.error import UsageError
 
-from chatmagic.conversation import Conversation
-from chatmagic.reply import Reply
-from chatmagic.events import ToolCallDelta
+from chatmagic.store.conversation import Conversation
+from chatmagic.engine.reply import Reply
+from chatmagic.core.events import ToolCallDelta
 from chatmagic.testing import FakeEndpoint
-from chatmagic.tools import ToolCall, ToolError, describe, execute, resolve
+from chatmagic.tools.functions import ToolCall, ToolError, describe, execute, resolve
 from kernel import errors, outputs, run_cells, visible
 from openapi import errors as schema_errors
 
@@ -281,7 +281,7 @@ def api(endpoint: FakeEndpoint, clean_env: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     monkeypatch.setattr(chatmagic, "_magics", None)
-    monkeypatch.setattr(chatmagic, "_session", None)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
     return chatmagic
 
 
@@ -522,7 +522,7 @@ def test_the_python_apis_prompt_shows_arguments_past_300_characters(
 
 
 def test_what_a_prompt_shows_cannot_hide_or_rewrite_text() -> None:
-    from chatmagic.tool_rounds import shown
+    from chatmagic.engine.rounds import shown
 
     assert shown("ok\x1b[2K\rgone\x08\u202eevil\u2066\x9b\nnext\tcol") == \
         "ok\ufffd[2K\ufffdgone\ufffd\ufffdevil\ufffd\ufffd\nnext\tcol"
@@ -575,7 +575,7 @@ def test_a_probe_in_a_calls_name_arguments_result_or_state_is_inert(probe: str) 
     from test_kernel import live_html
     from test_render import audit
 
-    from chatmagic.render.calls import CallBlocks
+    from chatmagic.shell.sinks.calls import CallBlocks
     from chatmagic.render.html import document, tool_call_html
 
     drawn = [tool_call_html(probe, probe, probe, probe), tool_call_html("add", probe),

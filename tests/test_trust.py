@@ -2,7 +2,7 @@
 
 A hostile endpoint (tests/hostile.py) echoes keys in bodies and headers (split
 across chunks, gzipped), redirects to another origin, and sends what was not
-asked for; the real openai SDK talks to it through `chatmagic.client`.
+asked for; the real openai SDK talks to it through `chatmagic.transport.client`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import openai
 import pytest
 
-from chatmagic import scrub
-from chatmagic.client import ClientPool
-from chatmagic.profiles import Profile
+from chatmagic.core import scrub
+from chatmagic.transport.client import ClientPool
+from chatmagic.core.profiles import Profile
 from hostile import HostileEndpoint
 from kernel import run_cells
 
@@ -260,7 +260,7 @@ def test_deep_files_and_saves_through_history_view(clean_env: Path) -> None:
 
 
 # -- proxies ----------------------------------------------------------------------------
-from chatmagic.client import proxy_for  # noqa: E402
+from chatmagic.transport.client import proxy_for  # noqa: E402
 
 
 @pytest.mark.parametrize("url, env, expected", [
@@ -330,7 +330,7 @@ def test_scrubber_catches_every_key_at_every_split() -> None:
     ("https://gw.example/v1", "http://gw.example/v1/chat/completions", "another origin"),
 ])
 def test_redirect_advice_says_what_to_fix(base: str, location: str, words: str) -> None:
-    from chatmagic.client import redirect_advice
+    from chatmagic.transport.client import redirect_advice
 
     assert words in redirect_advice(base, base + "/chat/completions", location)
 

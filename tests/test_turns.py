@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from chatmagic.conversation import JOURNAL_VERSION, Conversation, Notebook, Turn
-from chatmagic.errors import HistoryError
-from chatmagic.history_view import plain_transcript, transcript
+from chatmagic.store.conversation import JOURNAL_VERSION, Conversation, Notebook, Turn
+from chatmagic.core.errors import HistoryError
+from chatmagic.shell.cmd.history import plain_transcript, transcript
 from openapi import errors as schema_errors
 
 # An exchange in which the model called a tool, got its result, then answered.

@@ -11,21 +11,19 @@ imported on first use, so that ``import chatmagic`` (and ``%load_ext``) stays fa
 
 # Every name bound here is public unless it starts with "_" (tests/test_surface.py checks
 # __all__ against vars()), hence the aliases and no `from __future__ import annotations`.
-import sys as _sys
-import types as _types
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from ._version import __version__
 
 if _TYPE_CHECKING:
-    from ._api import (NamedConversation, aprompt, chat, compare, conversation, history,
+    from .api.functions import (NamedConversation, aprompt, chat, compare, conversation, history,
                        prompt)
-    from ._api import map
-    from ._response import AsyncResponse, Failure, Response
-    from .errors import ChatError, OptionError
-    from .events import Usage
-    from .reply import Reply
+    from .api.functions import map
+    from .api.response import AsyncResponse, Failure, Response
+    from .core.errors import ChatError, OptionError
+    from .core.events import Usage
+    from .engine.reply import Reply
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension",
            "prompt", "aprompt", "conversation", "chat", "compare", "history",
@@ -33,13 +31,12 @@ __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension",
            "ChatError", "OptionError", "map"]
 
 # Public name -> the private module that defines it; imported when first asked for.
-_LAZY = {"prompt": "_api", "aprompt": "_api", "conversation": "_api", "chat": "_api",
-         "compare": "_api", "history": "_api", "map": "_api", "NamedConversation": "_api",
-         "Response": "_response", "AsyncResponse": "_response", "Failure": "_response",
-         "Reply": "reply", "Usage": "events", "ChatError": "errors", "OptionError": "errors"}
+_LAZY = {"prompt": "api.functions", "aprompt": "api.functions", "conversation": "api.functions", "chat": "api.functions",
+         "compare": "api.functions", "history": "api.functions", "map": "api.functions", "NamedConversation": "api.functions",
+         "Response": "api.response", "AsyncResponse": "api.response", "Failure": "api.response",
+         "Reply": "engine.reply", "Usage": "core.events", "ChatError": "core.errors", "OptionError": "core.errors"}
 
 _magics: _Any = None  # the ChatMagics of the loaded extension, if any
-_session: _Any = None  # the Python API's session when no extension is loaded
 
 
 def __getattr__(name: str) -> _Any:
@@ -57,29 +54,13 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(_types.ModuleType):
-    """The package module, keeping its public names when a submodule shares one.
-
-    Importing ``chatmagic.conversation`` (the storage module) sets the package's
-    attribute ``conversation`` to that module, hiding the function; a public
-    name is never replaced by a submodule.
-    """
-
-    def __setattr__(self, name: str, value: _Any) -> None:
-        if name in _LAZY and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package
-
-
 def load_ipython_extension(ipython: _Any) -> None:
     """Register the magics (``%load_ext chatmagic``)."""
     global _magics
-    from .errors import ChatError
-    from .magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner, await_chat_transform,
-                         in_kernel, question_transform, show_error)
+    from .core.errors import ChatError
+    from .engine.session import use_session
+    from .shell.magics import (_RUNNER, CUSTOM_EXCEPTIONS, ChatMagics, _runner,
+                               await_chat_transform, in_kernel, question_transform, show_error)
 
     if _magics is not None and _magics.shell is ipython:
         return  # loaded already
@@ -103,17 +84,19 @@ def load_ipython_extension(ipython: _Any) -> None:
     ipython.events.register("post_run_cell", magics.errors.record)  # for {Err}
     if not ipython.custom_exceptions:  # never displace a handler the user installed
         ipython.set_custom_exc(CUSTOM_EXCEPTIONS, show_error(magics))
-    from .completion import install as install_completion
+    from .shell.completion import install as install_completion
 
     matcher = install_completion(ipython, magics)
     _magics = magics
     _magics.completion_matcher = matcher  # typed Any: ChatMagics declares no such trait
+    use_session(magics.session)  # the Python API talks through the notebook's session
 
 
 def unload_ipython_extension(ipython: _Any) -> None:
     """Undo `load_ipython_extension` (``%unload_ext chatmagic``)."""
     global _magics
-    from .magics import _RUNNER, CUSTOM_EXCEPTIONS, await_chat_transform, question_transform
+    from .engine.session import use_session
+    from .shell.magics import _RUNNER, CUSTOM_EXCEPTIONS, await_chat_transform, question_transform
 
     if question_transform in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(question_transform)
@@ -130,3 +113,4 @@ def unload_ipython_extension(ipython: _Any) -> None:
     if matcher in ipython.Completer.custom_matchers:
         ipython.Completer.custom_matchers.remove(matcher)
     _magics = None
+    use_session(None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .profiles import DEMO_PORT
+from .core.profiles import DEMO_PORT
 
 if TYPE_CHECKING:
     from .testing import FakeEndpoint

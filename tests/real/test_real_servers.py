@@ -345,7 +345,7 @@ def test_an_image_for_gemma_through_litellm_is_warned_and_sent(real: Path) -> No
 def test_what_the_real_servers_say_of_their_models() -> None:
     import httpx
 
-    from chatmagic.capabilities import read_model_group_info, read_props, server_root
+    from chatmagic.engine.capabilities import read_model_group_info, read_props, server_root
     from realenv import LITELLM_KEY
 
     auth = {"Authorization": f"Bearer {LITELLM_KEY}"}

@@ -29,7 +29,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Sequence
 
-from ..scrub import scrub
+from ..core.scrub import scrub
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
 __all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",

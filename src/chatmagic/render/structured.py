@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ..schema import Schema
+from ..core.schema import Schema
 from .html import clean_text, table_html, text_html
 
 __all__ = ["JSON_FENCE", "parsed_html", "parsed_text", "shown_value"]

@@ -1,0 +1,1 @@
+"""The Python API: prompt(), aprompt(), conversation(), map() and their responses."""

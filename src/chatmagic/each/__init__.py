@@ -1,0 +1,1 @@
+"""One prompt over many inputs (--each, map()) and the Batch API."""

@@ -1,0 +1,1 @@
+"""The exchange engine: requests planned, sent, retried and folded into replies."""

@@ -1,0 +1,400 @@
+"""Run one or several requests at once and feed their events to a renderer.
+
+Every stream is a task on one event loop; their events meet in one queue as
+``(column, event)`` pairs. A `Run` folds them into `Reply` values and calls
+its `Sink` at most once per ``throttle`` seconds (the first token at once, the
+end always), so drawing costs O(time), not O(tokens). The sink is always
+called from the thread that called `Run.arun` or `Run.run`: the cell's own.
+
+Some servers serve one request at a time and end a running stream when
+another arrives (llama-cpp-python's ``interrupt_requests``: ``[DONE]`` with no
+finish reason). A stream that ends so while another request to the same
+endpoint was in flight is asked again once the others are done; its column
+starts over as a new `Reply` with a note saying why, and that endpoint gets
+one request at a time from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol
+
+from .attempt import Watch, events_of, unstreamed
+from ..transport.client import ClientPool
+from ..core.failures import sentence
+from ..core.profiles import Profile
+from ..engine.reply import Reply
+from ..core.events import StreamError, StreamEvent, TextDelta
+from ..core.tokens import prompt_tokens
+
+if TYPE_CHECKING:
+    from ..core.schema import Schema
+    from ..core.pricing import Pricer
+
+__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE",
+           "deadline_failure", "HEARTBEAT"]
+
+
+@dataclass
+class Job:
+    """One request of a run: which model, at which endpoint, with what body."""
+
+    label: str
+    profile: Profile
+    request: dict[str, Any]
+    schema: Schema | None = None  # --schema: the reply is read as its value at the end
+    pricer: "Pricer | None" = None  # how its reply is priced (None: no price known)
+
+
+class Sink(Protocol):
+    """What draws a run: told when it starts, as it goes (throttled) and when it ends.
+
+    `begin` and `refresh` return True to be refreshed again one throttle
+    interval later even if no event arrives (to show a "waiting" state, or a
+    part held back so that one refresh sends one update); `end` draws the
+    final state, including whatever arrived since the last refresh.
+    """
+
+    def begin(self, run: "Run") -> bool | None: ...
+    def refresh(self, run: "Run") -> bool | None: ...
+    def end(self, run: "Run") -> None: ...
+
+
+class NullSink:
+    """A sink that draws nothing (the Python API, benchmarks)."""
+
+    def begin(self, run: "Run") -> None: pass
+    def refresh(self, run: "Run") -> None: pass
+    def end(self, run: "Run") -> None: pass
+
+
+_END = None  # what a column's task puts in the queue when its stream is over
+_BEGIN = "begin"  # what the worker thread hands the caller's thread when the requests are out
+
+
+class _Redo:
+    """What a column's task puts in the queue before asking its request again."""
+
+
+_REDO = _Redo()
+Item = tuple[int, "StreamEvent | _Redo | None"]
+
+#: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
+ONE_AT_A_TIME: set[str] = set()
+
+REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
+             "reason when another request reached it (it now gets one request at a time)")
+
+
+#: Seconds between wake-ups of the loop an awaited run is on (see `Run.arun`).
+HEARTBEAT = 0.1
+
+def deadline_failure(profile: Profile, seconds: float) -> StreamError:
+    """The failure of a request that did not end within its --timeout."""
+    return StreamError(f"No complete answer from {profile.name} ({profile.base_url}) within "
+                       f"{seconds:g} s (--timeout, the whole request's limit). Raise --timeout "
+                       "for longer replies.", "timeout")
+
+
+class Run:
+    """Several requests streamed at once into one sink."""
+
+    def __init__(self, jobs: list[Job], clients: ClientPool, sink: Sink | None = None,
+                 throttle: float = 0.08) -> None:
+        self.jobs = jobs
+        self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url,
+                              prompt_estimate=prompt_tokens(j.request.get("messages") or []),
+                              pricer=j.pricer)
+                        for j in jobs]
+        self.clients = clients
+        self.sink: Sink = sink or NullSink()
+        self.throttle = throttle
+        self.stopped = False
+        self._last_refresh = 0.0
+        self._dirty = False
+        self._stop_hook: Any = None
+        self._stop_asked = False  # stop() came, perhaps before any hook could act on it
+
+    # -- folding and throttling (always on the caller's thread) ---------------
+    def _feed(self, column: int, event: StreamEvent | _Redo | None) -> None:
+        reply = self.replies[column]
+        if isinstance(event, _Redo):
+            # The column starts over: a renderer sees a new Reply object in run.replies.
+            fresh = Reply(reply.model, reply.profile, reply.endpoint,
+                          prompt_estimate=reply.prompt_estimate, pricer=reply.pricer)
+            fresh.notes.append(REDO_NOTE)
+            self.replies[column] = fresh
+            self._refresh()
+            return
+        if event is None:
+            # Closed here, on the caller's thread, once every earlier event is folded in.
+            reply.close(interrupted=self.stopped)
+            # Others still running: show this one's end at the next tick. The last one's
+            # end is drawn by the sink's end(), so no refresh is spent on it.
+            self._dirty = self._dirty or any(r.ended is None for r in self.replies)
+            return
+        first = reply.first_token is None and isinstance(event, TextDelta)
+        reply.feed(event)
+        self._dirty = True
+        if first or isinstance(event, StreamError):
+            self._refresh()
+
+    def _begin(self) -> None:
+        self._last_refresh = time.perf_counter()
+        self._dirty = bool(self.sink.begin(self))
+
+    def _refresh(self) -> None:
+        self._last_refresh = time.perf_counter()
+        self._dirty = bool(self.sink.refresh(self))
+
+    def _tick(self) -> None:
+        if self._dirty and time.perf_counter() - self._last_refresh >= self.throttle:
+            self._refresh()
+
+    def _due_in(self) -> float:
+        return max(0.0, self._last_refresh + self.throttle - time.perf_counter())
+
+    def _close(self, interrupted: bool) -> None:
+        for reply in self.replies:
+            if reply.ended is None:
+                reply.close(interrupted=interrupted or self.stopped)
+        self.sink.end(self)
+
+    # -- the streams -----------------------------------------------------------
+    async def _events(self, started: Callable[[], None]) -> AsyncIterator[Item]:
+        """Every stream's events as they come; ``started()`` once the requests are out."""
+        events: asyncio.Queue[Item] = asyncio.Queue()
+        endpoints = _Endpoints()
+
+        async def stream(column: int, job: Job, alone: bool = False) -> bool:
+            """Stream one request into the queue; whether another request cut it short."""
+            url = job.profile.base_url
+            client = self.clients.async_(job.profile)
+            endpoints.begin(url, column)
+            watch = Watch()
+            try:
+                async for event in watch.events(events_of(client, job.request, job.profile,
+                                                          job.schema, alone=alone)):
+                    events.put_nowait((column, event))
+            finally:
+                await endpoints.end(url, column)
+            overlapped = endpoints.overlapped(column)
+            if watch.empty is not None and not overlapped:
+                # Alone, an empty stream is the server hiding an error: asked again without
+                # streaming, which says why. (Cut, it is not: that would cut the others.)
+                async for event in unstreamed(client, job.request, job.profile, job.schema):
+                    events.put_nowait((column, event))
+                return False
+            return watch.cut(bool(job.request.get("stream")), overlapped)
+
+        async def answer(column: int, job: Job) -> None:
+            url = job.profile.base_url
+            if url in ONE_AT_A_TIME or job.profile.one_at_a_time:
+                async with endpoints.lock(url):
+                    cut = await stream(column, job)
+            else:
+                cut = await stream(column, job)
+            if cut:
+                ONE_AT_A_TIME.add(url)
+                await endpoints.idle(url, column)
+                async with endpoints.lock(url):
+                    events.put_nowait((column, _REDO))
+                    await stream(column, job, alone=True)
+
+        async def pump(column: int, job: Job) -> None:
+            # --timeout is the whole request's deadline: the SDK's timeout bounds each read
+            # only, and a server sending ": keep-alive" comments would never time out.
+            deadline = float(job.request.get("timeout") or 0)
+            try:
+                if deadline:
+                    await asyncio.wait_for(answer(column, job), deadline)
+                else:
+                    await answer(column, job)
+            except asyncio.TimeoutError:
+                events.put_nowait((column, deadline_failure(job.profile, deadline)))
+            except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
+                events.put_nowait((column, StreamError(sentence(f"{type(exc).__name__}: {exc}"))))
+            finally:
+                events.put_nowait((column, _END))
+
+        tasks = [asyncio.ensure_future(pump(i, job)) for i, job in enumerate(self.jobs)]
+        loop = asyncio.get_running_loop()
+        # Stop may come from another thread (run()'s caller): wake this loop to cancel.
+        self._hook_stop(lambda: loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks]))
+        try:
+            await asyncio.sleep(0)  # let the requests start before the sink draws its first frame
+            started()
+            running = len(tasks)
+            while running:
+                item = await events.get()
+                if item[1] is _END:
+                    running -= 1
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()  # closes each HTTP response: the server sees the disconnect
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def arun(self) -> list[Reply]:
+        """Run on the running event loop; the sink is called from this coroutine."""
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+
+        def arm() -> None:
+            # Refresh when due even if the next event is slow to come (a burst's tail, waiting).
+            nonlocal timer
+            if self._dirty and timer is None:
+                timer = loop.call_later(self._due_in(), flush)
+
+        def flush() -> None:
+            nonlocal timer
+            timer = None
+            self._tick()
+            arm()
+
+        def started() -> None:
+            self._begin()
+            arm()
+
+        beat: asyncio.TimerHandle | None = None
+
+        def heartbeat() -> None:
+            # A kernel's interrupt handler asks its loop to cancel the cell with a callback
+            # that runs only once the loop wakes: with no bytes coming (a --no-stream answer
+            # being generated) it would sleep until the reply came. Wake it now and then.
+            nonlocal beat
+            beat = loop.call_later(HEARTBEAT, heartbeat)
+
+        heartbeat()
+        interrupted = True
+        try:
+            async for column, event in self._events(started):
+                self._feed(column, event)
+                self._tick()
+                arm()
+            interrupted = False
+        finally:
+            for handle in (timer, beat):
+                if handle is not None:
+                    handle.cancel()
+            self._close(interrupted and not self.stopped)
+        return self.replies
+
+    def run(self) -> list[Reply]:
+        """The blocking twin: the streams run on the portal's long-lived loop (`_portal`).
+
+        The caller's thread only folds events and draws, so a kernel interrupt
+        (KeyboardInterrupt here) stops the streams and keeps what came. One loop
+        for every blocking run means one client per endpoint, whose connections are
+        reused from cell to cell.
+        """
+        from .portal import PORTAL
+
+        if PORTAL.in_portal():
+            raise RuntimeError("a blocking chatmagic run inside chatmagic's own loop would wait "
+                               "forever: await Run.arun() there")
+        items: queue.Queue[Item | BaseException | str | None] = queue.Queue()
+
+        async def produce() -> None:
+            try:
+                async for item in self._events(lambda: items.put(_BEGIN)):
+                    items.put(item)
+            except asyncio.CancelledError:
+                pass  # stopped before _events could take over the hook: a plain end
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                items.put(exc)
+
+        future = PORTAL.submit(produce())
+        # The end, whatever happened (a task cancelled before its first step never runs).
+        future.add_done_callback(lambda _: items.put(None))
+        # Until _events (on the portal) sets a finer hook, stopping cancels the whole task.
+        self._hook_stop(future.cancel)
+        interrupted = True
+        try:
+            while True:
+                try:
+                    item = items.get(timeout=self._due_in() if self._dirty else self.throttle)
+                except queue.Empty:
+                    self._tick()
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, str):  # _BEGIN
+                    self._begin()  # here, not on the portal: the sink draws from this thread
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                column, event = item
+                self._feed(column, event)
+                self._tick()
+            interrupted = False
+        finally:
+            if not future.done():
+                self.stop(user=False)
+                try:
+                    future.result(timeout=2)
+                except BaseException:  # noqa: BLE001 - cancelled, as asked
+                    pass
+            self._close(interrupted and not self.stopped)
+        return self.replies
+
+    def _hook_stop(self, hook: Callable[[], Any]) -> None:
+        """Make ``hook`` what stop() calls; call it now if a stop came before it."""
+        self._stop_hook = hook
+        if self._stop_asked:
+            self.stop(user=False)
+
+    def stop(self, user: bool = True) -> None:
+        """Stop every stream (the Stop button; thread-safe). What arrived is kept."""
+        if user:
+            self.stopped = True
+        self._stop_asked = True
+        hook = self._stop_hook
+        if hook is not None:
+            try:
+                hook()
+            except RuntimeError:
+                pass  # the worker's loop already closed: nothing left to stop
+
+
+class _Endpoints:
+    """Which columns are streaming from which endpoint, on one run's event loop."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, set[int]] = {}
+        self._overlapped: set[int] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._changed = asyncio.Condition()
+
+    def begin(self, url: str, column: int) -> None:
+        active = self._active.setdefault(url, set())
+        active.add(column)
+        if len(active) > 1:
+            self._overlapped.update(active)
+
+    async def end(self, url: str, column: int) -> None:
+        self._active[url].discard(column)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def overlapped(self, column: int) -> bool:
+        """Whether another request to the same endpoint was in flight while this one ran."""
+        return column in self._overlapped
+
+    async def idle(self, url: str, column: int) -> None:
+        """Until no other request to this endpoint is streaming."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._active[url] - {column})
+
+    def lock(self, url: str) -> asyncio.Lock:
+        """Held by the one request an endpoint that serves one at a time is serving."""
+        return self._locks.setdefault(url, asyncio.Lock())
+
+
+def run_blocking(run: Run) -> list[Reply]:
+    """Run from synchronous code (a terminal, a kernel's cell that is not awaited, a script):
+    the streams on the portal's loop, the sink drawing from here."""
+    return run.run()

@@ -1,0 +1,1 @@
+"""What endpoints say about money: the account's own figures (balance, used, limit)."""

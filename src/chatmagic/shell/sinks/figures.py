@@ -1,0 +1,55 @@
+"""The words around a reply: its header and its footer of figures (plain text)."""
+
+from __future__ import annotations
+
+from ...engine.reply import Reply
+
+__all__ = ["header_text", "footer_text", "status_text"]
+
+_FINISH = {
+    "stop": "finished",
+    "length": "cut at the token limit (finish_reason=length): raise --max-tokens",
+    "content_filter": "stopped by the endpoint's content filter",
+    "tool_calls": "called tools",
+}
+
+
+def header_text(label: str, reply: Reply) -> str:
+    return f"{label} · {reply.profile} ({reply.endpoint.split('://', 1)[-1]})"
+
+
+def status_text(reply: Reply, with_error: bool = True) -> str:
+    """Why the reply ended, in words."""
+    if reply.error:
+        return f"incomplete: {reply.error}" if with_error else "⚠ incomplete: see the error below"
+    if reply.interrupted:
+        return "stopped: the reply is incomplete"
+    reasons = {c.finish for c in reply.choices}
+    if None in reasons:
+        return "incomplete: no finish reason"
+    return "; ".join(_FINISH.get(r, f"finish_reason={r}") for r in sorted(reasons))  # type: ignore
+
+
+def footer_text(reply: Reply, with_error: bool = True) -> str:
+    """Finish reason, tokens in/out, time to first token, speed, total time."""
+    parts = [status_text(reply, with_error)]
+    usage = reply.usage
+    if usage is not None:
+        mark = "~" if usage.estimated else ""
+        tokens = f"{usage.prompt_tokens} → {mark}{usage.completion_tokens} tokens"
+        if usage.reasoning_tokens:
+            tokens += f" ({usage.reasoning_tokens} reasoning)"
+        if usage.estimated:
+            tokens += " (estimated)"
+        parts.append(tokens)
+    cost = reply.cost
+    if cost is not None:  # no price known: nothing said (never a 0)
+        parts.append(str(cost))
+    if reply.ttft is not None:
+        parts.append(f"first token {reply.ttft:.2f} s")
+    speed = reply.tokens_per_second()
+    if speed:
+        parts.append(f"{speed:.1f} tok/s")
+    parts.append(f"{reply.elapsed:.2f} s")
+    parts += reply.notes  # what was done to get the reply (asked again on its own, ...)
+    return " · ".join(parts)

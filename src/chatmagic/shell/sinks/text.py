@@ -1,0 +1,54 @@
+"""Replies as plain text on stdout, for terminal IPython (no widgets, no display updates)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ...engine.runner import Run
+from .calls import TextCalls
+from .figures import footer_text, header_text
+
+__all__ = ["TextRenderer"]
+
+
+class TextRenderer:
+    """Streams a single reply's text as it arrives; prints side-by-side replies one after another."""
+
+    def __init__(self, labels: list[str], schema: Any = None) -> None:
+        self.labels = labels
+        self.seen = 0
+        self.calls = TextCalls()  # the tool calls, printed once each has arrived
+        self.schema = schema  # --schema: the object's fields are printed after the JSON
+
+    def begin(self, run: Run) -> None:
+        if len(run.replies) == 1:
+            print(f"[{header_text(self.labels[0], run.replies[0])}]", flush=True)
+
+    def refresh(self, run: Run) -> None:
+        if len(run.replies) != 1:
+            return  # interleaved columns would be unreadable: print them at the end
+        parts = run.replies[0].choices[0].text
+        if len(parts) > self.seen:
+            sys.stdout.write("".join(parts[self.seen:]))
+            sys.stdout.flush()
+            self.seen = len(parts)
+
+    def end(self, run: Run) -> None:
+        if len(run.replies) == 1:
+            self.refresh(run)  # what arrived since the last refresh
+            reply = run.replies[0]
+            for i in range(1, len(reply.choices)):
+                print(f"\n\n[{self.labels[0]} · choice {i}]\n{reply.text(i)}", end="")
+            if reply.tool_calls():
+                print()
+                self.calls.draw(reply, final=True)
+            if self.schema is not None and reply.parsed is not None:
+                from ...render.structured import parsed_text
+
+                print(f"\n\n{parsed_text(self.schema, reply.parsed)}", end="")
+            print(f"\n[{footer_text(reply)}]", flush=True)
+            return
+        for label, reply in zip(self.labels, run.replies):
+            print(f"[{header_text(label, reply)}]\n{reply.text()}\n[{footer_text(reply)}]\n",
+                  flush=True)

@@ -1,0 +1,427 @@
+"""Conversations as plain values, their OpenAI-messages wire format, and storage.
+
+A `Conversation` is a system message and a list of `Turn`s; `messages()` is
+exactly what ``chat.completions.create(messages=...)`` accepts. A turn is the
+list of messages one exchange added (the user's, the assistant's with its
+tool calls, the tool results, the answer); its facts (model, usage, timings,
+"incomplete") stay in ``Turn.meta``, beside the messages, never in them. `Notebook` holds one notebook's conversations and,
+when it knows which notebook it serves, journals every change to an
+append-only JSONL file: appending a turn writes one line (O(1) bytes), a line
+cut short by a crash is skipped on load, and a file lock keeps two kernels of
+the same notebook from interleaving their writes. Keys are never stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import HistoryError
+from .jsonl import append_json_line, private_dir
+
+__all__ = ["Turn", "Conversation", "Notebook", "validate_messages", "history_dir",
+           "read_messages", "write_private", "MAX_MESSAGES", "MAX_DEPTH"]
+
+_ROLES = {"system", "user", "assistant", "developer", "tool"}
+
+
+@dataclass
+class Turn:
+    """One exchange: the messages it added to the conversation, and facts about it.
+
+    ``messages`` is what the exchange said, in order: the user's message, then
+    the assistant's (with ``tool_calls`` when it called tools), the ``tool``
+    results, and so on to the final answer; sent back as they are. ``meta`` holds
+    the facts (model, usage, timings, "incomplete"), never sent.
+    """
+
+    messages: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: Names the turn in the journal, so an undo takes this turn away and no other (two
+    #: kernels of one notebook append to one journal).
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        # Turn(user, assistant) was the shape before turns were messages: say so, loudly.
+        if not isinstance(self.messages, list) or not isinstance(self.meta, dict):
+            raise TypeError("Turn takes a list of messages and a dict of facts "
+                            "(Turn.of(user, assistant) for a plain exchange)")
+
+    @classmethod
+    def of(cls, user: dict[str, Any], assistant: dict[str, Any] | None = None,
+           meta: dict[str, Any] | None = None) -> "Turn":
+        """A plain exchange: a user message and the assistant's answer (if any)."""
+        return cls([user] + ([assistant] if assistant is not None else []), dict(meta or {}))
+
+    @property
+    def user(self) -> dict[str, Any]:
+        """The message that opened the exchange (the user's, unless loaded otherwise)."""
+        return self.messages[0] if self.messages else {"role": "user", "content": ""}
+
+    @property
+    def assistant(self) -> dict[str, Any] | None:
+        """The assistant's last message: the answer (None before any came)."""
+        return next((m for m in reversed(self.messages) if m.get("role") == "assistant"), None)
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.meta.get("incomplete"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "messages": self.messages, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Turn":
+        """A turn as the journal keeps it: ``messages`` (format 2), or ``user`` and
+        ``assistant`` (format 1, and lines written before formats had numbers)."""
+        if "messages" in data:
+            messages = list(data["messages"])
+        else:
+            messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None
+                                         else [])
+        turn = cls(messages, dict(data.get("meta") or {}))
+        if isinstance(data.get("id"), str):
+            turn.id = data["id"]
+        return turn
+
+
+@dataclass
+class Conversation:
+    """A named conversation: a system message and its turns."""
+
+    name: str = "default"
+    system: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The OpenAI messages list: system first, then every turn's messages in order."""
+        out: list[dict[str, Any]] = []
+        if self.system:
+            out.append({"role": "system", "content": self.system})
+        for turn in self.turns:
+            out.extend(copy.deepcopy(turn.messages))
+        return out
+
+    @classmethod
+    def from_messages(cls, messages: Any, name: str = "default") -> "Conversation":
+        """A conversation from an OpenAI messages list, or a clear error.
+
+        A leading system (or developer) message becomes the system message; each
+        user message opens a turn, and what follows it (assistant messages with
+        their tool calls, tool results, a later system message) belongs to that turn,
+        so exporting it again gives the same list.
+        """
+        validate_messages(messages)
+        conv = cls(name)
+        rest = [dict(m) for m in messages]
+        if rest and rest[0]["role"] in ("system", "developer"):
+            conv.system = _content_text(rest.pop(0)["content"])
+        for message in rest:
+            if message["role"] == "user" or not conv.turns:
+                conv.turns.append(Turn([message]))
+            else:
+                conv.turns[-1].messages.append(message)
+        return conv
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text"
+                    and isinstance(p.get("text"), str))
+
+
+#: Limits of a history a file (or a variable) may bring in.
+MAX_MESSAGES = 20_000
+MAX_DEPTH = 12  # a message is a dict of parts of dicts: real ones nest 4 or 5 deep
+MAX_TEXT = 64 * 1024 * 1024  # characters of text in all messages together
+MAX_FILE_BYTES = 128 * 1024 * 1024
+
+
+def _shape(value: Any, limit: int) -> tuple[int, int]:
+    """(depth, characters of text) of a JSON-like value, without recursion."""
+    depth, chars = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        depth = max(depth, level)
+        if level > limit:
+            return depth, chars
+        if isinstance(item, str):
+            chars += len(item)
+        elif isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+            chars += sum(len(k) for k in item if isinstance(k, str))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, level + 1) for v in item)
+    return depth, chars
+
+
+def _part_problem(part: Any) -> str | None:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        return "has a content part that is not an object with a \"type\""
+    if part["type"] in ("text", "refusal") and not isinstance(part.get(part["type"]), str):
+        return f"has a {part['type']} part whose {part['type']} is not a string"
+    if part["type"] == "image_url":
+        image = part.get("image_url")
+        if not (isinstance(image, dict) and isinstance(image.get("url"), str)):
+            return "has an image_url part without {\"url\": \"...\"}"
+    return None
+
+
+def _message_problem(message: Any) -> str | None:
+    """What is wrong with one message, or None."""
+    if not isinstance(message, dict) or message.get("role") not in _ROLES:
+        return f"is not a chat message (an object with a role of {', '.join(sorted(_ROLES))})"
+    depth, _ = _shape(message, MAX_DEPTH)
+    if depth > MAX_DEPTH:
+        return f"nests deeper than {MAX_DEPTH} levels"
+    content = message.get("content")
+    if isinstance(content, list):
+        return next(filter(None, map(_part_problem, content)), None)
+    if not (isinstance(content, str) or content is None):
+        return "has content that is neither text nor a list of parts"
+    if "name" in message and not isinstance(message["name"], str):
+        return "has a name that is not a string"
+    if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+        return "is a tool result without a \"tool_call_id\" string"
+    if "tool_calls" in message:
+        calls = message["tool_calls"]
+        if message["role"] != "assistant" or not isinstance(calls, list):
+            return "has tool_calls that are not an assistant's list of calls"
+        return next(filter(None, map(_call_problem, calls)), None)
+    return None
+
+
+def _call_problem(call: Any) -> str | None:
+    """What is wrong with one of an assistant's tool calls, or None."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not (isinstance(call, dict) and isinstance(call.get("id"), str)
+            and call.get("type") == "function" and isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments"), str)):
+        return ("has a tool call that is not {\"id\": ..., \"type\": \"function\", "
+                "\"function\": {\"name\": ..., \"arguments\": \"JSON text\"}}")
+    return None
+
+
+def _preview(message: Any) -> str:
+    text = repr(message) if not isinstance(message, (dict, list)) else type(message).__name__
+    if isinstance(message, dict):
+        text = f"role={str(message.get('role'))[:20]!r}"
+    return text[:60]
+
+
+def validate_messages(messages: Any) -> None:
+    """Refuse anything that is not a list of OpenAI chat messages (within the limits),
+    naming the first bad message."""
+    if not isinstance(messages, list):
+        raise HistoryError(f"expected a list of messages, got {type(messages).__name__}")
+    if len(messages) > MAX_MESSAGES:
+        raise HistoryError(f"{len(messages)} messages; the limit is {MAX_MESSAGES}")
+    total = 0
+    for i, message in enumerate(messages):
+        problem = _message_problem(message)
+        if problem:
+            raise HistoryError(f"message {i} ({_preview(message)}) {problem}; nothing was "
+                               "changed")
+        total += _shape(message, MAX_DEPTH)[1]
+        if total > MAX_TEXT:
+            raise HistoryError(f"the messages hold more than {MAX_TEXT // 2**20} MiB of text "
+                               f"(the limit is reached at message {i}); nothing was changed")
+
+
+def read_messages(path: Path, fmt: str = "json") -> list[Any]:
+    """The messages list in a JSON (or JSONL) file, validated, or one HistoryError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise HistoryError(f"load: {path} is {size / 2**20:.0f} MiB; the limit is "
+                               f"{MAX_FILE_BYTES // 2**20} MiB; the history is unchanged")
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HistoryError(f"load: no file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryError(f"load: cannot read {path}: {exc}; the history is unchanged") from None
+    try:
+        if path.suffix == ".jsonl" or fmt == "jsonl":
+            data: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            data = json.loads(raw)
+    except RecursionError:
+        raise HistoryError(f"load: {path} nests too deep to be chat messages; the history is "
+                           "unchanged") from None
+    except ValueError as exc:
+        raise HistoryError(f"load: {path} is not valid JSON ({exc}); the history is unchanged")\
+            from None
+    try:
+        validate_messages(data)
+    except HistoryError as exc:
+        raise HistoryError(f"load: {path}: {exc}") from None
+    return data  # type: ignore[no-any-return]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a saved history readable by its owner only, or raise one HistoryError."""
+    if not path.parent.is_dir():
+        raise HistoryError(f"save: the directory {path.parent} does not exist; create it first "
+                           "or pick another path. Nothing was written.")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise HistoryError(f"save: cannot write {path}: {exc.strerror}. Nothing was written.")\
+            from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: make it private
+        f.write(text)
+
+
+def history_dir() -> Path:
+    """Where per-notebook histories are stored (the user data dir)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("chatmagic", appauthor=False)) / "history"
+
+
+def _file_for(notebook: str, directory: Path) -> Path:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(notebook).stem)[:40] or "notebook"
+    digest = hashlib.sha256(notebook.encode()).hexdigest()[:12]
+    return directory / f"{stem}-{digest}.jsonl"
+
+
+#: The journal's line format. 2: a turn is its list of messages (tool calls and results
+#: included). 1: a turn was ``user`` and ``assistant``; lines without "v" are version 1
+#: (written before it was named). Both still load; new lines are written as 2.
+JOURNAL_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+
+
+class Notebook:
+    """One notebook's conversations, journaled to disk when the notebook is known."""
+
+    def __init__(self, notebook: str | None = None, directory: Path | None = None) -> None:
+        self.notebook = notebook
+        self.conversations: dict[str, Conversation] = {}
+        self.path: Path | None = None
+        #: Journal lines that could not be read (damaged, or from a newer chatmagic): skipped,
+        #: the rest loaded; the magics say so once.
+        self.unreadable = 0
+        if notebook:
+            self.path = _file_for(notebook, directory or history_dir())
+            self._replay()
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, name: str, create: bool = True) -> Conversation:
+        if name not in self.conversations:
+            if not create:
+                known = ", ".join(self.conversations) or "none yet"
+                raise HistoryError(f"no conversation named '{name}' (known: {known})")
+            self.conversations[name] = Conversation(name)
+        return self.conversations[name]
+
+    def _replay(self) -> None:
+        assert self.path is not None
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        for line in data.splitlines():
+            try:
+                op = json.loads(line)
+                self._apply(op)
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError,
+                    HistoryError):
+                # A line cut short by a crash, damaged, or written by a newer chatmagic:
+                # skip it, keep the rest, and count it.
+                if line.strip():
+                    self.unreadable += 1
+
+    def _apply(self, op: dict[str, Any]) -> None:
+        if not isinstance(op.get("conv"), str):
+            raise HistoryError("a journal line without a conversation name")
+        if op.get("v", 1) not in _READABLE_VERSIONS:
+            raise HistoryError(f"a journal line of format {op.get('v')!r}")
+        kind = op["op"]
+        if kind not in ("system", "turn", "undo", "clear", "replace"):
+            raise HistoryError(f"an unknown journal operation {kind!r}")
+        if kind == "system":
+            if not isinstance(op["text"], (str, type(None))):
+                raise HistoryError("a system message that is not text")
+        elif kind == "turn":
+            _check_turn(op)
+        elif kind == "replace":
+            for turn in op["turns"]:
+                _check_turn(turn)
+        conv = self.get(op["conv"])
+        if kind == "system":
+            conv.system = op["text"]
+        elif kind == "turn":
+            conv.turns.append(Turn.from_dict(op))
+        elif kind == "undo":
+            if isinstance(op.get("id"), str):  # this turn, wherever it is now
+                conv.turns = [t for t in conv.turns if t.id != op["id"]]
+            elif conv.turns:  # journals written before turns had ids
+                conv.turns.pop()
+        elif kind == "clear":
+            conv.turns.clear()
+            conv.system = op.get("system")
+        elif kind == "replace":
+            conv.system = op.get("system")
+            conv.turns = [Turn.from_dict(t) for t in op["turns"]]
+
+    # -- changing (each change is applied, then journaled as one line) ---------
+    def _do(self, op: dict[str, Any]) -> None:
+        op = {"v": JOURNAL_VERSION, **op}
+        self._apply(op)
+        if self.path is not None:
+            self._append(op)
+
+    def _append(self, op: dict[str, Any]) -> None:
+        assert self.path is not None
+        append_json_line(self.path, op)
+
+    def set_system(self, name: str, text: str | None) -> None:
+        if self.get(name).system != text:
+            self._do({"op": "system", "conv": name, "text": text})
+
+    def add_turn(self, name: str, turn: Turn) -> None:
+        self._do({"op": "turn", "conv": name, **turn.to_dict()})
+
+    def undo(self, name: str) -> Turn:
+        conv = self.get(name, create=False)
+        if not conv.turns:
+            raise HistoryError(f"conversation '{name}' has no exchange to undo")
+        last = conv.turns[-1]
+        self._do({"op": "undo", "conv": name, "id": last.id})
+        return last
+
+    def clear(self, name: str) -> None:
+        """Forget the conversation's turns and system message."""
+        self._do({"op": "clear", "conv": name})
+
+    def replace(self, name: str, conversation: Conversation) -> None:
+        self._do({"op": "replace", "conv": name, "system": conversation.system,
+                  "turns": [t.to_dict() for t in conversation.turns]})
+
+
+def _check_turn(data: Any) -> None:
+    """A journaled turn must hold real messages (a damaged one would break every show)."""
+    if not isinstance(data, dict):
+        raise HistoryError("a turn that is not an object")
+    if "messages" in data:
+        messages = data["messages"]
+    else:  # format 1
+        messages = [data["user"]] + ([data["assistant"]] if data.get("assistant") is not None
+                                     else [])
+    validate_messages(messages)
+    if not isinstance(data.get("meta") or {}, dict):
+        raise HistoryError("a turn whose facts are not an object")

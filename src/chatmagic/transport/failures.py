@@ -1,0 +1,119 @@
+"""The failure a raised exception means: what the SDK or the HTTP layer raised, as data.
+
+`failure_from_exception` names what happened, at which endpoint, and what to do
+(`chatmagic.core.failures.StreamError`); it never shows a key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+from urllib.parse import urljoin
+
+import openai
+
+from ..core.failures import StreamError, clean_text, is_transport, sentence, server_text
+from ..core.profiles import Profile
+from .client import proxy_for, redirect_advice
+
+__all__ = ["failure_from_exception", "describe_exception"]
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or an HTTP date) or retry-after-ms."""
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, AttributeError, IndexError):
+        return None
+
+
+def _redirect(exc: openai.APIStatusError, profile: Profile, where: str) -> StreamError:
+    """A 3xx the client did not follow: where it pointed, and the base_url to use instead."""
+    status, response = exc.status_code, exc.response
+    asked = str(response.request.url)
+    location = response.headers.get("location")
+    if not location:
+        return StreamError(f"{where} answered HTTP {status} (a redirect) without saying where "
+                           "to: check the profile's base_url.", "redirect", status)
+    target = urljoin(asked, location)
+    advice = redirect_advice(profile.base_url, asked, location)
+    return StreamError(sentence(f"{where} answered HTTP {status}, sending the request to "
+                                f"{target}: {advice}"), "redirect", status)
+
+
+# LiteLLM's proxy without a database answers an unknown key with HTTP 400 "No connected db."
+_KEY_WORDS = ("no connected db", "api key", "api_key", "authentication", "unauthorized")
+
+
+def _about_the_key(said: str) -> bool:
+    return any(words in said.lower() for words in _KEY_WORDS)
+
+
+def _key_advice(profile: Profile) -> str:
+    return (f"check the key (set {profile.api_key_env})" if profile.api_key_env
+            else "check the profile's key")
+
+
+def failure_from_exception(exc: BaseException, profile: Profile, model: str,
+                           timeout: float | None = None) -> StreamError:
+    """The failure a raised exception means: what happened, where, what to do. Never a key."""
+    where = f"{profile.name} ({profile.base_url})"
+    transport = is_transport(exc)
+    if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
+        limit = f" within {timeout:g} s" if timeout else ""
+        return StreamError(f"No answer from {where}{limit}: the endpoint is slow or stalled. "
+                           "Try again, or raise --timeout.", "timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = type(exc.__cause__ or exc).__name__
+        proxy = proxy_for(profile.base_url)
+        if proxy:
+            return StreamError(f"Cannot reach {where} through the proxy {proxy} ({cause}): is "
+                               "the proxy right, or should NO_PROXY name this host?", "connect")
+        return StreamError(f"Cannot reach {where} ({cause}): is the server running and the "
+                           "base_url right?", "connect")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if 300 <= status < 400:
+            return _redirect(exc, profile, where)
+        said = server_text(exc.body) or server_text(_body_text(exc)) or exc.message
+        advice = {
+            401: _key_advice(profile),
+            403: "the key lacks access to this model or endpoint",
+            404: (f"check the model id '{model}' (%models lists what {profile.name} serves)"
+                  if model else "check the profile's base_url"),
+            429: "rate limited after retries: wait a little, or send fewer requests at once",
+        }.get(status, "the endpoint failed: try again later" if status >= 500 else
+              _key_advice(profile) if _about_the_key(said) else "check the options sent")
+        return StreamError(f"{where} answered HTTP {status}: {said} — {advice}.",
+                           "status", status, _retry_after(exc.response.headers))
+    if transport:  # raised while reading the body, which the SDK does not wrap
+        return StreamError(f"The connection to {where} broke during the reply "
+                           f"({type(exc).__name__}): try again.", "connect")
+    if isinstance(exc, openai.OpenAIError):
+        return StreamError(sentence(clean_text(f"Request to {where} failed: {exc}")), "protocol")
+    return StreamError(sentence(clean_text(f"Request to {where} failed: "
+                                           f"{type(exc).__name__}: {exc}")), "protocol")
+
+
+def _body_text(exc: openai.APIStatusError) -> str | None:
+    try:
+        return exc.response.text
+    except Exception:  # noqa: BLE001 - a streamed body not read: nothing more to say
+        return None
+
+
+def describe_exception(exc: BaseException, profile: Profile, model: str,
+                       timeout: float | None = None) -> str:
+    """The message of `failure_from_exception` (for callers that only show words)."""
+    return failure_from_exception(exc, profile, model, timeout).message
