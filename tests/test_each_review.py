@@ -47,23 +47,21 @@ def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndp
 
 def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
                                                             endpoint: FakeEndpoint) -> None:
-    from chatmagic.transport import structured
+    import chatmagic
 
+    knowledge = chatmagic._magics.session.knowledge
     shell.user_ns["people"] = ["ann", "bob"]
     line = "--each people -m schema/refuse=json_schema --schema 'name, age int' -o t"
-    try:
-        _magic(shell, line, "Person {item}, age {index}")
-        assert shell.user_ns["t"]["error"].isna().all()
-        sent = len(endpoint.chat_requests)
-        assert endpoint.base_url in structured.TAKES  # learned: json_object from now on
-        _magic(shell, line, "Person {item}, age {index}")
-        assert len(endpoint.chat_requests) == sent  # nothing sent again
-        assert shell.user_ns["t"]["age"].tolist() == [0, 1]
-        structured.TAKES.clear()  # as after a kernel restart
-        _magic(shell, line, "Person {item}, age {index}")
-        assert len(endpoint.chat_requests) == sent
-    finally:
-        structured.TAKES.pop(endpoint.base_url, None)
+    _magic(shell, line, "Person {item}, age {index}")
+    assert shell.user_ns["t"]["error"].isna().all()
+    sent = len(endpoint.chat_requests)
+    assert knowledge.modes == {endpoint.base_url: "json_object"}  # learned, for the session
+    _magic(shell, line, "Person {item}, age {index}")
+    assert len(endpoint.chat_requests) == sent  # nothing sent again
+    assert shell.user_ns["t"]["age"].tolist() == [0, 1]
+    knowledge.modes.clear()  # as after a kernel restart
+    _magic(shell, line, "Person {item}, age {index}")
+    assert len(endpoint.chat_requests) == sent
 
 
 # -- an invalid reply is kept: its text shown, not bought again --------------------------
@@ -243,41 +241,21 @@ def test_the_key_is_in_no_stored_row_and_changes_no_resume_key(
     assert len(endpoint.chat_requests) == 2  # another key: the same rows, not sent again
 
 
-# -- one attempt function for %%chat and --each --------------------------------------------
+# -- one exchange engine for %%chat and --each ----------------------------------------------
 
-def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
-        endpoint: FakeEndpoint) -> None:
+def test_a_tool_call_counts_as_said_and_without_a_finish_reason_is_a_cut() -> None:
     import asyncio
 
-    import openai
+    from chatmagic.core.events import StreamEvent, ToolCallDelta
+    from chatmagic.engine.exchange import Watch
 
-    from chatmagic.engine.attempt import Watch, unstreamed
-    from chatmagic.core.events import Parsed, ToolCallDelta
-    from chatmagic.core.profiles import Profile
-    from chatmagic.core.schema import resolve_schema
+    async def stream() -> Any:
+        yield ToolCallDelta(0, "call_1", "f", "{}")
 
-    schema = resolve_schema("name, age int")
-    profile = Profile("ep", endpoint.base_url, needs_key=False)
-    request = {"model": "schema", "messages": [{"role": "user", "content": "Person ann, age 3"}],
-               "response_format": schema.response_format("json_schema")}
-
-    async def main() -> list[Any]:
-        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="sk-test")
-        try:
-            return [e async for e in unstreamed(client, request, profile, schema)]
-        finally:
-            await client.close()
-
-    events = asyncio.run(main())
-    assert any(isinstance(e, Parsed) for e in events), events  # --each's retry reads it too
-
-    async def calls() -> Any:
-        async def stream() -> Any:
-            yield ToolCallDelta(0, "call_1", "f", "{}")
-
-        watch = Watch()
-        _ = [e async for e in watch.events(stream())]
-        return watch
-
-    watch = asyncio.run(calls())
-    assert watch.said and watch.cut(True, True)  # said something, but no finish reason
+    watch, passed = Watch(), []
+    asyncio.run(watch.pass_on(stream(), passed.append))
+    assert passed == [ToolCallDelta(0, "call_1", "f", "{}")]
+    assert watch.said and not watch.cut  # alone: a stream that merely ended early
+    watch.overlapped = True  # another request to the endpoint was in flight meanwhile
+    assert watch.cut
+    _: list[StreamEvent] = passed

@@ -261,7 +261,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
                      where="map()")
     store = store_for(session.notebook)
     estimate_run(plan, store, session.max_cost)  # above max_cost: refused, nothing sent
-    run = EachRun(plan, session.clients, store)
+    run = EachRun(plan, session.clients, store, knowledge=session.knowledge)
     try:
         run.run()
     finally:

@@ -66,7 +66,8 @@ class Exchange:
         self._changed = threading.Condition()
         self._loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # Throttle 0: a reader sees every piece as it comes; nothing is drawn.
-        self.run = Run(plan.jobs, session.clients, _Wake(self._wake), throttle=0.0)
+        self.run = Run(plan.jobs, session.clients, _Wake(self._wake), throttle=0.0,
+                       knowledge=session.knowledge)
         self.done = False
         self.crash: BaseException | None = None  # a fault of chatmagic itself, not the endpoint
         self.problem: Exception | None = None  # tools: the rounds ended without an answer

@@ -28,7 +28,7 @@ from ..transport.failures import failure_from_exception
 from ..core.profiles import Profile
 from ..render.html import clean_text
 from ..store.rowstore import RowStore
-from ..engine.scheduler import RowJob
+from ..engine.request import Job
 from ..core.schema import InvalidOutput, Schema, resolve_schema
 from ..core.table import Row, build_table
 
@@ -113,7 +113,7 @@ def _client(session: "Session", part_or_profile: BatchPart | Profile) -> tuple[A
 
 # -- submit ---------------------------------------------------------------------------
 
-def _groups(requests: Sequence[RowJob]) -> dict[str, list[int]]:
+def _groups(requests: Sequence[Job]) -> dict[str, list[int]]:
     """Row numbers per model label (one endpoint and model each; OpenAI takes one model per
     batch): one provider batch each, in first-seen order."""
     groups: dict[str, list[int]] = {}
@@ -122,7 +122,7 @@ def _groups(requests: Sequence[RowJob]) -> dict[str, list[int]]:
     return groups
 
 
-def _batches(requests: Sequence[RowJob], max_lines: int,
+def _batches(requests: Sequence[Job], bodies: Sequence[dict[str, Any]], max_lines: int,
              max_bytes: int) -> list[tuple[int, list[int], bytes]]:
     """(first, row numbers, JSONL file) per provider batch: one model label each, at most
     ``max_lines`` lines and ``max_bytes`` bytes (OpenAI's limits: 50,000 and 200 MB);
@@ -134,7 +134,7 @@ def _batches(requests: Sequence[RowJob], max_lines: int,
         lines: list[bytes] = []
         for position, number in enumerate(numbers):
             line = (json.dumps({"custom_id": _custom_id(number), "method": "POST",
-                                "url": ENDPOINT, "body": wire_body(requests[number].request)},
+                                "url": ENDPOINT, "body": bodies[number]},
                                ensure_ascii=False) + "\n").encode()
             if chunk and (len(chunk) >= max_lines or size + len(line) > max_bytes):
                 out.append((start, chunk, b"".join(lines)))
@@ -156,7 +156,7 @@ MAX_LINES = 50_000
 MAX_BYTES = 190 * 2**20
 
 
-def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
+def submit(session: "Session", store: BatchStore, requests: Sequence[Job], *,
            key_name: str = "index", schema: Schema | None = None,
            max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> BatchJob:
     """Send the rows (``--each``'s requests, sent here unstreamed) as batch jobs and record
@@ -165,8 +165,11 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
     if not requests:
         raise BatchError(StreamError("There are no rows to send.", "protocol"))
     parts: list[BatchPart] = []
+    # A schema goes in the way each endpoint is known to take it now.
+    bodies = [wire_body(r.request.shaped(session.knowledge.mode_for(r.profile)))
+              for r in requests]
     try:
-        for first, numbers, data in _batches(requests, max_lines, max_bytes):
+        for first, numbers, data in _batches(requests, bodies, max_lines, max_bytes):
             parts.append(_create_part(session, requests[numbers[0]], data, first))
     except BatchError:
         for part in parts:  # no half jobs: a job is all of its rows or none
@@ -197,7 +200,7 @@ def _plain(key: Any) -> Any:
     return key if isinstance(key, (str, int, float, bool, type(None))) else str(key)
 
 
-def _create_part(session: "Session", request: RowJob, data: bytes, first: int) -> BatchPart:
+def _create_part(session: "Session", request: Job, data: bytes, first: int) -> BatchPart:
     client, profile = _client(session, request.profile)
     call = "POST /files"
     try:
@@ -209,7 +212,7 @@ def _create_part(session: "Session", request: RowJob, data: bytes, first: int) -
                                       metadata={"created_by": "chatmagic"})
     except openai.OpenAIError as exc:
         raise _failure(exc, profile, call) from None
-    return BatchPart(profile.name, profile.base_url, str(request.request.get("model")),
+    return BatchPart(profile.name, profile.base_url, request.request.model,
                      request.label, batch.id, uploaded.id, _state(batch), first)
 
 

@@ -84,7 +84,7 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     # The budget guard as --each has it, at the price table's prices (a Batch API usually
     # charges less, so this errs high).
     estimate = estimate_run(plan, finished, session.max_cost)
-    schema = requests[0].schema
+    schema = requests[0].request.schema
     job = batch_api.submit(session, store, requests, key_name=plan.key_name, schema=schema)
     if options.out:
         namespace[options.out] = job.id  # the table comes with fetch -o VAR
