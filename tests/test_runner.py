@@ -25,10 +25,10 @@ class SlowFirstFrame:
     def begin(self, run: Run) -> None:
         time.sleep(0.3)
 
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run, events: Any) -> None:
         pass
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Any) -> None:
         pass
 
 

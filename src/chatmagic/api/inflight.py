@@ -17,7 +17,7 @@ from ..tools.functions import ToolCall, ToolResult, not_run
 
 if TYPE_CHECKING:
     from ..engine.reply import Reply
-    from ..engine.runner import Run
+    from ..engine.runner import Events, Run
     from ..engine.session import Plan, Session
 
 __all__ = ["InFlight"]
@@ -32,10 +32,10 @@ class _Wake:
     def begin(self, run: Run) -> None:
         self._wake()
 
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run, events: Events) -> None:
         self._wake()
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Events) -> None:
         self._wake()
 
 
@@ -44,7 +44,7 @@ class InFlight:
 
     def __init__(self, session: Session, plan: Plan, allow: Any = None) -> None:
         from ..engine.portal import PORTAL
-        from ..engine.runner import Run
+        from ..engine.runner import Events, Run
 
         self.session = session
         self.plan = plan

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
-from typing import Any, AsyncIterator, Callable, Protocol
+from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
 from ..core.events import Restart, StreamError, StreamEvent, TextDelta
 from ..core.failures import sentence
@@ -25,29 +25,35 @@ from .exchange import CELL, Routes, exchange
 from .reply import Reply
 from .request import Job
 
-__all__ = ["Sink", "Run", "NullSink", "run_blocking", "HEARTBEAT"]
+__all__ = ["Sink", "Run", "NullSink", "Events", "run_blocking", "HEARTBEAT"]
+
+#: The events that arrived since a sink was last called: ``(column, event)`` in order.
+Events = Sequence[tuple[int, StreamEvent]]
 
 
 class Sink(Protocol):
     """What draws a run: told when it starts, as it goes (throttled) and when it ends.
 
+    `refresh` and `end` get the events that arrived since the sink was last
+    called, in order (a `Restart` among them starts its column over); the run's
+    `Reply` values hold everything folded so far (usage, finish, timings).
     `begin` and `refresh` return True to be refreshed again one throttle
     interval later even if no event arrives (to show a "waiting" state, or a
     part held back so that one refresh sends one update); `end` draws the
-    final state, including whatever arrived since the last refresh.
+    final state.
     """
 
     def begin(self, run: "Run") -> bool | None: ...
-    def refresh(self, run: "Run") -> bool | None: ...
-    def end(self, run: "Run") -> None: ...
+    def refresh(self, run: "Run", events: Events) -> bool | None: ...
+    def end(self, run: "Run", events: Events) -> None: ...
 
 
 class NullSink:
     """A sink that draws nothing (the Python API, benchmarks)."""
 
     def begin(self, run: "Run") -> None: pass
-    def refresh(self, run: "Run") -> None: pass
-    def end(self, run: "Run") -> None: pass
+    def refresh(self, run: "Run", events: Events) -> None: pass
+    def end(self, run: "Run", events: Events) -> None: pass
 
 
 _END = None  # what a column's task puts in the queue when its request is over
@@ -79,13 +85,15 @@ class Run:
         self._dirty = False
         self._stop_hook: Any = None
         self._stop_asked = False  # stop() came, perhaps before any hook could act on it
+        self._fresh: list[tuple[int, StreamEvent]] = []  # since the sink was last called
 
     # -- folding and throttling (always on the caller's thread) ---------------
     def _feed(self, column: int, event: StreamEvent | None) -> None:
         reply = self.replies[column]
+        if event is not None:
+            self._fresh.append((column, event))
         if isinstance(event, Restart):
-            # The column starts over: a renderer sees a new Reply object in run.replies.
-            self.replies[column] = reply.restarted(event)
+            self.replies[column] = reply.restarted(event)  # the column starts over
             self._refresh()
             return
         if event is None:
@@ -105,9 +113,13 @@ class Run:
         self._last_refresh = time.perf_counter()
         self._dirty = bool(self.sink.begin(self))
 
+    def _taken(self) -> list[tuple[int, StreamEvent]]:
+        events, self._fresh = self._fresh, []
+        return events
+
     def _refresh(self) -> None:
         self._last_refresh = time.perf_counter()
-        self._dirty = bool(self.sink.refresh(self))
+        self._dirty = bool(self.sink.refresh(self, self._taken()))
 
     def _tick(self) -> None:
         if self._dirty and time.perf_counter() - self._last_refresh >= self.throttle:
@@ -120,7 +132,7 @@ class Run:
         for reply in self.replies:
             if reply.ended is None:
                 reply.close(interrupted=interrupted or self.stopped)
-        self.sink.end(self)
+        self.sink.end(self, self._taken())
 
     # -- the streams -----------------------------------------------------------
     async def _events(self, started: Callable[[], None]) -> AsyncIterator[Item]:
