@@ -338,11 +338,11 @@ def test_keys_are_kept_as_plain_values() -> None:
     import numpy as np
     import pandas as pd
 
-    from chatmagic.each.batch import _plain
+    from chatmagic.each.batch_files import plain_key
 
-    assert [_plain(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
-    assert type(_plain(np.int64(3))) is int
-    assert _plain(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"
+    assert [plain_key(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
+    assert type(plain_key(np.int64(3))) is int
+    assert plain_key(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"
 
 
 def test_fetched_rows_are_finished_rows_for_each(shell, endpoint: FakeEndpoint) -> None:  # type: ignore[no-untyped-def]
