@@ -27,6 +27,7 @@ from typing import Any
 from ..core.errors import HistoryError
 from .jsonl import append_json_line
 from .messages import validate_messages
+from .rowstore import RowStore
 
 __all__ = ["Turn", "Conversation", "Notebook", "history_dir", "journal_path", "JOURNAL_VERSION"]
 
@@ -161,7 +162,8 @@ _READABLE_VERSIONS = (1, 2)
 
 
 class Notebook:
-    """One notebook's conversations, journaled to disk when the notebook is known."""
+    """One notebook's conversations, journaled to disk when the notebook is known, and the
+    finished rows of its runs over many inputs (``rows``, beside the journal)."""
 
     def __init__(self, notebook: str | None = None, directory: Path | None = None) -> None:
         self.notebook = notebook
@@ -173,6 +175,8 @@ class Notebook:
         if notebook:
             self.path = journal_path(notebook, directory or history_dir())
             self._replay()
+        #: Rows of --each runs that finished, so running a cell again sends only the others.
+        self.rows = RowStore.beside(self.path)
 
     # -- reading ---------------------------------------------------------------
     def get(self, name: str, create: bool = True) -> Conversation:

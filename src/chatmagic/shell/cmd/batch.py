@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from ...each import batch as batch_api
-from ...store import rowstore
 from ...store.batch_store import BatchJob, BatchStore, store_path
 from ...core.context import ErrorLog
 from ...each.run import EachPlan, estimate_run, plan_each, planned_requests
@@ -73,7 +72,7 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     plan = each_requests(session, options, namespace, errors=errors,
                          max_field_chars=max_field_chars)
     # Only the rows no earlier run finished (--fresh: all), as --each sends them.
-    finished = rowstore.store_for(session.notebook)
+    finished = session.notebook.rows
     requests = planned_requests(plan, finished)
     earlier = len(plan.jobs) - len(requests)
     if not requests:
@@ -175,7 +174,7 @@ def _status(args: Any, session: Session, store: BatchStore, namespace: dict[str,
 
 def _fetch(args: Any, session: Session, store: BatchStore, namespace: dict[str, Any]) -> Outcome:
     job = _job(store, args.id)
-    table, now = batch_api.fetch(session, store, job, rowstore.store_for(session.notebook))
+    table, now = batch_api.fetch(session, store, job, session.notebook.rows)
     if args.out:
         namespace[args.out] = table
     records = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
