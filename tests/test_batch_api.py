@@ -388,6 +388,18 @@ def test_with_persist_off_jobs_are_kept_for_the_session(shell, endpoint: FakeEnd
     assert not list(clean_env.rglob("*.batches.jsonl"))  # nothing on disk
 
 
+def test_with_persist_off_each_session_keeps_its_own_jobs(clean_env: Path) -> None:
+    from chatmagic.engine.session import Session
+    from chatmagic.shell.cmd.batch import store_for
+    from chatmagic.store.batch_store import BatchJob
+
+    one, two = Session(environ={}), Session(environ={})
+    store_for(one, None, persist=False).add(BatchJob("batch_1", 0.0, [], []))
+    assert store_for(one, None, persist=False).find("batch_1") is not None
+    assert store_for(two, None, persist=False).jobs == {}
+    assert not list(clean_env.rglob("*.batches.jsonl"))
+
+
 def test_rows_past_one_batchs_limits_go_as_several_batches(endpoint: FakeEndpoint,
                                                            clean_env: Path) -> None:
     from chatmagic.each import batch as batch_api

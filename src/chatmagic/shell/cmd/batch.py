@@ -9,7 +9,6 @@ server or a model sent is shown through `render.html` (inert).
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -33,15 +32,12 @@ Outcome = Union[str, dict[str, str], None]
 SHOWN_ROWS = 5
 
 
-_memory: "weakref.WeakKeyDictionary[Session, BatchStore]" = weakref.WeakKeyDictionary()
-
-
 def store_for(session: Session, notebook: str | None, persist: bool,
               directory: str | None = None) -> BatchStore:
     """The notebook's job store: on disk beside its history, read afresh (another kernel may
-    have added a job); with persist off, one in memory for the session."""
+    have added a job); with persist off, the session's own, in memory."""
     if not persist:
-        return _memory.setdefault(session, BatchStore())
+        return session.batch_jobs
     return BatchStore(store_path(notebook, Path(directory) if directory else None))
 
 
