@@ -6,18 +6,28 @@ text with multi-byte UTF-8 and the separators ``str.splitlines`` wrongly splits 
 every line ended by CRLF, LF or CR. The decoder must give exactly the events the
 construction says, fed whole, one byte at a time, and cut at random points. A second
 property feeds arbitrary bytes (invalid UTF-8, stray CRs) and asks only that every cut
-reads the same as the whole. In-process: no sockets.
+reads the same as the whole; a third reads generated chat completions (chunks of JSON,
+keep-alives, a finish and [DONE] or not) through `astream_chat` and the real SDK, and asks
+for the same events however the body is cut. In-process: no sockets (a mock transport).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterator
 
+import httpx2
+import openai
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chatmagic.core.profiles import Profile
 from chatmagic.transport.sse import SSEDecoder, SSEMessage
+from chatmagic.transport.stream import astream_chat
 
 # -- what a stream says, by construction ----------------------------------------------
 
@@ -178,3 +188,90 @@ def test_data_that_is_only_a_line_separator_is_an_event_not_blank() -> None:
     assert len(said) == 1 and isinstance(said[0], StreamError)
     assert "not JSON" in said[0].message
 
+
+
+# -- the stream layer on top: chunks of JSON, events the same however the body is cut ----
+
+_PIECES = st.one_of(st.sampled_from(["", "h", "é", "日本", "😀", "\u2028", "\x85", "\\", '"',
+                                     "\ufeff", "[DONE]", "data: x\n\n"]),
+                    st.text(st.characters(blacklist_categories=("Cs",)), max_size=6))
+
+
+@st.composite
+def _chunk(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["content", "content", "reasoning_content", "reasoning",
+                                 "refusal", "tool", "usage"]))
+    if kind == "usage":
+        return {"choices": [], "usage": {"prompt_tokens": draw(st.integers(0, 9)),
+                                         "completion_tokens": draw(st.integers(0, 9))}}
+    if kind == "tool":
+        call = {"index": draw(st.integers(0, 2)),
+                "function": {"name": draw(_PIECES), "arguments": draw(_PIECES)}}
+        return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
+    return {"choices": [{"index": draw(st.integers(0, 1)), "delta": {kind: draw(_PIECES)}}]}
+
+
+@st.composite
+def chat_streams(draw: st.DrawFn) -> bytes:
+    """A streamed chat completion as a server might send it: chunks (JSON escaped to ASCII or
+    not), comments between them, any line ends, a finish and [DONE] or neither."""
+    chunks = draw(st.lists(_chunk(), max_size=8))
+    if draw(st.booleans()):
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    frames = [f"data: {json.dumps(c, ensure_ascii=draw(st.booleans()))}" for c in chunks]
+    if draw(st.booleans()):
+        frames.append("data: [DONE]")
+    out = []
+    for frame in frames:
+        if draw(st.booleans()):
+            out.append(": keep-alive" + draw(_ENDS) * 2)
+        end = draw(_ENDS)
+        out.append(frame + end + (end if end != "\r" or draw(st.booleans()) else "\r\n"))
+    return "".join(out).encode()
+
+
+async def _body(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+@pytest.fixture(scope="module")
+def stream_events() -> Iterator[Callable[[list[bytes]], list[Any]]]:
+    """Reads a body, as pieces, through `astream_chat` and the real SDK: an in-process mock
+    transport answers (one client and loop for the module, as building them costs more than
+    reading a stream)."""
+    sent: list[list[bytes]] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"},
+                               content=_body(sent[-1]))
+
+    loop = asyncio.new_event_loop()
+    client = openai.AsyncOpenAI(base_url="http://stream.invalid/v1", api_key="x", max_retries=0,
+                                http_client=httpx2.AsyncClient(
+                                    transport=httpx2.MockTransport(answer)))
+    profile = Profile("p", "http://stream.invalid/v1", needs_key=False)
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+    async def events() -> list[Any]:
+        return [e async for e in astream_chat(client, request, profile, retry_empty=False)]
+
+    def read_events(pieces: list[bytes]) -> list[Any]:
+        sent.append(pieces)
+        return loop.run_until_complete(events())
+
+    yield read_events
+    loop.run_until_complete(client.close())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
+@settings(max_examples=EXAMPLES // 8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(chat_streams(), st.randoms(use_true_random=False))
+def test_a_streamed_reply_reads_as_the_same_events_however_its_body_is_cut(
+        stream_events: Callable[[list[bytes]], list[Any]], data: bytes,
+        rng: random.Random) -> None:
+    whole = stream_events([data])
+    assert stream_events([data[i:i + 1] for i in range(len(data))]) == whole
+    assert stream_events(random_cuts(data, rng)) == whole
