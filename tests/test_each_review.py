@@ -70,8 +70,6 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
         shell: Any, endpoint: FakeEndpoint, clean_env: Any) -> None:
     import json
 
-    from chatmagic.store import rowstore
-
     shell.user_ns["people"] = ["ann"]
     line = "--each people -m schema/shape=wrong --schema 'name, age int' -o t"
     try:
@@ -90,7 +88,7 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
     again = shell.user_ns["t"].iloc[0]
     assert again["error"] == row["error"] and again["text"] == row["text"]
     magics = shell.magics_manager.registry["ChatMagics"]
-    store = rowstore.store_for(magics.session.notebook)
+    store = magics.session.notebook.rows
     assert store._load(), "the reply is in the row store"
     assert sent.body["messages"]
     json.dumps(list(store._load().values()))
@@ -99,10 +97,10 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
 # -- a store that cannot be written does not end the run --------------------------------
 
 def _store_at(shell: Any, path: Any) -> Any:
-    from chatmagic.store import rowstore
+    from chatmagic.store.rowstore import RowStore
 
     magics = shell.magics_manager.registry["ChatMagics"]
-    store = rowstore._stores[magics.session.notebook] = rowstore.RowStore(path)
+    store = magics.session.notebook.rows = RowStore(path)
     return store
 
 
@@ -131,6 +129,23 @@ def test_an_unreadable_row_store_warns_and_the_run_goes_on(
     assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warned) == 1 and "cannot read" in warned[0], warned
+
+
+def test_each_notebook_owns_its_finished_rows(tmp_path: Any) -> None:
+    """No store shared by the process: two sessions' notebooks, or a notebook opened again
+    after the setting changed, each have their own rows (on disk beside the journal)."""
+    from chatmagic.core.table import Row
+    from chatmagic.engine.session import Session
+    from chatmagic.store.conversation import Notebook
+
+    one, two = Session(environ={}), Session(environ={})
+    one.notebook.rows.put("d" * 64, Row(0, "m", "one's"))
+    assert one.notebook.rows.get("d" * 64, 0).text == "one's"
+    assert two.notebook.rows.get("d" * 64, 0) is None
+    named = Notebook("nb.ipynb", tmp_path)
+    named.rows.put("e" * 64, Row(0, "m", "kept"))
+    assert named.rows.path == tmp_path / (named.path.stem + ".rows.jsonl")
+    assert Notebook("nb.ipynb", tmp_path).rows.get("e" * 64, 0).text == "kept"
 
 
 # -- one locked append for every journal, with the torn-line guard ------------------------

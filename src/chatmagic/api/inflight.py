@@ -44,7 +44,7 @@ class InFlight:
 
     def __init__(self, session: Session, plan: Plan, allow: Any = None) -> None:
         from ..engine.portal import PORTAL
-        from ..engine.runner import Events, Run
+        from ..engine.runner import Run
 
         self.session = session
         self.plan = plan

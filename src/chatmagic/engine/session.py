@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from ..core import scrub
 from .capabilities import Capabilities, client_fetch
 from ..transport.client import ClientPool
+from ..store.batch_store import BatchStore
 from ..store.conversation import Notebook, Turn
 from ..core.errors import HistoryError, OptionError
 from ..core.images import image_url
@@ -130,6 +131,8 @@ class Session:
         self.capabilities = Capabilities()  # what endpoints said of their models (issue 20)
         #: What requests taught of the endpoints: one at a time, structured-output modes.
         self.knowledge = Knowledge()
+        #: Batch API jobs sent while histories are kept in memory only (persist off).
+        self.batch_jobs = BatchStore()
 
     def register_keys(self) -> None:
         """Make every key in play known to the scrubber (profiles' keys, secret variables)."""
