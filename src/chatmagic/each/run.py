@@ -19,8 +19,6 @@ not asked again).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
@@ -369,41 +367,27 @@ class EachRun:
         return self
 
     def run(self) -> "EachRun":
-        """The blocking twin: the requests run on the portal's long-lived loop (`_portal`,
+        """The blocking way: the requests run on the portal's long-lived loop (`portal`,
         where the clients and their connections are kept); the view is drawn from here, and
         a KeyboardInterrupt stops them, keeping the finished rows."""
-        from ..engine.portal import PORTAL
+        from ..engine.portal import PORTAL, Put
 
-        started, ended = threading.Event(), threading.Event()
+        async def work(put: Put) -> None:
+            await self._send()
 
-        async def main() -> None:
-            started.set()
-            try:
-                await self._send()
-            finally:
-                ended.set()
+        def hook(cancel: Callable[[], object]) -> None:
+            self._cancel = cancel  # thread-safe: cancels the task on the portal's loop
 
-        future = PORTAL.submit(main())
-        self._cancel = future.cancel  # thread-safe: cancels the task on the portal's loop
         self.view.begin(self)
         interrupted = False
         try:
-            while True:
-                try:
-                    future.result(timeout=self.throttle)
-                    break
-                except concurrent.futures.TimeoutError:
-                    self.view.refresh(self)
-                except concurrent.futures.CancelledError:
-                    break  # stopped
+            # A grace of 5 s: the rows that finish while the requests are being cancelled.
+            PORTAL.serve(work, handle=lambda item: None, idle=lambda: self.view.refresh(self),
+                         wait=lambda: self.throttle, hook=hook, grace=5.0)
         except KeyboardInterrupt:
             interrupted = True
             raise
         finally:
-            if not future.done():
-                self.stop(user=False)
-            if started.is_set():
-                ended.wait(5)  # the rows that finish while the requests are being cancelled
             self._cancel = None
             self.progress.stopped = self.stopped or interrupted
             self.view.end(self)
