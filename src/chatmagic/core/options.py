@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .params import CHECKS, FORMATS, MAX_STOP, Invalid
-from .errors import OptionError
+from .errors import OptionError, ParameterError
 
 __all__ = ["wants_each", "ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
            "SAMPLING_FIELDS", "REQUEST_FIELDS", "PRESENTATION_FIELDS"]
@@ -42,15 +42,6 @@ def wants_each(line: str) -> bool:
     """Whether a ``%%chat`` line asks for a run over many inputs (``--each``), before it is
     parsed: such a cell goes its own way (`each_cell`, imported only then)."""
     return bool(_EACH.search(line))
-
-
-class ParameterError(OptionError):
-    """A refused option value: ``option`` is the field, ``problem`` what is wrong with it."""
-
-    def __init__(self, option: str, problem: str, label: str | None = None) -> None:
-        super().__init__(f"{label or option} {problem}")
-        self.option = option
-        self.problem = problem
 
 
 class _Parser(argparse.ArgumentParser):
