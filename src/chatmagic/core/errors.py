@@ -17,14 +17,13 @@ response (``r.failure``, a `chatmagic.core.failures.StreamError`). The tree::
           │    └── NotFinished     a fetched Batch API job still running     (each.batch)
           ├── HistoryError         a conversation not found, loaded or changed as asked
           ├── InvalidOutput        a reply that is not the JSON its schema asks: .problem, .text
-          ├── RequestFailed        a cell whose every request failed         (shell.magics)
-          ├── EachFailed           a --each cell whose every row failed      (shell.each_cell)
+          ├── RequestFailed        a cell whose every request failed
+          ├── EachFailed           a --each cell whose every row failed
           ├── ToolsRefused         tool calls nobody could allow; none ran   (engine.rounds)
           └── TooManyRounds        still calling tools at --max-rounds      (engine.rounds)
     KeyboardInterrupt
      └── ReplyInterrupted          a kernel interrupt stopped a reply; what arrived is kept
           └── EachInterrupted      ... stopped a --each run; the finished rows are kept
-                                                                         (shell.each_cell)
     UserWarning
      └── EndpointWarning           what the Python API warns with  (engine.capabilities)
 
@@ -35,7 +34,8 @@ this module may not import it); every other one is defined here.
 from __future__ import annotations
 
 __all__ = ["ChatError", "OptionError", "ParameterError", "SchemaError", "ToolError",
-           "ProfileError", "EndpointError", "HistoryError", "InvalidOutput", "ReplyInterrupted"]
+           "ProfileError", "EndpointError", "HistoryError", "InvalidOutput", "RequestFailed",
+           "EachFailed", "ReplyInterrupted", "EachInterrupted"]
 
 
 class ChatError(Exception):
@@ -89,6 +89,22 @@ class InvalidOutput(ChatError):
         self.text = text
 
 
+class RequestFailed(ChatError):
+    """A cell whose every request failed (shown as one message)."""
+
+    def __init__(self, message: str, *, debug: bool = False) -> None:
+        super().__init__(message)
+        self.debug = debug
+
+
+class EachFailed(ChatError):
+    """A ``--each`` run whose every row failed (shown as one message)."""
+
+    def __init__(self, message: str, *, debug: bool = False) -> None:
+        super().__init__(message)
+        self.debug = debug
+
+
 class ReplyInterrupted(KeyboardInterrupt):
     """A kernel interrupt that stopped a reply. Still a KeyboardInterrupt (Run All stops),
     shown as one line: what arrived is kept."""
@@ -96,3 +112,12 @@ class ReplyInterrupted(KeyboardInterrupt):
     def __init__(self) -> None:
         super().__init__("the kernel interrupt stopped the reply; the text that arrived is "
                          "kept in the cell and the history, marked incomplete")
+
+
+class EachInterrupted(ReplyInterrupted):
+    """A kernel interrupt that stopped a ``--each`` run: the finished rows are kept."""
+
+    def __init__(self, finished: int, left: int) -> None:
+        super().__init__()
+        self.args = (f"the kernel interrupt stopped the run; {finished:,} finished rows are "
+                     f"kept (and stored): run the cell again to send only the {left:,} left",)
