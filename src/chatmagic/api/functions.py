@@ -251,9 +251,12 @@ class NamedConversation:
                                _allow("conversation.prompt", allow)))
 
     def messages(self) -> list[dict[str, Any]]:
-        """The conversation as an OpenAI messages list (``%chat_history export``)."""
+        """The conversation as an OpenAI messages list (``%chat_history export``), once the
+        prompts made before this call have ended and been recorded."""
+        session = current_session()
+        _wait_for_turn(session, self.name)
         try:
-            return current_session().notebook.get(self.name, create=False).messages()
+            return session.notebook.get(self.name, create=False).messages()
         except HistoryError:
             return []  # not started yet
 
@@ -315,8 +318,11 @@ def compare(prompt: str, models: Sequence[str], *, system: str | None = None,
 
 
 def history(name: str = "default") -> list[dict[str, Any]]:
-    """The conversation ``name`` as an OpenAI messages list (system first)."""
-    return current_session().notebook.get(name, create=False).messages()
+    """The conversation ``name`` as an OpenAI messages list (system first), once the prompts
+    made before this call have ended and been recorded."""
+    session = current_session()
+    _wait_for_turn(session, name)
+    return session.notebook.get(name, create=False).messages()
 
 
 @_keywords("map")
