@@ -329,7 +329,8 @@ class ChatMagics(Magics):
         set       change settings: profile, model, throttle, widgets (auto|on|off), persist,
                   notebook, debug, max_compare, timeout, remote_images (on: show images
                   replies link from the web; off by default: they are links),
-                  max_field_chars (longest {field} in a prompt; 0: no limit)
+                  max_field_chars (longest {field} in a prompt; 0: no limit), max_cost
+                  (refuse a cell estimated to cost more; 0: no limit)
         use       make PROFILE the current profile
         profiles  every profile: endpoint, where its key comes from, default model
         key       type PROFILE's key without echo; kept for this session only
