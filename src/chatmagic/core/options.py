@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -20,7 +19,7 @@ from typing import Any, NoReturn
 from .params import CHECKS, FORMATS, MAX_STOP, Invalid
 from .errors import OptionError, ParameterError
 
-__all__ = ["wants_each", "ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
+__all__ = ["ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
            "SAMPLING_FIELDS", "REQUEST_FIELDS", "PRESENTATION_FIELDS"]
 
 #: The body fields that ChatOptions carries under their own names.
@@ -33,15 +32,6 @@ REQUEST_FIELDS = ("temperature", "top_p", "n", "stop", "max_tokens", "presence_p
                   "no_stream", "timeout")
 #: ... and what only a cell has: how the reply is shown and kept.
 PRESENTATION_FIELDS = ("out", "format", "no_interpolate", "debug")
-
-
-_EACH = re.compile(r"(?:^|\s)--each(?:[\s=]|$)")
-
-
-def wants_each(line: str) -> bool:
-    """Whether a ``%%chat`` line asks for a run over many inputs (``--each``), before it is
-    parsed: such a cell goes its own way (`each_cell`, imported only then)."""
-    return bool(_EACH.search(line))
 
 
 class _Parser(argparse.ArgumentParser):
