@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class, no_var_expand
@@ -39,6 +39,9 @@ from .cmd import chat as chat_cell
 from .cmd import history as history_view
 from .cmd.context import CellContext, Frontend
 from .ipy import Arg, arguments, in_kernel, line_cell_magic, line_magic, parse_arguments
+
+if TYPE_CHECKING:
+    from ..store.batch_store import BatchStore
 
 __all__ = ["ChatMagics", "CUSTOM_EXCEPTIONS", "in_kernel"]
 
@@ -236,7 +239,7 @@ class ChatMagics(Magics):
             return parse_chat_line(line, cell)
 
     # -- the Batch API: %%chat --each VAR --batch-api, %chat_batch -------------------------
-    def _batch_store(self) -> Any:
+    def _batch_store(self) -> BatchStore:
         from .cmd.batch import store_for
 
         return store_for(self.session, self.notebook_name(), self.persist,
