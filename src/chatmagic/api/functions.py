@@ -22,7 +22,6 @@ from typing import Any, Callable, Literal, Sequence, TypeVar, cast
 from ..core.errors import HistoryError, OptionError
 from ..core.options import REQUEST_FIELDS, ChatOptions
 from ..engine.capabilities import EndpointWarning
-from ..engine.reply import Reply
 from ..engine.session import Session, current_session
 from ..tools.functions import ToolCall
 from .inflight import InFlight
@@ -112,7 +111,8 @@ def _options(where: str, text: Any, keywords: dict[str, Any],
 def _schema(where: str, spec: Any) -> Any:
     """``schema=``: a class, a JSON-schema dict, or the concise form (a string is never a
     name here: there is no notebook namespace to look it up in)."""
-    from ..core.schema import SchemaError, resolve_schema
+    from ..core.errors import SchemaError
+    from ..core.schema import resolve_schema
 
     try:
         return resolve_schema(spec)
@@ -269,11 +269,6 @@ def conversation(name: str = "default") -> NamedConversation:
     return NamedConversation(name)
 
 
-def _finish(exchange: InFlight) -> list[Reply]:
-    Response(exchange).wait()
-    return exchange.run.replies
-
-
 @_keywords("chat")
 def chat(prompt: str, model: str | None = None, system: str | None = None,
          profile: str | None = None, *, temperature: float | None = None,
@@ -286,12 +281,13 @@ def chat(prompt: str, model: str | None = None, system: str | None = None,
          schema: type | dict[str, Any] | str | None = None,
          tools: Sequence[Callable[..., Any]] | None = None, max_rounds: int = 10,
          allow: Literal[True] | Callable[[ToolCall], bool] | None = None,
-         conversation: str = "default", new: bool = False, no_history: bool = False) -> Reply:
+         conversation: str = "default", new: bool = False, no_history: bool = False
+         ) -> Response:
     """Ask one model within a conversation (``conversation="default"``; ``new=True`` starts
     it afresh, ``no_history=True`` makes it one-shot) and wait; returns the finished
-    `Reply`. The other keywords are those of `prompt`."""
+    `Response` (as `prompt` gives). The other keywords are those of `prompt`."""
     prepared = _options("chat", prompt, _given(locals()))
-    return _finish(_start(current_session(), prepared, _allow("chat", allow)))[0]
+    return Response(_start(current_session(), prepared, _allow("chat", allow))).wait()
 
 
 @_keywords("compare", model="compare() takes its models in models=[...], not model=: to pick "
@@ -306,15 +302,16 @@ def compare(prompt: str, models: Sequence[str], *, system: str | None = None,
             images: Any = None, no_stream: bool = False, timeout: float | None = None,
             schema: type | dict[str, Any] | str | None = None,
             conversation: str = "default", new: bool = False,
-            no_history: bool = False) -> dict[str, Reply]:
-    """Ask several models at once and wait; returns label -> `Reply`, in order (a model
+            no_history: bool = False) -> dict[str, Response]:
+    """Ask several models at once and wait; returns label -> `Response`, in order (a model
     named twice is labelled ``model#2``). The keywords are those of `chat` but ``model``
     (the models are the list), ``n`` above 1 and the tools'."""
     if isinstance(models, str) or not models:
         raise OptionError(f"compare() takes a list of model names, not {models!r}")
     prepared = _options("compare", prompt, _given(locals()), compare=list(models))
-    exchange = _start(current_session(), prepared)
-    return dict(zip(exchange.plan.labels, _finish(exchange)))
+    inflight = _start(current_session(), prepared)
+    Response(inflight).wait()
+    return {label: Response(inflight, column) for column, label in enumerate(inflight.plan.labels)}
 
 
 def history(name: str = "default") -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from .params import CHECKS, FORMATS, MAX_STOP, Invalid
 from .errors import OptionError, ParameterError
 
-__all__ = ["ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
+__all__ = ["ChatOptions", "CHAT_PARSER", "parse_chat_line", "FORMATS",
            "SAMPLING_FIELDS", "REQUEST_FIELDS", "PRESENTATION_FIELDS"]
 
 #: The body fields that ChatOptions carries under their own names.

@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping, cast
 from .concise import ConciseError, parse_concise
 from .errors import InvalidOutput, SchemaError
 
-__all__ = ["Schema", "SchemaError", "InvalidOutput", "resolve_schema", "MODES",
+__all__ = ["Schema", "resolve_schema", "MODES",
            "parse_concise"]
 
 #: How an endpoint takes a schema: ``json_schema`` (OpenAI's structured outputs, strict where

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..core.options import SAMPLING_FIELDS, ChatOptions, ParameterError
+from ..core.errors import ParameterError
+from ..core.options import SAMPLING_FIELDS, ChatOptions
 from ..core.params import CHECKS, Invalid
 from ..core.profiles import Profile
 from ..transport.structured import shape_request

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..core.errors import ToolError
 
-__all__ = ["Tool", "ToolCall", "ToolResult", "ToolError", "describe", "resolve", "check",
+__all__ = ["Tool", "ToolCall", "ToolResult", "describe", "resolve", "check",
            "execute", "not_run", "assistant_message", "MAX_RESULT_CHARS"]
 
 #: The most characters of one result sent to the model (a huge repr would fill its context).
