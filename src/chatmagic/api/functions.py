@@ -339,7 +339,8 @@ def map(template: str, items: Any, models: str | Sequence[str] | None = None,
     when pandas is installed, else a list of dicts). Rows finished by an earlier call are
     not sent again (``fresh=True`` sends them); failures are rows with an ``error``.
     The other keywords are those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
-    from ..each.run import EachRun, estimate_run, plan_each
+    from ..each.plan import estimate_run, plan_each
+    from ..each.run import EachRun
     from ..store.rowstore import store_for
 
     keywords = _given(locals())

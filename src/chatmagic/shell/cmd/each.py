@@ -14,7 +14,8 @@ from typing import Any
 
 from ...core.errors import EachFailed, EachInterrupted, OptionError
 from ...core.options import ChatOptions
-from ...each.run import EachRun, estimate_run, plan_each
+from ...each.plan import estimate_run, plan_each
+from ...each.run import EachRun
 from ...engine.session import Session
 from ...store.rowstore import store_for
 from ..sinks.progress import ProgressView
