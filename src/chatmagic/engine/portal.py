@@ -74,18 +74,28 @@ class Portal:
             raise RuntimeError("a blocking chatmagic call inside chatmagic's own loop would "
                                "wait forever: await it there")
         items: queue.Queue[Any] = queue.Queue()
+        started, ended = threading.Event(), threading.Event()
 
         async def main() -> None:
+            started.set()
             try:
                 await work(items.put)
             except asyncio.CancelledError:
                 pass  # stopped: a plain end
             except BaseException as exc:  # noqa: BLE001 - handed to the serving thread
                 items.put(_Raised(exc))
+            finally:
+                ended.set()
+                items.put(_DONE)
+
+        def done(_: object) -> None:
+            # A future cancelled before its task's first step never runs main: that is its
+            # end. (Cancelling the future does not wait for a running task: main says when.)
+            if not started.is_set():
+                items.put(_DONE)
 
         future = self.submit(main())
-        # The end, whatever happened (a task cancelled before its first step never runs).
-        future.add_done_callback(lambda _: items.put(_DONE))
+        future.add_done_callback(done)
         hook(future.cancel)
         try:
             while True:
@@ -100,12 +110,10 @@ class Portal:
                     raise item.exc
                 handle(item)
         finally:
-            if not future.done():
+            if not ended.is_set():
                 future.cancel()
-                try:
-                    future.result(timeout=grace)
-                except BaseException:  # noqa: BLE001 - cancelled, as asked
-                    pass
+                if started.is_set():
+                    ended.wait(grace)  # what finishes while the work is being cancelled
             while not items.empty():  # what finished while it was being cancelled
                 item = items.get_nowait()
                 if item is not _DONE and not isinstance(item, _Raised):
