@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # kernel, browser, hostile, openapi
 
 from chatmagic.core.profiles import PRESETS  # noqa: E402
 from chatmagic.testing import FakeEndpoint  # noqa: E402
