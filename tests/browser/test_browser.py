@@ -5,7 +5,7 @@ in a subprocess whose environment (inherited by its kernels) points chatmagic at
 it. Each test writes its own notebook into the server's temporary root, so each
 gets its own kernel and its own per-notebook history.
 
-Run: ``pytest tests/test_browser.py -x -v`` (screenshots in artifacts/screenshots/).
+Run: ``pytest tests/browser/test_browser.py -x -v`` (screenshots in artifacts/screenshots/).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The --each progress view in a real JupyterLab 4 (Debian's chromium): the line, Stop, the end.
 
 Uses test_browser's fixtures (a FakeEndpoint, ``jupyter lab`` in a subprocess, chromium).
-Run: ``pytest tests/test_browser_each.py -x -v`` (screenshots in artifacts/screenshots/).
+Run: ``pytest tests/browser/test_browser_each.py -x -v`` (screenshots in artifacts/screenshots/).
 """
 
 from __future__ import annotations

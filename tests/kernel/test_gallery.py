@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 
 from kernel import run_cells
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def code_cell(name: str, needle: str) -> str:

@@ -1,6 +1,6 @@
 """Keys stay with their endpoint: the HTTP edge against hostile endpoints, over real HTTP.
 
-A hostile endpoint (tests/hostile.py) echoes keys in bodies and headers (split
+A hostile endpoint (tests/support/hostile.py) echoes keys in bodies and headers (split
 across chunks, gzipped), redirects to another origin, and sends what was not
 asked for; the real openai SDK talks to it through `chatmagic.transport.client`.
 """
