@@ -30,3 +30,10 @@ def errors(body: Any, schema_name: str = "CreateChatCompletionRequest") -> list[
     """Every way ``body`` breaks the schema (empty when valid)."""
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in validator(schema_name).iter_errors(body)]
+
+
+def assert_bodies_valid(endpoint: Any) -> None:
+    """Every chat body a FakeEndpoint got matches OpenAI's CreateChatCompletionRequest."""
+    for request in endpoint.chat_requests:
+        problems = errors(request.body)
+        assert not problems, f"body not valid against CreateChatCompletionRequest: {problems}"

@@ -119,12 +119,17 @@ answered by the scripts above, never streamed; ``batch_seconds`` keeps a batch i
 that long, ``batch_failures`` fails those lines (from 0), ``batch_api=False`` answers 404,
 ``batch_api="unset"`` answers HTTP 500 as LiteLLM's proxy does without ``files_settings``.
 
+Without a socket: ``InProcessTransport(endpoint)`` (in `chatmagic.testing.in_process`) is an
+``httpx2`` transport that answers with the same scripts in this process, the bytes of a stream
+in the same pieces, its pauses skipped unless ``pace=True``; pass it to
+``chatmagic.transport.client.ClientPool(transport=...)``.
+
 From the command line: ``python -m chatmagic.testing --port 8765`` (or ``chatmagic serve``).
 
 The modules: `catalog` (model ids, gateways' figures, canned replies), `script` (what a model
 id asks for), `records` (what is recorded, raw replies), `state` (what an endpoint keeps),
 `base`, `gateways`, `chat_replies`, `tool_replies` and `handler` (the HTTP answers),
-`endpoint` (`FakeEndpoint`), `batch_server` (the Batch API),
+`endpoint` (`FakeEndpoint`), `in_process` (no socket), `batch_server` (the Batch API),
 `schema` (the ``schema`` model), `serve` (the command line).
 """
 

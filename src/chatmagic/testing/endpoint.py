@@ -1,4 +1,5 @@
-"""`FakeEndpoint`: the scripted endpoint on a loopback port (a thread serving HTTP)."""
+"""`FakeEndpoint`: the scripted endpoint on a loopback port (a thread serving HTTP), or
+reached without a socket through `chatmagic.testing.in_process.InProcessTransport`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ class FakeEndpoint(EndpointState):
 
         with FakeEndpoint() as endpoint:
             client = openai.OpenAI(base_url=endpoint.base_url, api_key="x")
+
+    Not started, it can answer in process instead (no socket): see
+    `chatmagic.testing.in_process.InProcessTransport`.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
@@ -53,6 +57,8 @@ class FakeEndpoint(EndpointState):
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: The port an in-process transport answers this endpoint at (0: none yet).
+        self.in_process_port = 0
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "FakeEndpoint":
@@ -82,9 +88,17 @@ class FakeEndpoint(EndpointState):
 
     # -- where it answers ------------------------------------------------------
     @property
+    def started(self) -> bool:
+        """Whether it listens on a port (`start` was called, `stop` not yet)."""
+        return self._server is not None
+
+    @property
     def port(self) -> int:
-        assert self._server is not None, "the endpoint is not started"
-        return int(self._server.server_address[1])
+        """The port it listens on; not started, the one an in-process transport gave it."""
+        if self._server is not None:
+            return int(self._server.server_address[1])
+        assert self.in_process_port, "the endpoint is not started (nor in process)"
+        return self.in_process_port
 
     @property
     def base_url(self) -> str:
