@@ -4,7 +4,6 @@ real HTTP through the openai SDK, and in a real shell and kernel."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -125,23 +124,6 @@ def test_the_shell_warns_in_the_cell_and_still_sends(shell: Any, endpoint: FakeE
     assert captured.err.count("warning: text-only may not see the image") == 1
     assert len(endpoint.chat_requests) == 1  # warned, and sent
     assert shell.user_ns["r"].startswith("what is this?")
-
-
-@pytest.mark.kernel
-def test_a_kernel_cell_shows_the_warning_before_the_reply(endpoint: FakeEndpoint,
-                                                          clean_env: Path) -> None:
-    from kernel import run_cells
-
-    nb = run_cells(["%load_ext chatmagic", f"%%chat -m text-only -i {PIXEL}\nwhat is this?",
-                    "p = " + repr(LONG), "%%chat -m small-context --no-history\n{p}"],
-                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
-    for index, words, asked in ((1, "may not see the image", "what is this?"),
-                                (3, "more than its context of 600", LONG[:40])):
-        outputs = nb.cells[index].outputs
-        (warning,) = [o for o in outputs if o.get("name") == "stderr"]
-        assert words in warning["text"] and warning["text"].startswith("warning: ")
-        assert outputs.index(warning) < len(outputs) - 1  # the reply follows it
-        assert asked in json.dumps(outputs, ensure_ascii=False)  # the reply (echo) came
 
 
 def test_the_python_api_warns_with_a_warning_and_sends(endpoint: FakeEndpoint, clean_env: Path,

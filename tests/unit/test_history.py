@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +12,6 @@ from IPython.core.error import UsageError
 from chatmagic.store.conversation import Conversation, Notebook, Turn
 from chatmagic.core.errors import HistoryError
 from chatmagic.testing import FakeEndpoint
-from kernel import outputs, run_cells
-from openapi import errors as schema_errors
-
-
-def test_export_is_exactly_the_messages_and_valid(endpoint: FakeEndpoint, clean_env: Path) -> None:
-    nb = run_cells(["%load_ext chatmagic",
-                    "%%chat -m echo -s 'You are terse.'\nfirst",
-                    "%%chat -m echo\nsecond",
-                    "%chat_history export -o m\nimport json; print(json.dumps(m))"],
-                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
-    messages = json.loads("".join(outputs(nb.cells[3], "text/plain")))
-    assert messages == [{"role": "system", "content": "You are terse."},
-                        {"role": "user", "content": "first"},
-                        {"role": "assistant", "content": "first"},
-                        {"role": "user", "content": "second"},
-                        {"role": "assistant", "content": "second"}]
-    for message in messages:
-        assert not schema_errors(message, "ChatCompletionRequestMessage")
 
 
 def test_undo_then_prompt_sends_exactly_the_rest(shell: Any, endpoint: FakeEndpoint) -> None:
@@ -107,32 +86,6 @@ def test_clear_messages_for_empty_and_unknown(shell: Any) -> None:
         shell.run_line_magic("chat_history", "undo -c empty")
 
 
-def test_restart_restores_per_notebook(endpoint: FakeEndpoint, clean_env: Path) -> None:
-    env = {"OPENAI_BASE_URL": endpoint.base_url, "JPY_SESSION_NAME": str(clean_env / "a.ipynb"),
-           "CHATMAGIC_HISTORY_DIR": str(clean_env / "store")}
-    run_cells(["%load_ext chatmagic", "%%chat -m echo\nremember otters"], env=env,
-              allow_errors=False)
-    nb = run_cells(["%load_ext chatmagic",
-                    "from chatmagic import history; print(history())"], env=env,
-                   allow_errors=False)
-    assert "remember otters" in "".join(outputs(nb.cells[1], "text/plain"))
-    other = {**env, "JPY_SESSION_NAME": str(clean_env / "b.ipynb")}
-    nb = run_cells(["%load_ext chatmagic", "%chat_history list"], env=other, allow_errors=False)
-    assert "No conversations yet" in "".join(outputs(nb.cells[1]))
-    stored = "".join(p.read_text() for p in (clean_env / "store").glob("*.jsonl"))
-    assert "remember otters" in stored and "authorization" not in stored.lower()
-
-
-def test_headless_kernel_keeps_history_in_memory_only(endpoint: FakeEndpoint,
-                                                      clean_env: Path) -> None:
-    env = {"OPENAI_BASE_URL": endpoint.base_url, "CHATMAGIC_HISTORY_DIR": str(clean_env / "s")}
-    run_cells(["%load_ext chatmagic", "%%chat -m echo\nonce"], env=env, allow_errors=False)
-    assert not (clean_env / "s").exists()
-    run_cells(["%load_ext chatmagic", "%chat_config set notebook=report",
-               "%%chat -m echo\nnamed"], env=env, allow_errors=False)
-    assert len(list((clean_env / "s").glob("report-*.jsonl"))) == 1
-
-
 def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
     book = Notebook("nb.ipynb", tmp_path)
     for i in range(50):
@@ -150,43 +103,6 @@ def test_append_is_one_line_and_a_torn_write_is_skipped(tmp_path: Path) -> None:
     assert len(reloaded.get("default").turns) == 51 and reloaded.unreadable == 1
     reloaded.add_turn("default", turn)  # the next write starts on a fresh line
     assert len(Notebook("nb.ipynb", tmp_path).get("default").turns) == 52
-
-
-def test_killed_writer_leaves_a_loadable_history(tmp_path: Path) -> None:
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        from chatmagic.store.conversation import Notebook, Turn
-        book = Notebook("crash.ipynb", __import__("pathlib").Path({str(tmp_path)!r}))
-        big = "x" * 200_000
-        i = 0
-        while True:
-            book.add_turn("default", Turn.of({{"role": "user", "content": f"q{{i}}"}},
-                                          {{"role": "assistant", "content": big}}))
-            i += 1
-            if i == 20:
-                print("ready", flush=True)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    proc.kill()
-    proc.wait()
-    turns = Notebook("crash.ipynb", tmp_path).get("default").turns
-    assert len(turns) >= 20 and all(t.assistant["content"] == "x" * 200_000 for t in turns)
-
-
-def test_two_writers_do_not_corrupt_the_file(tmp_path: Path) -> None:
-    script = textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from chatmagic.store.conversation import Notebook, Turn
-        book = Notebook("shared.ipynb", Path({str(tmp_path)!r}))
-        for i in range(200):
-            book.add_turn(sys.argv[1], Turn.of({{"role": "user", "content": "q" * 5000}}, None))
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
-    assert all(p.wait() == 0 for p in procs)
-    book = Notebook("shared.ipynb", tmp_path)
-    assert len(book.get("a").turns) == 200 and len(book.get("b").turns) == 200
 
 
 def test_from_messages_round_trip_with_image_parts() -> None:

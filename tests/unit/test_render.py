@@ -227,15 +227,3 @@ def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
     assert key not in shown and "sk-…987" in shown
 
 
-def test_the_core_imports_neither_ipython_nor_ipywidgets() -> None:
-    import subprocess
-    import sys
-
-    core = ["core.options", "engine.request", "transport.stream", "engine.runner",
-            "engine.session", "store.conversation", "core.profiles", "transport.client",
-            "render.html", "render.pieces", "render.mathml", "api.functions", "each.run"]
-    code = ("import sys\n" + "".join(f"import chatmagic.{m}\n" for m in core) +
-            "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"

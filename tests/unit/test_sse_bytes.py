@@ -148,18 +148,6 @@ def test_a_lone_surrogate_is_replaced_and_the_text_can_be_sent(endpoint: FakeEnd
         text.encode("utf-8")  # what the kernel's message packing does: no error
 
 
-@pytest.mark.kernel
-def test_a_lone_surrogate_is_shown_and_kept_in_a_kernel(endpoint: FakeEndpoint,
-                                                         clean_env: Any) -> None:
-    from kernel import outputs, run_cells
-
-    nb = run_cells(["%load_ext chatmagic", "%%chat -m surrogate\nx",
-                    "%chat_history export -o h\nprint(repr(h[-1]['content']))"],
-                   env={"OPENAI_BASE_URL": endpoint.base_url}, allow_errors=False)
-    assert "lone \ufffd surrogate" in json.dumps(nb.cells[1].outputs, ensure_ascii=False)
-    assert repr("lone \ufffd surrogate") in "".join(outputs(nb.cells[2], "text/plain"))
-
-
 def test_a_lone_cr_dispatches_the_event_before_the_server_waits() -> None:
     chunk = {"choices": [{"index": 0, "delta": {"content": "now"}, "finish_reason": None}]}
     end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}

@@ -132,20 +132,6 @@ def test_all_is_exactly_the_public_names() -> None:
     assert set(chatmagic.__all__) <= set(dir(chatmagic))
 
 
-def test_import_is_lazy_and_keeps_its_functions() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys, chatmagic\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('chatmagic', 'openai', "
-            "'IPython', 'httpx'))))\n"
-            "import chatmagic.engine.session  # loads the storage module named conversation\n"
-            "print(chatmagic.conversation.__module__, chatmagic.history.__module__)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
-    assert out == ["['chatmagic', 'chatmagic._version']", "chatmagic.api.functions chatmagic.api.functions"]
-
-
 @pytest.mark.parametrize("line, words", [
     ("-t 3", "--temperature must be between 0 and 2, not 3"),
     ("--stop a --stop b --stop c --stop d --stop e", "--stop takes 1 to 4 stop sequences, not 5"),
