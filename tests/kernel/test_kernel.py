@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import pytest
 
 from chatmagic.testing import FakeEndpoint
+from inert import live_html
 from kernel import Kernel, errors, outputs, run_cells, visible
 
 pytestmark = pytest.mark.kernel
@@ -56,27 +56,6 @@ def test_compare_across_two_profiles(endpoint: FakeEndpoint, clean_env: Path) ->
     static = nb.cells[1].outputs[-1]["data"]
     assert "same prompt" in static["text/html"] and "A small table" in static["text/html"]
     assert "== two:markdown ==" in static["text/plain"]
-
-
-def live_html(html: str) -> list[str]:
-    """What in some HTML (the grid's) could run: script-capable tags, event handlers and
-    script links, as a browser's parser finds them."""
-    from html.parser import HTMLParser
-
-    found: list[str] = []
-
-    class Parser(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag in ("script", "iframe", "object", "embed", "svg"):
-                found.append(tag)
-            for name, value in attrs:
-                url = re.sub(r"[\x00-\x20]", "", value or "").lower()
-                if name.startswith("on") or (name in ("href", "src") and
-                                             url.startswith(("javascript:", "data:", "vbscript:"))):
-                    found.append(f"{tag} {name}={value}")
-
-    Parser().feed(html)
-    return found
 
 
 def test_model_html_is_never_live_in_outputs(endpoint: FakeEndpoint, clean_env: Path) -> None:

@@ -203,7 +203,7 @@ def test_a_headless_kernel_that_looks_attached_refuses_instead_of_waiting_for_a_
 
 def test_probes_from_a_model_and_a_tool_stay_inert_in_a_kernel(endpoint: FakeEndpoint,
                                                               clean_env: Path) -> None:
-    from test_kernel import live_html
+    from inert import live_html
 
     probe = "<img src=x onerror=alert(1)>"
     nb = run_cells(["%load_ext chatmagic",

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 
@@ -19,18 +20,18 @@ KEY = "sk-batch-test-0123456789abcdefghij"
 # -- in a shell (fast): list, cancel, grids, DataFrames, bad input ---------------------------
 
 @pytest.fixture
-def slow(clean_env: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def slow(clean_env: Path, monkeypatch: pytest.MonkeyPatch, transport):  # type: ignore[no-untyped-def]
     """A shell with chatmagic loaded, pointed at an endpoint whose batches take 30 s."""
     import chatmagic
     from IPython.testing.globalipapp import get_ipython
 
-    with FakeEndpoint(batch_seconds=30) as ep:
-        monkeypatch.setenv("OPENAI_BASE_URL", ep.base_url)
-        ip = get_ipython()
-        chatmagic._magics = None
-        chatmagic.load_ipython_extension(ip)
-        yield ip, ep
-        chatmagic.unload_ipython_extension(ip)
+    ep = transport.add(FakeEndpoint(batch_seconds=30))
+    monkeypatch.setenv("OPENAI_BASE_URL", ep.base_url)
+    ip = get_ipython()
+    chatmagic._magics = None
+    chatmagic.load_ipython_extension(ip)
+    yield ip, ep
+    chatmagic.unload_ipython_extension(ip)
 
 
 def test_list_and_cancel(slow, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +120,10 @@ def test_no_job_yet_and_an_unknown_id(shell, endpoint: FakeEndpoint) -> None:  #
 
 # -- the fake endpoint's Batch API itself, against OpenAI's published shapes ----------------
 
-def test_fake_batch_api_answers_in_openai_shapes(endpoint: FakeEndpoint) -> None:
-    client = openai.OpenAI(base_url=endpoint.base_url, api_key="x")
+def test_fake_batch_api_answers_in_openai_shapes(endpoint: FakeEndpoint,
+                                                 transport: httpx2.BaseTransport) -> None:
+    client = openai.OpenAI(base_url=endpoint.base_url, api_key="x",
+                           http_client=httpx2.Client(transport=transport))
     line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
             "body": {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}}
     upload = client.files.with_raw_response.create(
@@ -212,13 +215,14 @@ def test_a_job_whose_profile_moved_is_refused_and_nothing_sent(shell, endpoint: 
     assert job["status"] == "unknown (see below)" and job["answered"] == ""
 
 
-def test_the_batch_routes_want_the_key(clean_env: Path) -> None:
-    with FakeEndpoint(api_key="sk-right-key-000000000000") as endpoint:
-        client = openai.OpenAI(base_url=endpoint.base_url, api_key="sk-wrong-key-0000000000000")
-        with pytest.raises(openai.AuthenticationError):
-            client.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
-        with pytest.raises(openai.AuthenticationError):
-            client.batches.list()
+def test_the_batch_routes_want_the_key(clean_env: Path, transport: httpx2.BaseTransport) -> None:
+    endpoint = transport.add(FakeEndpoint(api_key="sk-right-key-000000000000"))
+    client = openai.OpenAI(base_url=endpoint.base_url, api_key="sk-wrong-key-0000000000000",
+                           http_client=httpx2.Client(transport=transport))
+    with pytest.raises(openai.AuthenticationError):
+        client.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+    with pytest.raises(openai.AuthenticationError):
+        client.batches.list()
     assert endpoint.batches.files == {}  # type: ignore[union-attr]
 
 

@@ -92,25 +92,25 @@ def test_a_prompt_past_a_known_context_is_a_warning(endpoint: FakeEndpoint) -> N
     assert session.warnings(session.plan(ChatOptions(prompt=LONG, model="text-only"))) == []
 
 
-def test_llama_server_props_cover_every_model_it_serves() -> None:
-    with FakeEndpoint(props=LLAMA_SERVER_PROPS) as endpoint:
-        session, _ = _session(endpoint)
-        plan = session.plan(ChatOptions(prompt=LONG, model="echo", images=[PIXEL]))
-        image, context = session.warnings(plan)
-        assert "llama.cpp's /props" in image and "may not see the image" in image
-        assert "(modalities.vision false)" in image
-        assert "more than its context of 600 (n_ctx in llama.cpp's /props" in context
-        assert _gets(endpoint) == ["/model_group/info", "/props"]
+def test_llama_server_props_cover_every_model_it_serves(transport: Any) -> None:
+    endpoint = transport.add(FakeEndpoint(props=LLAMA_SERVER_PROPS))
+    session, _ = _session(endpoint)
+    plan = session.plan(ChatOptions(prompt=LONG, model="echo", images=[PIXEL]))
+    image, context = session.warnings(plan)
+    assert "llama.cpp's /props" in image and "may not see the image" in image
+    assert "(modalities.vision false)" in image
+    assert "more than its context of 600 (n_ctx in llama.cpp's /props" in context
+    assert _gets(endpoint) == ["/model_group/info", "/props"]
 
 
-def test_an_endpoint_that_serves_neither_route_is_asked_once_and_sends() -> None:
+def test_an_endpoint_that_serves_neither_route_is_asked_once_and_sends(transport: Any) -> None:
     # llama-cpp-python, OpenAI, vLLM: 404 for both; nothing known, nothing said.
-    with FakeEndpoint(model_info={}) as endpoint:
-        session, _ = _session(endpoint)
-        for _ in range(2):
-            plan = session.plan(ChatOptions(prompt=LONG, model="echo", images=[PIXEL]))
-            assert session.warnings(plan) == []
-        assert _gets(endpoint) == ["/model_group/info", "/props"]
+    endpoint = transport.add(FakeEndpoint(model_info={}))
+    session, _ = _session(endpoint)
+    for _ in range(2):
+        plan = session.plan(ChatOptions(prompt=LONG, model="echo", images=[PIXEL]))
+        assert session.warnings(plan) == []
+    assert _gets(endpoint) == ["/model_group/info", "/props"]
     gone = Profile("gone", "http://127.0.0.1:9/v1", needs_key=False)
     session = Session(Profiles({"gone": gone}, default="gone"), environ={})
     plan = session.plan(ChatOptions(prompt=LONG, model="x", images=[PIXEL]))

@@ -1,5 +1,5 @@
 """Token counts where the endpoint sends none, and requests cut short, as %chat_usage and the
-footer show them: in a real shell, through the openai SDK over HTTP to FakeEndpoint."""
+footer show them: in a real shell, through the openai SDK to FakeEndpoint (in process)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import _thread
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from chatmagic.testing import FakeEndpoint
 
@@ -35,6 +37,7 @@ def test_a_reported_count_is_not_marked(shell: Any, endpoint: FakeEndpoint, caps
     assert row["completion_tokens"] == 10 and row["estimated"] is False
 
 
+@pytest.mark.paced
 def test_an_interrupted_request_is_counted(shell: Any, endpoint: FakeEndpoint,
                                            capsys: Any) -> None:
     def interrupt_once_streaming() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chatmagic.testing import FakeEndpoint
 
 
@@ -20,17 +22,20 @@ def _profile(shell: Any, name: str, base_url: str, **more: Any) -> None:
 
 # -- --timeout is each attempt's, not the queue's ------------------------------------------
 
+@pytest.mark.paced
 def test_timeout_does_not_count_the_wait_for_a_free_slot(shell: Any,
                                                          endpoint: FakeEndpoint) -> None:
     _profile(shell, "one", endpoint.base_url, concurrency=1)
     shell.user_ns["xs"] = ["a", "b", "c", "d"]
-    _magic(shell, "--each xs -p one -m echo/first=1 --timeout 1.5 -o t", "{item}")
+    # one at a time, each row 0.4 s: the last waits 1.2 s for its slot, past its 0.8 s
+    _magic(shell, "--each xs -p one -m echo/first=0.4 --timeout 0.8 -o t", "{item}")
     table = shell.user_ns["t"]
     assert table["error"].isna().all(), table["error"].tolist()
     assert table["text"].tolist() == ["a", "b", "c", "d"]
     assert endpoint.max_in_flight == 1
 
 
+@pytest.mark.paced
 def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndpoint) -> None:
     shell.user_ns["xs"] = ["one two three four five six"]
     try:
@@ -249,9 +254,8 @@ def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
         endpoint: FakeEndpoint) -> None:
     import asyncio
 
-    import openai
-
     from chatmagic.engine.attempt import Watch, unstreamed
+    from chatmagic.transport.client import ClientPool
     from chatmagic.core.events import Parsed, ToolCallDelta
     from chatmagic.core.profiles import Profile
     from chatmagic.core.schema import resolve_schema
@@ -262,7 +266,7 @@ def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
                "response_format": schema.response_format("json_schema")}
 
     async def main() -> list[Any]:
-        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="sk-test")
+        client = ClientPool({}).async_(profile)
         try:
             return [e async for e in unstreamed(client, request, profile, schema)]
         finally:

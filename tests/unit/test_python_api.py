@@ -1,7 +1,7 @@
 """The Python API against the local endpoint: prompt, aprompt, conversation, chat, compare.
 
-Plain Python (no IPython loaded into the session) over real HTTP, and once
-through a real kernel, where a cell's top-level ``await`` drives `aprompt`.
+Plain Python (no IPython loaded into the session), answered in process; the real kernel's
+top-level ``await`` is in tests/kernel/test_python_api_kernel.py.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def test_two_prompts_each_send_one_message(api: Any, endpoint: FakeEndpoint) -> 
         api.history()  # nothing recorded
 
 
+@pytest.mark.paced
 def test_iterating_streams_pieces_and_replays(api: Any, endpoint: FakeEndpoint) -> None:
     response = api.prompt("one two three four five", model="echo/delay=0.15")
     pieces = iter(response)
@@ -157,6 +158,7 @@ def test_an_endpoint_failure_is_data(api: Any, endpoint: FakeEndpoint) -> None:
     assert (rate.kind, rate.status) == ("status", 401)
 
 
+@pytest.mark.paced
 @pytest.mark.parametrize("how", ["stop", "break"])
 def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint, how: str) -> None:
     response = api.prompt(" ".join(["word"] * 50), model="echo/delay=0.1")
@@ -172,6 +174,7 @@ def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint, how: str) -> 
     assert endpoint.chat_requests[-1].disconnected  # the server saw the stream closed
 
 
+@pytest.mark.paced
 def test_aprompt_streams_with_async_for(api: Any, endpoint: FakeEndpoint) -> None:
     async def main() -> tuple[list[str], bool, str, Any]:
         response = api.aprompt("one two three four", model="echo/delay=0.1")
@@ -198,6 +201,7 @@ def test_aprompt_reads_its_facts_only_once_ended(api: Any, endpoint: FakeEndpoin
     assert asyncio.run(main()).failure is None
 
 
+@pytest.mark.paced  # the first prompt is still running when the second is made
 def test_conversation_prompt_sends_the_first_turn_with_the_second(api: Any,
                                                                   endpoint: FakeEndpoint) -> None:
     conv = api.conversation("x")
@@ -226,35 +230,6 @@ def test_chat_and_compare_keep_working_and_refuse_what_they_ignored(api: Any,
     replies = api.compare("same", ["echo", "echo"], temperature=0.5)
     assert list(replies) == ["echo", "echo#2"]
     assert [r.text() for r in replies.values()] == ["same", "same"]
-
-
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's TCP table")
-def test_blocking_calls_reuse_one_connection(api: Any, endpoint: FakeEndpoint) -> None:
-    # The FakeEndpoint closes the connection after each stream, so one-shot replies here.
-    for _ in range(5):
-        assert api.prompt("hi", model="echo", no_stream=True).text() == "hi"
-    assert len(_client_ports(endpoint.port)) == 1
-
-
-def _client_ports(port: int) -> set[int]:
-    """Client-side ports of the TCP connections to ``port`` still in the kernel's table."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, remote, state = line.split()[1:4]
-            local_port, remote_port = int(local.rsplit(":", 1)[1], 16), \
-                int(remote.rsplit(":", 1)[1], 16)
-            if state == "0A":
-                continue  # a listening socket
-            if local_port == port:
-                found.add(remote_port)
-            elif remote_port == port:
-                found.add(local_port)
-    return found
 
 
 def test_a_prompt_inside_the_api_loop_is_refused(api: Any, endpoint: FakeEndpoint) -> None:

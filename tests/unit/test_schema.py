@@ -337,7 +337,8 @@ def test_aprompt_with_a_schema(shell: Any, endpoint: FakeEndpoint) -> None:
 # -- in a kernel -------------------------------------------------------------------------------
 
 
-def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: Any) -> None:
+def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: Any,
+                                                                   transport: Any) -> None:
     """llama-cpp-python's empty stream is asked again without streaming (runner): that
     answer is read as the schema's value as well."""
     from chatmagic.core.options import ChatOptions
@@ -350,13 +351,13 @@ def test_an_empty_stream_asked_again_without_streaming_is_read_too(clean_env: An
                        "choices": [{"index": 0, "finish_reason": "stop", "message": {
                            "role": "assistant", "content": '{"name": "Ada", "n": 3}'}}]})
     plain = RawReply([body.encode()], content_type="application/json")
-    with FakeEndpoint(raw={"quiet": RawReply([], unstreamed=plain)}) as endpoint:
-        local = Profile("local", endpoint.base_url, needs_key=False)
-        session = Session(Profiles({"local": local}, "local"), environ={})
-        plan = session.plan(ChatOptions(prompt="Ada 3", model="quiet", schema="name, n int",
-                                        no_history=True))
-        (reply,) = run_blocking(Run(plan.jobs, session.clients))
-        assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
+    endpoint = transport.add(FakeEndpoint(raw={"quiet": RawReply([], unstreamed=plain)}))
+    local = Profile("local", endpoint.base_url, needs_key=False)
+    session = Session(Profiles({"local": local}, "local"), environ={})
+    plan = session.plan(ChatOptions(prompt="Ada 3", model="quiet", schema="name, n int",
+                                    no_history=True))
+    (reply,) = run_blocking(Run(plan.jobs, session.clients))
+    assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
     assert reply.parsed == {"name": "Ada", "n": 3} and reply.failure is None
     assert "asked again without streaming" in " ".join(reply.notes)
 

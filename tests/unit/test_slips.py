@@ -1,4 +1,5 @@
-"""Slips a new user meets in the magics' messages and tables (issue 21), in a real shell."""
+"""Slips a new user meets in the magics' messages and tables (issue 21), in a real shell
+(answered in process)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,11 @@ def test_chat_usage_names_every_column(shell: Any, endpoint: FakeEndpoint, capsy
 
 
 @pytest.fixture
-def ollama_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEndpoint]:
+def ollama_here(monkeypatch: pytest.MonkeyPatch, transport: Any) -> Iterator[FakeEndpoint]:
     """The ollama preset as shipped, but pointing at a local endpoint we can watch."""
-    with FakeEndpoint() as ep:
-        monkeypatch.setitem(PRESETS, "ollama", replace(PRESETS["ollama"], base_url=ep.base_url))
-        yield ep
+    ep = transport.add(FakeEndpoint())
+    monkeypatch.setitem(PRESETS, "ollama", replace(PRESETS["ollama"], base_url=ep.base_url))
+    yield ep
 
 
 def test_models_all_leaves_local_presets_nobody_configured_alone(
@@ -100,6 +101,7 @@ def _interrupt_when_streaming(endpoint: FakeEndpoint) -> threading.Thread:
     return thread
 
 
+@pytest.mark.paced
 @pytest.mark.parametrize("no_history", [False, True])
 def test_an_interrupted_reply_says_where_its_text_is_kept(
         no_history: bool, shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:

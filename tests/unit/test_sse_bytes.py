@@ -1,4 +1,5 @@
-"""The stream layer against byte streams real servers send, through the openai SDK over HTTP.
+"""The stream layer against byte streams real servers send, through the openai SDK (answered in
+process: the endpoint's bytes arrive as written, in the pieces it wrote them).
 
 Each scripted model's bytes are fetched raw and read by `meaning`, a reading of
 the SSE spec in one go (the whole body decoded, then split), and the reply the
@@ -8,22 +9,23 @@ stream layer built is compared with what the bytes mean.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import random
 import re
-import time
 from typing import Any
 
-import openai
+import httpx2
+
 import pytest
 
 from chatmagic.core.profiles import Profile
 from chatmagic.engine.reply import Reply
 from chatmagic.core.events import StreamError, TextDelta
+from chatmagic.transport.client import ClientPool
 from chatmagic.transport.stream import astream_chat
 from chatmagic.testing import (CONTEXT_ERROR, MISLABELLED_REPLY, SEPARATORS_REPLY, FakeEndpoint,
                                RawReply)
+from chatmagic.testing.in_process import InProcessTransport
 
 PROMPT = "one two three"
 
@@ -34,8 +36,7 @@ def collect(base_url: str, model: str, stream: bool = True, *, client: Any = Non
     profile = Profile("local", base_url, needs_key=False)
 
     async def go() -> Reply:
-        sdk = client() if client else openai.AsyncOpenAI(base_url=base_url, api_key="x",
-                                                         max_retries=0)
+        sdk = client() if client else ClientPool({}).async_(profile).with_options(max_retries=0)
         request = {"model": model, "messages": [{"role": "user", "content": PROMPT}],
                    "stream": stream, **extra}
         reply = Reply(model, "local", base_url)
@@ -54,14 +55,10 @@ def collect(base_url: str, model: str, stream: bool = True, *, client: Any = Non
 
 def raw(endpoint: FakeEndpoint, model: str) -> tuple[Any, bytes]:
     """The headers and exact bytes the endpoint sends for a streamed request."""
-    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=10)
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
-    conn.request("POST", "/v1/chat/completions", json.dumps(body),
-                 {"Content-Type": "application/json"})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.headers, data
+    with httpx2.Client(transport=InProcessTransport(endpoint)) as http:
+        response = http.post(f"{endpoint.base_url}/chat/completions", json=body)
+        return response.headers, response.content
 
 
 def _text(value: Any) -> str:
@@ -111,7 +108,7 @@ def test_line_separators_inside_json_strings_are_text(endpoint: FakeEndpoint) ->
     reply = collect(endpoint.base_url, "separators")
     assert reply.text() == SEPARATORS_REPLY
     # the SDK reads the same bytes the same way
-    sdk = openai.OpenAI(base_url=endpoint.base_url, api_key="x")
+    sdk = ClientPool({}).sync(Profile("local", endpoint.base_url, needs_key=False))
     pieces = [c.choices[0].delta.content or "" for c in sdk.chat.completions.create(
         model="separators", stream=True, messages=[{"role": "user", "content": PROMPT}])
         if c.choices]
@@ -148,39 +145,42 @@ def test_a_lone_surrogate_is_replaced_and_the_text_can_be_sent(endpoint: FakeEnd
         text.encode("utf-8")  # what the kernel's message packing does: no error
 
 
-def test_a_lone_cr_dispatches_the_event_before_the_server_waits() -> None:
+@pytest.mark.paced
+def test_a_lone_cr_dispatches_the_event_before_the_server_waits(
+        transport: InProcessTransport) -> None:
     chunk = {"choices": [{"index": 0, "delta": {"content": "now"}, "finish_reason": None}]}
     end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-    writes: list[bytes | float] = [b"data: " + json.dumps(chunk).encode() + b"\r\r", 1.5,
+    # The server falls silent after the CR-ended event, longer than the client waits for a read:
+    # the text must have come out of the bytes already there, not out of the ones never sent.
+    writes: list[bytes | float] = [b"data: " + json.dumps(chunk).encode() + b"\r\r", 5.0,
                                    b"data: " + json.dumps(end).encode() + b"\r\rdata: [DONE]\r\r"]
-    seen: list[float] = []
-    with FakeEndpoint(raw={"cr-wait": RawReply(writes)}) as endpoint:
-        started = time.monotonic()
-        reply = collect(endpoint.base_url, "cr-wait", on_event=lambda e: seen.append(
-            time.monotonic() - started) if isinstance(e, TextDelta) else None)
-    assert reply.text() == "now" and reply.complete
-    assert seen and seen[0] < 1.0, f"the text came {seen[0]:.2f} s in; the server waited 1.5 s"
+    endpoint = transport.add(FakeEndpoint(raw={"cr-wait": RawReply(writes)}))
+    seen: list[str] = []
+    reply = collect(endpoint.base_url, "cr-wait", timeout=0.2,
+                    on_event=lambda e: seen.append(e.text) if isinstance(e, TextDelta) else None)
+    assert seen == ["now"] and reply.text() == "now"
+    assert reply.failure is not None and not reply.complete  # the rest never came
 
 
-def test_a_crlf_split_between_writes_is_one_line_end() -> None:
+def test_a_crlf_split_between_writes_is_one_line_end(transport: InProcessTransport) -> None:
     chunk = {"choices": [{"index": 0, "delta": {"content": "a\u00e9b"}, "finish_reason": "stop"}]}
     data = b"data: " + json.dumps(chunk, ensure_ascii=False).encode()
     cut = data.index(b"\xc3") + 1  # inside the two bytes of e-acute
     writes: list[bytes | float] = [b"\xef\xbb\xbf" + data[:cut], 0.05, data[cut:] + b"\r", 0.05,
                                    b"\n\r\n", 0.05, b"data: [DONE]\r\n\r\n"]
-    with FakeEndpoint(raw={"split": RawReply(writes)}) as endpoint:
-        reply = collect(endpoint.base_url, "split")
+    endpoint = transport.add(FakeEndpoint(raw={"split": RawReply(writes)}))
+    reply = collect(endpoint.base_url, "split")
     assert reply.text() == "a\u00e9b" and reply.complete
 
 
-def test_delta_next_to_a_full_message_is_not_doubled() -> None:
+def test_delta_next_to_a_full_message_is_not_doubled(transport: InProcessTransport) -> None:
     frames = [{"choices": [{"index": 0, "delta": {"content": "Hi"}}]},
               {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": "Hi"}}]}]
     writes: list[bytes | float] = [b"".join(b"data: " + json.dumps(f).encode() + b"\n\n"
                                             for f in frames) + b"data: [DONE]\n\n"]
-    with FakeEndpoint(raw={"both": RawReply(writes)}) as endpoint:
-        reply = collect(endpoint.base_url, "both")
+    endpoint = transport.add(FakeEndpoint(raw={"both": RawReply(writes)}))
+    reply = collect(endpoint.base_url, "both")
     assert reply.text() == "Hi" and reply.complete
 
 
@@ -208,13 +208,15 @@ def test_an_empty_stream_is_asked_again_without_streaming(endpoint: FakeEndpoint
     assert [b.get("stream") for b in bodies] == [True, None]
 
 
-def test_an_empty_stream_that_answers_without_streaming_is_the_reply() -> None:
+def test_an_empty_stream_that_answers_without_streaming_is_the_reply(
+        transport: InProcessTransport) -> None:
     whole = {"object": "chat.completion", "choices": [
         {"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}]}
     plain = RawReply([json.dumps(whole).encode()], content_type="application/json")
-    with FakeEndpoint(raw={"flaky": RawReply([b"data: [DONE]\n\n"], unstreamed=plain)}) as ep:
-        reply = collect(ep.base_url, "flaky")
-        assert [r.body.get("stream") for r in ep.chat_requests] == [True, None]
+    ep = transport.add(FakeEndpoint(raw={"flaky": RawReply([b"data: [DONE]\n\n"],
+                                                           unstreamed=plain)}))
+    reply = collect(ep.base_url, "flaky")
+    assert [r.body.get("stream") for r in ep.chat_requests] == [True, None]
     assert reply.text() == "fine" and reply.complete
     assert reply.notes == ["the stream was empty; asked again without streaming"]
 
@@ -228,12 +230,7 @@ def test_a_redirect_says_where_and_what_base_url_to_use(endpoint: FakeEndpoint, 
                                                          to: str, advice: str) -> None:
     base_url = f"http://127.0.0.1:{endpoint.port}{base}"
 
-    def client() -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0,
-                                  http_client=openai.DefaultAsyncHttpxClient(
-                                      follow_redirects=False))
-
-    reply = collect(base_url, "redirect", client=client)
+    reply = collect(base_url, "redirect")  # a ClientPool's client: redirects not followed
     failure = reply.failure
     assert failure is not None and failure.kind == "redirect" and failure.status == 308
     assert to.format(port=endpoint.port).lstrip("/") in failure.message
@@ -276,9 +273,10 @@ GARBAGE = [
 
 @pytest.mark.parametrize("body", GARBAGE + [bytes(random.Random(seed).randbytes(300))
                                             for seed in range(8)])
-def test_any_bytes_are_a_reply_or_one_message_never_a_traceback(body: bytes) -> None:
-    with FakeEndpoint(raw={"junk": RawReply([body])}) as endpoint:
-        reply = collect(endpoint.base_url, "junk")
+def test_any_bytes_are_a_reply_or_one_message_never_a_traceback(
+        body: bytes, transport: InProcessTransport) -> None:
+    endpoint = transport.add(FakeEndpoint(raw={"junk": RawReply([body])}))
+    reply = collect(endpoint.base_url, "junk")
     assert reply.failure is not None or reply.text() or reply.finish_reason() is None
     if reply.failure is not None:
         assert isinstance(reply.failure, StreamError) and "Traceback" not in reply.failure.message

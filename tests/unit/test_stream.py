@@ -1,4 +1,5 @@
-"""The stream contract over real HTTP: every failure mode becomes one clear StreamError."""
+"""The stream contract: every failure mode becomes one clear StreamError (the SDK's client
+from a ClientPool, answered in process)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,22 @@ import pytest
 from chatmagic.core.profiles import Profile
 from chatmagic.core.events import Finish, ReasoningDelta, RefusalDelta, StreamError, TextDelta, Usage
 from chatmagic.engine.reply import Reply
+from chatmagic.transport.client import ClientPool
 from chatmagic.transport.stream import astream_chat
 from chatmagic.testing import FakeEndpoint
+
+
+def _client(base_url: str, **options: Any) -> openai.AsyncOpenAI:
+    """The SDK's async client for base_url, as a ClientPool makes it (call it on the loop)."""
+    return ClientPool({}).async_(Profile("local", base_url, needs_key=False)).with_options(
+        **options)
 
 
 def collect(endpoint: FakeEndpoint, model: str, stream: bool = True, **extra: Any) -> Reply:
     profile = Profile("local", endpoint.base_url, needs_key=False)
 
     async def go() -> Reply:
-        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x", max_retries=1)
+        client = _client(endpoint.base_url, max_retries=1)
         request = {"model": model, "messages": [{"role": "user", "content": "one two three"}],
                    "stream": stream, **extra}
         if stream:
@@ -109,11 +117,12 @@ def test_keepalive_comments_are_ignored(endpoint: FakeEndpoint) -> None:
     assert collect(endpoint, "keepalive").text() == "one two three"
 
 
+@pytest.mark.paced
 def test_stalled_stream_times_out_with_a_clear_message(endpoint: FakeEndpoint) -> None:
     profile = Profile("local", endpoint.base_url, needs_key=False)
 
     async def go() -> list[Any]:
-        client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x", max_retries=0)
+        client = _client(endpoint.base_url, max_retries=0)
         request = {"model": "echo/first=3", "stream": True, "timeout": 0.5,
                    "messages": [{"role": "user", "content": "hi"}]}
         return [e async for e in astream_chat(client, request, profile)]
@@ -127,7 +136,7 @@ def test_unreachable_endpoint_names_the_url() -> None:
     profile = Profile("gone", "http://127.0.0.1:9/v1", needs_key=False)
 
     async def go() -> list[Any]:
-        client = openai.AsyncOpenAI(base_url=profile.base_url, api_key="x", max_retries=0)
+        client = _client(profile.base_url, max_retries=0)
         return [e async for e in astream_chat(client, {"model": "m", "stream": True, "messages": [
             {"role": "user", "content": "hi"}]}, profile)]
 
@@ -142,7 +151,7 @@ def test_event_types_are_the_narrow_contract(endpoint: FakeEndpoint) -> None:
         profile = Profile("local", endpoint.base_url, needs_key=False)
 
         async def go(m: str = model) -> None:
-            client = openai.AsyncOpenAI(base_url=endpoint.base_url, api_key="x")
+            client = _client(endpoint.base_url)
             async for event in astream_chat(client, {"model": m, "stream": True,
                                                      "stream_options": {"include_usage": True},
                                                      "messages": [{"role": "user",
@@ -156,7 +165,6 @@ def test_event_types_are_the_narrow_contract(endpoint: FakeEndpoint) -> None:
 def test_a_silent_stop_is_an_empty_stream_asked_again(endpoint: FakeEndpoint) -> None:
     # LiteLLM ends llama-cpp-python's empty stream (a prompt past the context) with a bare
     # finish_reason=stop: no text, no usage. Asked again without streaming, the server says why.
-    from chatmagic.transport.client import ClientPool
     from chatmagic.engine.runner import Job, Run, run_blocking
 
     profile = Profile("lite", endpoint.base_url, needs_key=False)

@@ -405,7 +405,7 @@ CALL_PROBES = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>",
 
 @pytest.mark.parametrize("probe", CALL_PROBES)
 def test_a_probe_in_a_calls_name_arguments_result_or_state_is_inert(probe: str) -> None:
-    from test_kernel import live_html
+    from inert import live_html
     from test_render import audit
 
     from chatmagic.shell.sinks.calls import CallBlocks

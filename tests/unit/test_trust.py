@@ -1,8 +1,7 @@
-"""Keys stay with their endpoint: the HTTP edge against hostile endpoints, over real HTTP.
-
-A hostile endpoint (tests/support/hostile.py) echoes keys in bodies and headers (split
-across chunks, gzipped), redirects to another origin, and sends what was not
-asked for; the real openai SDK talks to it through `chatmagic.transport.client`.
+"""Keys stay with their endpoint: the scrubber, the proxy rules, redirect advice, trust of
+working-directory files, and keys in prompts and histories (in process; the HTTP edge against
+a hostile server is in tests/shell/test_trust_http.py, a real kernel's in
+tests/kernel/test_trust_kernel.py).
 """
 
 from __future__ import annotations
@@ -14,15 +13,10 @@ import pytest
 from chatmagic.core import scrub
 from chatmagic.transport.client import ClientPool
 from chatmagic.core.profiles import Profile
-from hostile import HostileEndpoint
 
 KEY = "sk-hostile-ABCDEFGHIJKLMNOP123456"
 SECRET_HEADER = "hdr-secret-QWERTYUIOP"
 HI = [{"role": "user", "content": "the secret conversation"}]
-
-
-def _profile(endpoint: HostileEndpoint) -> Profile:
-    return Profile("h", endpoint.base_url, api_key=KEY, headers={"X-Api-Secret": SECRET_HEADER})
 
 
 def test_scrubber_holds_back_only_what_could_start_a_key() -> None:
@@ -35,11 +29,11 @@ def test_scrubber_holds_back_only_what_could_start_a_key() -> None:
 
 
 def test_the_pool_keeps_no_key_and_reuses_one_client_per_profile() -> None:
-    with HostileEndpoint() as endpoint:
-        pool = ClientPool({})
-        profile = _profile(endpoint)
-        assert pool.sync(profile) is pool.sync(profile)
-        assert pool.sync(profile) is not pool.sync(Profile("h", endpoint.base_url, api_key=KEY + "x"))
+    base_url = "http://127.0.0.1:9/v1"  # clients are made here, never asked anything
+    pool = ClientPool({})
+    profile = Profile("h", base_url, api_key=KEY, headers={"X-Api-Secret": SECRET_HEADER})
+    assert pool.sync(profile) is pool.sync(profile)
+    assert pool.sync(profile) is not pool.sync(Profile("h", base_url, api_key=KEY + "x"))
     kept = repr(pool.__dict__.keys()) + repr(list(pool._sync))
     assert KEY not in kept and SECRET_HEADER not in kept
 

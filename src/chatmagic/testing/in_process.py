@@ -80,9 +80,11 @@ class _Pipe:
 
     # -- the client's side -------------------------------------------------------
     def read(self, timeout: float | None) -> bytes:
-        """The next piece written (b"" once the handler is done); TimeoutError past timeout."""
+        """The next piece written (b"" once the handler is done or the client hung up);
+        TimeoutError past timeout."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._chunks or self._ended, timeout):
+            if not self._cond.wait_for(lambda: self._chunks or self._ended or self._gone,
+                                       timeout):
                 raise TimeoutError
             return self._chunks.popleft() if self._chunks else b""
 
@@ -101,7 +103,7 @@ class _Pipe:
             with self._cond:
                 if self._chunks:
                     return self._chunks.popleft()
-                if self._ended:
+                if self._ended or self._gone:
                     return b""
                 self._wakers.append(wake)
             try:
@@ -113,10 +115,11 @@ class _Pipe:
                     self._wakers.remove(wake)
 
     def hang_up(self) -> None:
+        """The client closed the response: the handler's next write fails, a read ends."""
         with self._cond:
             self._gone = True
             self._chunks.clear()
-            self._cond.notify_all()
+            self._wake()
 
 
 def _serve(handler: type[Handler], request: bytes, pipe: _Pipe) -> None:
@@ -256,6 +259,8 @@ class InProcessTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     def __init__(self, *endpoints: FakeEndpoint, pace: bool = False) -> None:
         self.pace = pace
         self.endpoints: list[FakeEndpoint] = []
+        #: Every "host:port" a request went to that no endpoint here answers (refused).
+        self.refused: list[str] = []
         self._routes: dict[int, type[Handler]] = {}
         # Ports no server here would have (ephemeral ports start far above), one per endpoint.
         self._ports = itertools.count(1)
@@ -286,6 +291,7 @@ class InProcessTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         host, port = request.url.host, request.url.port
         handler = self._routes.get(port or 80) if host in _LOOPBACK else None
         if handler is None:
+            self.refused.append(f"{host}:{port}")
             raise httpx2.ConnectError(f"[Errno 111] Connection refused: nothing answers "
                                       f"{host}:{port} in process", request=request)
         target = request.url.raw_path.decode("ascii")
