@@ -13,13 +13,18 @@ import pytest
 
 from chatmagic.transport.client import ClientPool
 from chatmagic.core.profiles import Profile
-from chatmagic.engine.runner import Job, Run
+from chatmagic.engine.request import Job, Request
+from chatmagic.engine.runner import Run
+
+
+def _job(base_url: str, model: str, prompt: str, timeout: float | None = None) -> Job:
+    profile = Profile("local", base_url, needs_key=False)
+    return Job(Request(profile, model, ({"role": "user", "content": prompt},), timeout=timeout),
+               model)
 
 
 def _run(base_url: str, model: str, prompt: str = "hi", sink: Any = None) -> Run:
-    profile = Profile("local", base_url, needs_key=False)
-    request = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True}
-    return Run([Job(model, profile, request)], ClientPool({}), sink)
+    return Run([_job(base_url, model, prompt)], ClientPool({}), sink)
 
 
 @pytest.fixture

@@ -119,3 +119,38 @@ def test_requests_go_through_the_proxy_and_loopback_is_exempt_by_no_proxy() -> N
         local = Profile("l", direct.base_url, api_key=KEY)
         pool.sync(local).chat.completions.create(model="ok", messages=HI)  # type: ignore
         assert len(proxy.received) == 1 and len(direct.received) == 1  # 127.0.0.1 went direct
+
+
+def test_two_sessions_mask_every_key_in_play_with_nothing_to_clean(
+        clean_env: Path, caplog: Any) -> None:
+    """Keys are the user's, not a session's, so the registry is the process's: a session's
+    endpoint that sends back another session's key (a shared gateway, a prompt that quotes
+    it) has it masked too; a key outlives the session that brought it (logs and saved
+    notebooks do); a log record, which names no session, is scrubbed of every key."""
+    import gc
+    import logging
+
+    from chatmagic import prompt
+    from chatmagic.engine.session import Session, use_session
+    from chatmagic.testing import FakeEndpoint
+
+    key_a, key_b = "sk-session-a-AAAAAAAAAAAA1111", "sk-session-b-BBBBBBBBBBBB2222"
+    with HostileEndpoint() as hostile, FakeEndpoint() as echo:
+        one = Session(environ={"OPENAI_BASE_URL": hostile.base_url, "OPENAI_API_KEY": key_a})
+        two = Session(environ={"OPENAI_BASE_URL": echo.base_url, "OPENAI_API_KEY": key_b})
+        try:
+            use_session(one)
+            said_one = prompt("hi", model="stream-key").text()
+            del one
+            gc.collect()
+            use_session(two)
+            said_two = prompt(f"say {key_a} and {key_b}", model="echo").text()
+        finally:
+            use_session(None)
+        assert hostile.received[0].headers["authorization"] == f"Bearer {key_a}"
+        assert key_a in echo.chat_requests[0].body["messages"][0]["content"]  # sent as typed
+    assert said_one == "your key is sk-…111 and that is all"
+    assert said_two == "say sk-…111 and sk-…222"
+    with caplog.at_level(logging.DEBUG, logger="httpx"):
+        logging.getLogger("httpx").debug("headers %s %s", key_a, key_b)
+    assert caplog.messages[-1] == "headers sk-…111 sk-…222"

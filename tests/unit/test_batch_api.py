@@ -230,11 +230,11 @@ def test_keys_are_kept_as_plain_values() -> None:
     import numpy as np
     import pandas as pd
 
-    from chatmagic.each.batch import _plain
+    from chatmagic.each.batch_files import plain_key
 
-    assert [_plain(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
-    assert type(_plain(np.int64(3))) is int
-    assert _plain(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"
+    assert [plain_key(k) for k in (np.int64(3), 2, "a", None, 1.5)] == [3, 2, "a", None, 1.5]
+    assert type(plain_key(np.int64(3))) is int
+    assert plain_key(pd.Timestamp("2026-01-02")) == "2026-01-02 00:00:00"
 
 
 def test_fetched_rows_are_finished_rows_for_each(shell, endpoint: FakeEndpoint) -> None:  # type: ignore[no-untyped-def]
@@ -278,6 +278,18 @@ def test_with_persist_off_jobs_are_kept_for_the_session(shell, endpoint: FakeEnd
     shell.run_line_magic("chat_batch", "fetch -o t")
     assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
     assert not list(clean_env.rglob("*.batches.jsonl"))  # nothing on disk
+
+
+def test_with_persist_off_each_session_keeps_its_own_jobs(clean_env: Path) -> None:
+    from chatmagic.engine.session import Session
+    from chatmagic.shell.cmd.batch import store_for
+    from chatmagic.store.batch_store import BatchJob
+
+    one, two = Session(environ={}), Session(environ={})
+    store_for(one, None, persist=False).add(BatchJob("batch_1", 0.0, [], []))
+    assert store_for(one, None, persist=False).find("batch_1") is not None
+    assert store_for(two, None, persist=False).jobs == {}
+    assert not list(clean_env.rglob("*.batches.jsonl"))
 
 
 def test_rows_past_one_batchs_limits_go_as_several_batches(endpoint: FakeEndpoint,

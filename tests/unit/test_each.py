@@ -93,17 +93,14 @@ def test_a_profile_lowers_the_concurrency(shell: Any, endpoint: FakeEndpoint) ->
 
 @pytest.mark.paced  # the streams overlap, so one-at-a-time cuts one
 def test_a_cut_stream_is_redone_one_at_a_time(shell: Any, endpoint: FakeEndpoint) -> None:
-    from chatmagic.engine import runner
+    import chatmagic
 
     shell.user_ns["xs"] = ["a b c d", "e f g h", "i j k l"]
-    try:
-        _magic(shell, "--each xs -m one-at-a-time/delay=0.05 -o t", "{item}")
-        table = shell.user_ns["t"]
-        assert table["error"].isna().all()
-        assert table["text"].tolist() == ["a b c d", "e f g h", "i j k l"]
-        assert endpoint.base_url in runner.ONE_AT_A_TIME
-    finally:
-        runner.ONE_AT_A_TIME.discard(endpoint.base_url)
+    _magic(shell, "--each xs -m one-at-a-time/delay=0.05 -o t", "{item}")
+    table = shell.user_ns["t"]
+    assert table["error"].isna().all()
+    assert table["text"].tolist() == ["a b c d", "e f g h", "i j k l"]
+    assert chatmagic._magics.session.knowledge.serial == {endpoint.base_url}
 
 
 def test_usage_counts_the_rows(shell: Any, endpoint: FakeEndpoint) -> None:
@@ -167,7 +164,7 @@ def test_planned_requests_lists_what_a_run_would_send(endpoint: FakeEndpoint) ->
     plan = plan_each(options, ["a", "b", "c"], profiles)
     store = RowStore()
     store.put(plan.jobs[1].digest, Row(1, "echo", "b"))
-    assert [j.request["messages"][-1]["content"] for j in planned_requests(plan, store)] == \
+    assert [j.request.messages[-1]["content"] for j in planned_requests(plan, store)] == \
         ["a", "c"]
     assert endpoint.chat_requests == []
 

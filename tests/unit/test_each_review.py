@@ -52,23 +52,21 @@ def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndp
 
 def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
                                                             endpoint: FakeEndpoint) -> None:
-    from chatmagic.transport import structured
+    import chatmagic
 
+    knowledge = chatmagic._magics.session.knowledge
     shell.user_ns["people"] = ["ann", "bob"]
     line = "--each people -m schema/refuse=json_schema --schema 'name, age int' -o t"
-    try:
-        _magic(shell, line, "Person {item}, age {index}")
-        assert shell.user_ns["t"]["error"].isna().all()
-        sent = len(endpoint.chat_requests)
-        assert endpoint.base_url in structured.TAKES  # learned: json_object from now on
-        _magic(shell, line, "Person {item}, age {index}")
-        assert len(endpoint.chat_requests) == sent  # nothing sent again
-        assert shell.user_ns["t"]["age"].tolist() == [0, 1]
-        structured.TAKES.clear()  # as after a kernel restart
-        _magic(shell, line, "Person {item}, age {index}")
-        assert len(endpoint.chat_requests) == sent
-    finally:
-        structured.TAKES.pop(endpoint.base_url, None)
+    _magic(shell, line, "Person {item}, age {index}")
+    assert shell.user_ns["t"]["error"].isna().all()
+    sent = len(endpoint.chat_requests)
+    assert knowledge.modes == {endpoint.base_url: "json_object"}  # learned, for the session
+    _magic(shell, line, "Person {item}, age {index}")
+    assert len(endpoint.chat_requests) == sent  # nothing sent again
+    assert shell.user_ns["t"]["age"].tolist() == [0, 1]
+    knowledge.modes.clear()  # as after a kernel restart
+    _magic(shell, line, "Person {item}, age {index}")
+    assert len(endpoint.chat_requests) == sent
 
 
 # -- an invalid reply is kept: its text shown, not bought again --------------------------
@@ -76,8 +74,6 @@ def test_rows_resume_after_the_endpoint_refused_json_schema(shell: Any,
 def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
         shell: Any, endpoint: FakeEndpoint, clean_env: Any) -> None:
     import json
-
-    from chatmagic.store import rowstore
 
     shell.user_ns["people"] = ["ann"]
     line = "--each people -m schema/shape=wrong --schema 'name, age int' -o t"
@@ -97,7 +93,7 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
     again = shell.user_ns["t"].iloc[0]
     assert again["error"] == row["error"] and again["text"] == row["text"]
     magics = shell.magics_manager.registry["ChatMagics"]
-    store = rowstore.store_for(magics.session.notebook)
+    store = magics.session.notebook.rows
     assert store._load(), "the reply is in the row store"
     assert sent.body["messages"]
     json.dumps(list(store._load().values()))
@@ -106,10 +102,10 @@ def test_an_invalid_reply_keeps_its_text_and_is_not_bought_again(
 # -- a store that cannot be written does not end the run --------------------------------
 
 def _store_at(shell: Any, path: Any) -> Any:
-    from chatmagic.store import rowstore
+    from chatmagic.store.rowstore import RowStore
 
     magics = shell.magics_manager.registry["ChatMagics"]
-    store = rowstore._stores[magics.session.notebook] = rowstore.RowStore(path)
+    store = magics.session.notebook.rows = RowStore(path)
     return store
 
 
@@ -138,6 +134,23 @@ def test_an_unreadable_row_store_warns_and_the_run_goes_on(
     assert shell.user_ns["t"]["text"].tolist() == ["a", "b"]
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warned) == 1 and "cannot read" in warned[0], warned
+
+
+def test_each_notebook_owns_its_finished_rows(tmp_path: Any) -> None:
+    """No store shared by the process: two sessions' notebooks, or a notebook opened again
+    after the setting changed, each have their own rows (on disk beside the journal)."""
+    from chatmagic.core.table import Row
+    from chatmagic.engine.session import Session
+    from chatmagic.store.conversation import Notebook
+
+    one, two = Session(environ={}), Session(environ={})
+    one.notebook.rows.put("d" * 64, Row(0, "m", "one's"))
+    assert one.notebook.rows.get("d" * 64, 0).text == "one's"
+    assert two.notebook.rows.get("d" * 64, 0) is None
+    named = Notebook("nb.ipynb", tmp_path)
+    named.rows.put("e" * 64, Row(0, "m", "kept"))
+    assert named.rows.path == tmp_path / (named.path.stem + ".rows.jsonl")
+    assert Notebook("nb.ipynb", tmp_path).rows.get("e" * 64, 0).text == "kept"
 
 
 # -- one locked append for every journal, with the torn-line guard ------------------------
@@ -248,40 +261,21 @@ def test_the_key_is_in_no_stored_row_and_changes_no_resume_key(
     assert len(endpoint.chat_requests) == 2  # another key: the same rows, not sent again
 
 
-# -- one attempt function for %%chat and --each --------------------------------------------
+# -- one exchange engine for %%chat and --each ----------------------------------------------
 
-def test_the_shared_attempt_reads_an_unstreamed_retry_and_counts_tool_calls(
-        endpoint: FakeEndpoint) -> None:
+def test_a_tool_call_counts_as_said_and_without_a_finish_reason_is_a_cut() -> None:
     import asyncio
 
-    from chatmagic.engine.attempt import Watch, unstreamed
-    from chatmagic.transport.client import ClientPool
-    from chatmagic.core.events import Parsed, ToolCallDelta
-    from chatmagic.core.profiles import Profile
-    from chatmagic.core.schema import resolve_schema
+    from chatmagic.core.events import StreamEvent, ToolCallDelta
+    from chatmagic.engine.exchange import Watch
 
-    schema = resolve_schema("name, age int")
-    profile = Profile("ep", endpoint.base_url, needs_key=False)
-    request = {"model": "schema", "messages": [{"role": "user", "content": "Person ann, age 3"}],
-               "response_format": schema.response_format("json_schema")}
+    async def stream() -> Any:
+        yield ToolCallDelta(0, "call_1", "f", "{}")
 
-    async def main() -> list[Any]:
-        client = ClientPool({}).async_(profile)
-        try:
-            return [e async for e in unstreamed(client, request, profile, schema)]
-        finally:
-            await client.close()
-
-    events = asyncio.run(main())
-    assert any(isinstance(e, Parsed) for e in events), events  # --each's retry reads it too
-
-    async def calls() -> Any:
-        async def stream() -> Any:
-            yield ToolCallDelta(0, "call_1", "f", "{}")
-
-        watch = Watch()
-        _ = [e async for e in watch.events(stream())]
-        return watch
-
-    watch = asyncio.run(calls())
-    assert watch.said and watch.cut(True, True)  # said something, but no finish reason
+    watch, passed = Watch(), []
+    asyncio.run(watch.pass_on(stream(), passed.append))
+    assert passed == [ToolCallDelta(0, "call_1", "f", "{}")]
+    assert watch.said and not watch.cut  # alone: a stream that merely ended early
+    watch.overlapped = True  # another request to the endpoint was in flight meanwhile
+    assert watch.cut
+    _: list[StreamEvent] = passed

@@ -119,8 +119,8 @@ def test_from_messages_round_trip_with_image_parts() -> None:
 # -- hostile files ----------------------------------------------------------------------
 import importlib  # noqa: E402
 
-conversation = importlib.import_module("chatmagic.store.conversation")
-from chatmagic.store.conversation import read_messages, validate_messages, write_private  # noqa: E402
+messages_module = importlib.import_module("chatmagic.store.messages")
+from chatmagic.store.messages import read_messages, validate_messages, write_private  # noqa: E402
 
 
 def _deep(levels: int) -> Any:
@@ -151,7 +151,7 @@ def test_bad_messages_name_the_first_bad_one(messages: Any, words: str) -> None:
 def test_too_many_or_too_much_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(HistoryError, match="the limit is 20000"):
         validate_messages([{"role": "user", "content": "x"}] * 20_001)
-    monkeypatch.setattr(conversation, "MAX_TEXT", 1000)
+    monkeypatch.setattr(messages_module, "MAX_TEXT", 1000)
     with pytest.raises(HistoryError, match="limit is reached at message 1"):
         validate_messages([{"role": "user", "content": "x" * 600}] * 3)
 
@@ -172,7 +172,7 @@ def test_hostile_files_give_one_clear_error(tmp_path: Path,
         with pytest.raises(HistoryError) as info:
             read_messages(path)
         assert expected[name] in str(info.value) and str(path) in str(info.value), name
-    monkeypatch.setattr(conversation, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(messages_module, "MAX_FILE_BYTES", 10)
     with pytest.raises(HistoryError, match="the limit is 0 MiB"):
         read_messages(tmp_path / "types.json")
 

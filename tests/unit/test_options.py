@@ -106,7 +106,7 @@ def test_a_profile_default_is_held_to_the_same_bounds() -> None:
 
     messages = [{"role": "user", "content": "hi"}]
     good = Profile("zoo", "http://127.0.0.1:1/v1", params={"temperature": 1, "stop": "END"})
-    body = build_request(ChatOptions(prompt="hi"), good, "m", messages)
+    body = build_request(ChatOptions(prompt="hi"), good, "m", messages).body()
     assert (body["temperature"], body["stop"]) == (1.0, ["END"])
     bad = Profile("zoo", "http://127.0.0.1:1/v1", params={"temperature": 9})
     with pytest.raises(OptionError, match="^profile 'zoo': params.temperature must be between "

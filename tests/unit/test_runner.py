@@ -10,7 +10,10 @@ import pytest
 
 from chatmagic.transport.client import ClientPool
 from chatmagic.core.profiles import Profile
-from chatmagic.engine.runner import ONE_AT_A_TIME, REDO_NOTE, Job, Run
+from chatmagic.engine.endpoints import Knowledge
+from chatmagic.engine.exchange import REDO_NOTE
+from chatmagic.engine.request import Job, Request
+from chatmagic.engine.runner import Run
 from chatmagic.testing import FakeEndpoint
 
 
@@ -20,17 +23,21 @@ class SlowFirstFrame:
     def begin(self, run: Run) -> None:
         time.sleep(0.3)
 
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run, events: Any) -> None:
         pass
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Any) -> None:
         pass
+
+
+def _job(base_url: str, model: str, prompt: str, timeout: float | None = None) -> Job:
+    profile = Profile("local", base_url, needs_key=False)
+    return Job(Request(profile, model, ({"role": "user", "content": prompt},), timeout=timeout),
+               model)
 
 
 def _run(base_url: str, model: str, prompt: str = "hi", sink: Any = None) -> Run:
-    profile = Profile("local", base_url, needs_key=False)
-    request = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True}
-    return Run([Job(model, profile, request)], ClientPool({}), sink)
+    return Run([_job(base_url, model, prompt)], ClientPool({}), sink)
 
 
 def test_a_reply_is_closed_only_after_all_its_events_are_folded(endpoint: FakeEndpoint) -> None:
@@ -58,24 +65,23 @@ PROMPT = " ".join(f"w{i}" for i in range(30))
 
 
 def _jobs(*urls: str, model: str = "one-at-a-time/delay=0.01") -> list[Job]:
-    return [Job(model, Profile("local", url, needs_key=False),
-                {"model": model, "messages": [{"role": "user", "content": PROMPT}],
-                 "stream": True}) for url in urls]
+    return [_job(url, model, PROMPT) for url in urls]
 
 
 # one-at-a-time cuts a stream when another request arrives while it streams: paced, so the
 # streams overlap.
 @pytest.mark.paced
 def test_a_stream_cut_by_a_parallel_request_is_asked_again_alone(endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     url = endpoint.base_url
-    replies = Run(_jobs(url, url), ClientPool({})).run()
+    knowledge = Knowledge()  # the session's
+    replies = Run(_jobs(url, url), ClientPool({}), knowledge=knowledge).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT]
     assert all(r.complete and r.failure is None for r in replies)
     assert sorted(r.notes for r in replies) == [[], [REDO_NOTE]]
     assert len(endpoint.chat_requests) == 3  # two at once, then the cut one again
+    assert knowledge.serial == {url}
     # the endpoint is remembered: the next run sends one request at a time, nothing is cut
-    replies = Run(_jobs(url, url), ClientPool({})).run()
+    replies = Run(_jobs(url, url), ClientPool({}), knowledge=knowledge).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT] and not any(r.notes for r in replies)
     assert len(endpoint.chat_requests) == 5
 
@@ -83,15 +89,15 @@ def test_a_stream_cut_by_a_parallel_request_is_asked_again_alone(endpoint: FakeE
 @pytest.mark.paced
 def test_streams_to_different_endpoints_are_not_serialised(endpoint: FakeEndpoint,
                                                           transport: Any) -> None:
-    ONE_AT_A_TIME.clear()
+    knowledge = Knowledge()
     other = transport.add(FakeEndpoint())
-    replies = Run(_jobs(endpoint.base_url, other.base_url), ClientPool({})).run()
+    replies = Run(_jobs(endpoint.base_url, other.base_url), ClientPool({}),
+                  knowledge=knowledge).run()
     assert [r.text() for r in replies] == [PROMPT, PROMPT] and not any(r.notes for r in replies)
-    assert endpoint.base_url not in ONE_AT_A_TIME
+    assert knowledge.serial == set()
 
 
 def test_a_stream_that_merely_ends_early_alone_is_not_redone(endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     raw_done = _jobs(endpoint.base_url, model="drop/after=2")
     (reply,) = Run(raw_done, ClientPool({})).run()
     assert reply.failure is not None and reply.failure.kind == "incomplete"
@@ -101,7 +107,6 @@ def test_a_stream_that_merely_ends_early_alone_is_not_redone(endpoint: FakeEndpo
 @pytest.mark.paced
 def test_compare_on_one_server_that_cuts_fills_both_columns(shell: Any,
                                                            endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     model = "one-at-a-time/delay=0.01"
     shell.run_cell_magic("chat", f"--compare {model},{model} -o out", PROMPT)
     assert list(shell.user_ns["out"].values()) == [PROMPT, PROMPT]
@@ -109,7 +114,6 @@ def test_compare_on_one_server_that_cuts_fills_both_columns(shell: Any,
 
 @pytest.mark.paced
 def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     url = endpoint.base_url
     # the first stream is cut before its first token; LiteLLM adds finish_reason=stop
     replies = Run(_jobs(url, url, model="one-at-a-time/via=litellm&first=0.3"),
@@ -122,7 +126,6 @@ def test_a_cut_a_proxy_marked_finished_with_no_word_is_redone(endpoint: FakeEndp
 @pytest.mark.paced
 def test_a_proxys_error_before_a_word_while_another_streams_is_a_cut(
         endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     url = endpoint.base_url
     # LiteLLM in front of llama-cpp-python: the cut comes as "Connection error" before a word
     replies = Run(_jobs(url, url, model="one-at-a-time/via=litellm-error&first=0.3"),
@@ -135,7 +138,6 @@ def test_a_proxys_error_before_a_word_while_another_streams_is_a_cut(
 @pytest.mark.paced
 def test_a_stream_cut_before_its_first_frame_is_streamed_again_not_asked_plain(
         endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     url = endpoint.base_url
     # cut at once: an empty stream, which alone would be asked again without streaming; that
     # request would cut the other stream in turn
@@ -146,7 +148,6 @@ def test_a_stream_cut_before_its_first_frame_is_streamed_again_not_asked_plain(
 
 
 def test_an_empty_stream_alone_is_still_asked_without_streaming(endpoint: FakeEndpoint) -> None:
-    ONE_AT_A_TIME.clear()
     (reply,) = Run(_jobs(endpoint.base_url, model="context-overflow"), ClientPool({})).run()
     assert reply.failure is not None and reply.failure.status == 400
     assert [r.body.get("stream") for r in endpoint.chat_requests] == [True, None]
@@ -178,10 +179,8 @@ def test_timeout_is_the_whole_requests_deadline(endpoint: FakeEndpoint, model: s
     # comments: each read is quick, so only a deadline on the whole request ends them.
     from chatmagic.engine.runner import run_blocking
 
-    profile = Profile("local", endpoint.base_url, needs_key=False)
-    request = {"model": model, "stream": True, "timeout": 0.8,
-               "messages": [{"role": "user", "content": "one two three four five six"}]}
-    (reply,) = run_blocking(Run([Job(model, profile, request)], ClientPool()))
+    job = _job(endpoint.base_url, model, "one two three four five six", timeout=0.8)
+    (reply,) = run_blocking(Run([job], ClientPool()))
     assert reply.failure is not None and reply.failure.kind == "timeout"
     assert "within 0.8 s" in reply.failure.message
     if model.startswith("keepalive"):

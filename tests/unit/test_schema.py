@@ -10,22 +10,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import json
-from typing import Any, Iterator, TypedDict
+from typing import Any, TypedDict
 
 import pytest
 from pydantic import BaseModel
 
-from chatmagic.transport import structured
 from chatmagic.core.schema import InvalidOutput, SchemaError, resolve_schema
 from chatmagic.testing import FakeEndpoint
-
-
-@pytest.fixture(autouse=True)
-def forget_refusals() -> Iterator[None]:
-    """What endpoints were seen to refuse is per session: each test starts afresh."""
-    structured.TAKES.clear()
-    yield
-    structured.TAKES.clear()
 
 
 class Person(BaseModel):

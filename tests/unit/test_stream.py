@@ -165,12 +165,13 @@ def test_event_types_are_the_narrow_contract(endpoint: FakeEndpoint) -> None:
 def test_a_silent_stop_is_an_empty_stream_asked_again(endpoint: FakeEndpoint) -> None:
     # LiteLLM ends llama-cpp-python's empty stream (a prompt past the context) with a bare
     # finish_reason=stop: no text, no usage. Asked again without streaming, the server says why.
-    from chatmagic.engine.runner import Job, Run, run_blocking
+    from chatmagic.engine.request import Job, Request
+    from chatmagic.engine.runner import Run, run_blocking
 
     profile = Profile("lite", endpoint.base_url, needs_key=False)
-    request = {"model": "context-overflow/via=litellm", "stream": True,
-               "messages": [{"role": "user", "content": "a very long prompt"}]}
-    (reply,) = run_blocking(Run([Job("m", profile, request)], ClientPool()))
+    request = Request(profile, "context-overflow/via=litellm",
+                      ({"role": "user", "content": "a very long prompt"},))
+    (reply,) = run_blocking(Run([Job(request, "m")], ClientPool()))
     assert reply.failure is not None and "exceed context window of 2048" in reply.failure.message
     assert not reply.complete and reply.text() == ""
 

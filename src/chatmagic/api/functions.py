@@ -14,7 +14,8 @@ import weakref
 from pathlib import PurePath
 from typing import Any
 
-from .response import AsyncResponse, Exchange, Response
+from .inflight import InFlight
+from .response import AsyncResponse, Response
 from ..engine.capabilities import EndpointWarning
 from ..core.errors import HistoryError, OptionError
 from ..core.options import REQUEST_FIELDS, ChatOptions
@@ -44,7 +45,7 @@ _CELL_ONLY = {"out": "the response is what the call returns",
 # The last exchange of each (session, conversation): the next prompt waits for its turn.
 # Weak values: a running exchange is held by its task (and holds its session, so the id
 # stays that session's); a finished one nobody holds has nothing left to wait for.
-_running: weakref.WeakValueDictionary[tuple[int, str], Exchange] = weakref.WeakValueDictionary()
+_running: weakref.WeakValueDictionary[tuple[int, str], InFlight] = weakref.WeakValueDictionary()
 
 
 
@@ -116,7 +117,7 @@ def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]],
-           allow: Any = None) -> Exchange:
+           allow: Any = None) -> InFlight:
     options, images = prepared
     key = (id(session), options.conversation)
     previous = None if options.no_history else _running.get(key)
@@ -126,7 +127,7 @@ def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]],
     plan = session.plan(options, images)
     for said in session.warnings(plan):  # what the endpoint says of its model, as a warning
         warnings.warn(EndpointWarning(said), stacklevel=3)
-    exchange = Exchange(session, plan, allow)
+    exchange = InFlight(session, plan, allow)
     if not options.no_history:
         _running[key] = exchange
     return exchange
@@ -197,7 +198,7 @@ def conversation(name: str = "default") -> NamedConversation:
     return NamedConversation(name)
 
 
-def _finish(exchange: Exchange) -> list[Reply]:
+def _finish(exchange: InFlight) -> list[Reply]:
     Response(exchange).wait()
     return exchange.run.replies
 
@@ -261,7 +262,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
                      where="map()")
     store = store_for(session.notebook)
     estimate_run(plan, store, session.max_cost)  # above max_cost: refused, nothing sent
-    run = EachRun(plan, session.clients, store)
+    run = EachRun(plan, session.clients, store, knowledge=session.knowledge)
     try:
         run.run()
     finally:

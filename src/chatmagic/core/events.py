@@ -15,7 +15,7 @@ from typing import Any, Union
 from .failures import StreamError
 
 __all__ = ["TextDelta", "ReasoningDelta", "RefusalDelta", "ToolCallDelta", "Usage", "Finish",
-           "Note", "Parsed", "StreamError", "StreamEvent"]
+           "Note", "Parsed", "Restart", "StreamError", "StreamEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,18 @@ class Parsed:
     value: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """The request is asked again from the start: what its last attempt said is void.
+
+    ``note`` says why (a footer shows it); ``failure`` is what the last attempt ended
+    in (None for a stream another request cut short), ``wait`` the seconds waited first.
+    """
+
+    note: str
+    failure: StreamError | None = None
+    wait: float = 0.0
+
+
 StreamEvent = Union[TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta, Usage, Finish, Note,
-                    Parsed,
-                    StreamError]
+                    Parsed, Restart, StreamError]

@@ -11,14 +11,12 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from . import scrub
 from .errors import ProfileError
+from .pricing import PriceBook
 from .trust import Untrusted, digest, is_loopback
-
-if TYPE_CHECKING:
-    from .pricing import PriceBook
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -266,8 +264,6 @@ class Profiles:
         self._profiles = profiles
         self.default = default
         self.source = source
-        from .pricing import PriceBook  # (pricing -> events -> failures -> client -> here)
-
         #: The prices chatmagic.toml sets (`chatmagic.core.pricing`).
         self.prices: PriceBook = PriceBook()
 

@@ -6,6 +6,14 @@ end in KEY, TOKEN, SECRET or PASSWORD). The HTTP edge (`chatmagic.transport.clie
 scrubs every response header and body byte with `StreamScrubber`, so errors,
 replies, history and logs built from a response never hold a key; `scrub`
 does the same for one string (defence in depth where text is stored).
+
+The registry is the process's, not a session's, on purpose: a key is the
+user's secret wherever it shows up, so masking one session's key in another
+session's output is what is wanted (a gateway both use, a prompt that quotes
+it), a key outlives the session that brought it (so do logs and saved
+notebooks), and a log record names no session. Keys are only ever added, and
+masking more than needed loses nothing, so nothing needs cleaning between
+sessions or tests.
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
 """Rows sent through a provider's Batch API (OpenAI's ``/files`` + ``/batches``), and back.
 
-`submit` writes the rows of an ``--each`` run as one JSONL file per endpoint
-and model (each line: a ``custom_id`` and the body ``--each`` would send, not
-streamed), creates the batches and records the job in the notebook's
-`BatchStore`; `status` asks the endpoint how far each batch is; `fetch`
-downloads the output and error files and builds the same table as ``--each``
-(rows in input order, a failed line's message in ``error``); `cancel` asks the
-endpoint to stop. Everything goes through the session's clients; a failure is
-a `BatchError` carrying its `StreamError` and one message.
+`submit` uploads the rows of an ``--each`` run as one JSONL file per endpoint
+and model (written by `chatmagic.each.batch_files`), creates the batches and
+records the job in the notebook's `BatchStore`; `status` asks the endpoint how
+far each batch is; `fetch` downloads the output and error files and builds the
+same table as ``--each`` (rows in input order, a failed line's message in
+``error``); `cancel` asks the endpoint to stop. Everything goes through the
+session's clients; a failure is a `BatchError` carrying its `StreamError` and
+one message.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import openai
 
-from ..core import scrub
 from ..store.batch_store import BatchJob, BatchPart, BatchStore
 from ..core.errors import EndpointError
 from ..core.failures import StreamError, server_text
@@ -28,24 +26,21 @@ from ..transport.failures import failure_from_exception
 from ..core.profiles import Profile
 from ..render.html import clean_text
 from ..store.rowstore import RowStore
-from ..engine.scheduler import RowJob
-from ..core.schema import InvalidOutput, Schema, resolve_schema
-from ..core.table import Row, build_table
+from ..engine.request import Job
+from ..core.schema import Schema, resolve_schema
+from ..core.table import build_table
+from .batch_files import (ENDPOINT, MAX_BYTES, MAX_LINES, answered_rows, custom_id, input_files,
+                          plain_key, read_fields, result_lines)
 
 if TYPE_CHECKING:
     from ..engine.session import Session
 
 __all__ = ["BatchError", "NotFinished", "JobStatus", "submit", "status", "fetch", "cancel",
-           "wire_body", "ENDPOINT", "ACTIVE", "TERMINAL"]
+           "ACTIVE", "TERMINAL"]
 
-#: The one endpoint chatmagic batches.
-ENDPOINT = "/v1/chat/completions"
 #: Batch states that may still change, and those that will not.
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-# create() keyword arguments that are the SDK's, not the body's.
-_NOT_BODY = ("stream", "stream_options", "timeout", "extra_body", "extra_headers",
-             "extra_query")
 
 
 class BatchError(EndpointError):
@@ -54,14 +49,6 @@ class BatchError(EndpointError):
     def __init__(self, failure: StreamError) -> None:
         super().__init__(failure.message)
         self.failure = failure
-
-
-def wire_body(create_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body of a ``chat.completions.create(**kwargs)`` call, as a batch line takes it
-    (``extra_body`` merged in; the SDK's own arguments and streaming left out)."""
-    body = {k: v for k, v in create_kwargs.items() if k not in _NOT_BODY}
-    body.update(create_kwargs.get("extra_body") or {})
-    return body
 
 
 #: What a server says when it has the Files/Batches routes but serves no Batch API.
@@ -113,50 +100,7 @@ def _client(session: "Session", part_or_profile: BatchPart | Profile) -> tuple[A
 
 # -- submit ---------------------------------------------------------------------------
 
-def _groups(requests: Sequence[RowJob]) -> dict[str, list[int]]:
-    """Row numbers per model label (one endpoint and model each; OpenAI takes one model per
-    batch): one provider batch each, in first-seen order."""
-    groups: dict[str, list[int]] = {}
-    for number, request in enumerate(requests):
-        groups.setdefault(request.label, []).append(number)
-    return groups
-
-
-def _batches(requests: Sequence[RowJob], max_lines: int,
-             max_bytes: int) -> list[tuple[int, list[int], bytes]]:
-    """(first, row numbers, JSONL file) per provider batch: one model label each, at most
-    ``max_lines`` lines and ``max_bytes`` bytes (OpenAI's limits: 50,000 and 200 MB);
-    ``first`` is where it starts among its label's rows."""
-    out: list[tuple[int, list[int], bytes]] = []
-    for numbers in _groups(requests).values():
-        start, size = 0, 0
-        chunk: list[int] = []
-        lines: list[bytes] = []
-        for position, number in enumerate(numbers):
-            line = (json.dumps({"custom_id": _custom_id(number), "method": "POST",
-                                "url": ENDPOINT, "body": wire_body(requests[number].request)},
-                               ensure_ascii=False) + "\n").encode()
-            if chunk and (len(chunk) >= max_lines or size + len(line) > max_bytes):
-                out.append((start, chunk, b"".join(lines)))
-                start, size, chunk, lines = position, 0, [], []
-            chunk.append(number)
-            lines.append(line)
-            size += len(line)
-        out.append((start, chunk, b"".join(lines)))
-    return out
-
-
-def _custom_id(number: int) -> str:
-    return f"row-{number}"
-
-
-#: The most lines and bytes one batch's input file holds (OpenAI's limits, the bytes with
-#: room to spare): a larger job is sent as several batches.
-MAX_LINES = 50_000
-MAX_BYTES = 190 * 2**20
-
-
-def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
+def submit(session: "Session", store: BatchStore, requests: Sequence[Job], *,
            key_name: str = "index", schema: Schema | None = None,
            max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> BatchJob:
     """Send the rows (``--each``'s requests, sent here unstreamed) as batch jobs and record
@@ -166,7 +110,8 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
         raise BatchError(StreamError("There are no rows to send.", "protocol"))
     parts: list[BatchPart] = []
     try:
-        for first, numbers, data in _batches(requests, max_lines, max_bytes):
+        for first, numbers, data in input_files(requests, session.knowledge, max_lines,
+                                                max_bytes):
             parts.append(_create_part(session, requests[numbers[0]], data, first))
     except BatchError:
         for part in parts:  # no half jobs: a job is all of its rows or none
@@ -177,7 +122,7 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
         raise
     labels = list(dict.fromkeys(r.label for r in requests))
     job = BatchJob(parts[0].batch_id, time.time(), parts,
-                   [[_custom_id(n), _plain(r.key), r.label, r.digest]
+                   [[custom_id(n), plain_key(r.key), r.label, r.digest]
                     for n, r in enumerate(requests)],
                    key_name, list(schema.fields) if schema is not None else None, labels,
                    {"name": schema.name, "json_schema": schema.json_schema} if schema else None)
@@ -185,19 +130,7 @@ def submit(session: "Session", store: BatchStore, requests: Sequence[RowJob], *,
     return job
 
 
-def _plain(key: Any) -> Any:
-    """An element's key as the store keeps it, so a table fetched after a restart has the
-    keys one fetched before it has: numpy scalars as Python numbers, other objects (a
-    timestamp) as their text."""
-    if hasattr(key, "item") and callable(key.item) and not isinstance(key, (list, dict)):
-        try:
-            key = key.item()
-        except (TypeError, ValueError):
-            pass
-    return key if isinstance(key, (str, int, float, bool, type(None))) else str(key)
-
-
-def _create_part(session: "Session", request: RowJob, data: bytes, first: int) -> BatchPart:
+def _create_part(session: "Session", request: Job, data: bytes, first: int) -> BatchPart:
     client, profile = _client(session, request.profile)
     call = "POST /files"
     try:
@@ -209,7 +142,7 @@ def _create_part(session: "Session", request: RowJob, data: bytes, first: int) -
                                       metadata={"created_by": "chatmagic"})
     except openai.OpenAIError as exc:
         raise _failure(exc, profile, call) from None
-    return BatchPart(profile.name, profile.base_url, str(request.request.get("model")),
+    return BatchPart(profile.name, profile.base_url, request.request.model,
                      request.label, batch.id, uploaded.id, _state(batch), first)
 
 
@@ -315,91 +248,22 @@ def fetch(session: "Session", store: BatchStore, job: BatchJob, rows: RowStore |
         client, profile = _client(session, part)
         for name in ("output_file_id", "error_file_id"):
             if state.get(name):
-                answers.update(_lines(client, profile, str(state[name])))
-    why = _reasons(job, now)
-    table = [_row(answers.get(custom_id), key, label, why[custom_id])
-             for custom_id, key, label, *_ in job.rows]
+                answers.update(_result_file(client, profile, str(state[name])))
+    table = answered_rows(job, now.states, answers)
     if rows is not None:
         for row, (*_, digest) in zip(table, job.rows):
             if digest:
                 rows.put(digest, row)  # before reading fields: the reply is what was bought
     if job.schema is not None:
-        _read_fields(table, resolve_schema(job.schema["json_schema"], label=job.schema["name"]))
+        read_fields(table, resolve_schema(job.schema["json_schema"], label=job.schema["name"]))
     return build_table(table, key_name=job.key_name, schema_fields=job.schema_fields,
                        use_pandas=use_pandas), now
 
 
-def _read_fields(rows: list[Row], schema: Schema) -> None:
-    """Each answer read as the job's schema (as --each does): its fields, or the row's error
-    naming the first problem (the text kept)."""
-    for row in rows:
-        if not row.ok or row.text is None:
-            continue
-        try:
-            row.fields = schema.as_fields(schema.parse(row.text, row.finish_reason))
-        except InvalidOutput as exc:
-            row.error = str(getattr(exc, "problem", None) or exc)
-
-
-def _lines(client: Any, profile: Profile, file_id: str) -> dict[str, dict[str, Any]]:
-    """A result file's lines by custom_id (a line that is no JSON object is skipped)."""
+def _result_file(client: Any, profile: Profile, file_id: str) -> dict[str, dict[str, Any]]:
+    """A result file's lines by custom_id."""
     try:
         text = client.files.content(file_id).text
     except openai.OpenAIError as exc:
         raise _failure(exc, profile, f"GET /files/{file_id}/content") from None
-    out: dict[str, dict[str, Any]] = {}
-    for line in text.splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict) and item.get("custom_id") is not None:
-            out[str(item["custom_id"])] = item
-    return out
-
-
-def _reasons(job: BatchJob, now: JobStatus) -> dict[str, str]:
-    """Per row, why it has no answer if it has none: what its batch came to."""
-    states = {part.batch_id: state for part, state in zip(job.parts, now.states)}
-    seen: dict[str, int] = {}
-    why: dict[str, str] = {}
-    for custom_id, _, label, *_ in job.rows:
-        position = seen[label] = seen.get(label, -1) + 1
-        owners = [p for p in job.parts if p.label == label and p.first <= position]
-        why[custom_id] = _unanswered(states[owners[-1].batch_id]) if owners else "no answer"
-    return why
-
-
-def _unanswered(state: dict[str, Any]) -> str:
-    """Why a row of this batch has no answer line."""
-    if state.get("status") == "failed":
-        errors = state.get("errors") or []
-        first = errors[0] if errors else {}
-        line = f" (line {first['line']})" if first.get("line") else ""
-        said = first.get("message") or "no reason given"
-        return f"the batch failed before answering: {said}{line}"
-    if state.get("status") in ("cancelled", "expired"):
-        return f"not answered: the batch was {state['status']} first"
-    return "the batch's output has no answer for this row"
-
-
-def _row(line: dict[str, Any] | None, key: Any, label: str, why: str) -> Row:
-    """One table row from a result line (None: the row got none)."""
-    if line is None:
-        return Row(key, label, error=why)
-    error = line.get("error")
-    response = line.get("response") or {}
-    body = response.get("body")
-    code = response.get("status_code")
-    if error or code != 200 or not isinstance(body, dict):
-        said = server_text({"error": error}) if error else server_text(body)
-        return Row(key, label, error=scrub.scrub(f"HTTP {code}: {said or 'no message'}"
-                                                 if code else said or "failed, no message"))
-    choices = body.get("choices") or [{}]
-    message = choices[0].get("message") or {}
-    usage = body.get("usage") or {}
-    text, refusal = message.get("content"), message.get("refusal")
-    return Row(key, label, scrub.scrub(text) if isinstance(text, str) else None,
-               choices[0].get("finish_reason"), usage.get("prompt_tokens"),
-               usage.get("completion_tokens"),
-               error=scrub.scrub(f"refused: {refusal}") if text is None and refusal else None)
+    return result_lines(text)

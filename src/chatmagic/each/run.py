@@ -22,7 +22,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import ChainMap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from ..core import scrub
@@ -35,14 +35,15 @@ from ..core.interpolate import MAX_FIELD_CHARS, field_names, fill
 from ..core.options import ChatOptions
 from ..core.pricing import Estimate, check_budget, estimate_cost
 from ..core.profiles import Profile, Profiles, split_model
-from ..engine.request import build_request, user_message
+from ..engine.request import Job, Request, build_request, user_message
 from ..store.rowstore import RowStore, request_digest
-from ..engine.scheduler import DEFAULT_CONCURRENCY, Progress, RowJob, Scheduler
+from ..engine.endpoints import Knowledge
+from ..engine.exchange import ROWS
+from ..engine.scheduler import DEFAULT_CONCURRENCY, Progress, Scheduler
 from ..engine.session import _unique_labels
 from ..core.table import STAT_COLUMNS, TEXT_COLUMN, Row, build_table
 
 if TYPE_CHECKING:
-    from ..core.schema import Schema
     from ..engine.session import UsageLedger
 
 __all__ = ["Element", "elements", "EachPlan", "plan_each", "planned_requests", "estimate_run",
@@ -124,7 +125,7 @@ class EachPlan:
     variable: str
     key_name: str
     labels: list[str]
-    jobs: list[RowJob]  # element by element, each element's models in order
+    jobs: list[Job]  # element by element, each element's models in order
     concurrency: int = DEFAULT_CONCURRENCY
     fresh: bool = False
     schema_fields: list[str] | None = None
@@ -150,13 +151,14 @@ def _targets(options: ChatOptions, profiles: Profiles) -> list[tuple[str, Profil
     return [(options.model or model, profile, model)]
 
 
-def _digest(profile: Profile, request: dict[str, Any], schema: Schema | None) -> str:
+def _digest(request: Request) -> str:
     """A row's resume key: its request before a schema is put in it (how a schema is sent
-    changes with what this session learned of the endpoint, see `structured.TAKES`), and
-    the schema itself."""
-    if schema is not None:
-        request = {**request, "schema": schema.json_schema}
-    return request_digest(profile.base_url, request)
+    changes with what the session learned of the endpoint, `Knowledge.modes`), and the
+    schema itself."""
+    kwargs = request.kwargs()
+    if request.schema is not None:
+        kwargs["schema"] = request.schema.json_schema
+    return request_digest(request.profile.base_url, kwargs)
 
 
 def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
@@ -199,14 +201,10 @@ def plan_each(options: ChatOptions, value: Any, profiles: Profiles,
             text = options.prompt
         messages = [*system, user_message(text, images)]
         for label, profile, model in targets:
-            request = build_request(options, profile, model, messages)
-            digest = _digest(profile, request, schema)
-            if schema is not None:
-                from ..transport.structured import mode_for, shape_request
-
-                request = shape_request(request, schema, mode_for(profile))
-            jobs.append(RowJob(element.key, label, profile, request, digest, schema,
-                               profiles.prices.pricer(profile.name, profile.base_url, model)))
+            request = build_request(options, profile, model, messages, schema)
+            jobs.append(Job(request, label,
+                            profiles.prices.pricer(profile.name, profile.base_url, model),
+                            element.key, _digest(request)))
     plan = EachPlan(name, key_name, [t[0] for t in targets], jobs,
                     options.concurrency or DEFAULT_CONCURRENCY, options.fresh)
     if schema is not None:
@@ -224,12 +222,13 @@ def estimate_run(plan: EachPlan, store: RowStore | None = None,
                  max_cost: float = 0.0) -> Estimate:
     """What the rows a run would send are estimated to cost (`chatmagic.core.pricing`); an
     OptionError, before anything is sent, when that is above ``max_cost`` (0: no limit)."""
-    estimate = estimate_cost((job.pricer, job.request) for job in planned_requests(plan, store))
+    estimate = estimate_cost((job.pricer, job.request.body())
+                             for job in planned_requests(plan, store))
     check_budget(estimate, max_cost)
     return estimate
 
 
-def planned_requests(plan: EachPlan, store: RowStore | None = None) -> list[RowJob]:
+def planned_requests(plan: EachPlan, store: RowStore | None = None) -> list[Job]:
     """The requests a run of ``plan`` would send: every row, less those ``store`` holds
     finished (unless the plan is ``fresh``). For an estimate before sending."""
     if store is None or plan.fresh:
@@ -263,13 +262,15 @@ class EachRun:
     view: View = field(default_factory=NullView)
     throttle: float = 0.25
     backoff: float = 0.5
+    #: What the session knows of its endpoints (one at a time, structured-output modes).
+    knowledge: Knowledge = field(default_factory=Knowledge)
 
     def __post_init__(self) -> None:
         jobs = self.plan.jobs
         self.rows: list[Row | None] = [None] * len(jobs)
         self.progress = Progress(len(jobs))
         self.stopped = False
-        self._pending: list[tuple[int, RowJob]] = []
+        self._pending: list[tuple[int, Job]] = []
         self.sent: set[int] = set()  # positions answered by this run (not earlier ones)
         for position, job in enumerate(jobs):
             kept = None if self.plan.fresh else self.store.get(job.digest, job.key)
@@ -292,7 +293,7 @@ class EachRun:
         except Exception as exc:  # noqa: BLE001 - an invalid reply is that row's error
             row.error = sentence(str(getattr(exc, "problem", None) or exc))
 
-    def _on_row(self, position: int, job: RowJob, row: Row) -> None:
+    def _on_row(self, position: int, job: Job, row: Row) -> None:
         self.store.put(job.digest, row)  # before parsing: the reply is what was bought
         ok = row.ok
         self._finish(row)
@@ -320,8 +321,7 @@ class EachRun:
             row = self.rows[position]
             if row is not None:
                 job = self.plan.jobs[position]
-                ledger.add_row(row, str(job.request.get("model")), job.profile.name,
-                               conversation)
+                ledger.add_row(row, job.request.model, job.profile.name, conversation)
 
     @property
     def all_failed(self) -> bool:
@@ -331,7 +331,8 @@ class EachRun:
     # -- running ----------------------------------------------------------------
     def _scheduler(self) -> Scheduler:
         return Scheduler(self.clients, self.plan.concurrency, on_row=self._on_row,
-                         progress=self.progress, backoff=self.backoff)
+                         progress=self.progress, policy=replace(ROWS, backoff=self.backoff),
+                         knowledge=self.knowledge)
 
     async def _send(self) -> None:
         if self._pending:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 from ..core.profiles import Profile
 from ..core.tokens import prompt_tokens
-from .runner import Job
+from .request import Job
 
 __all__ = ["ModelInfo", "Capabilities", "EndpointWarning", "Fetch", "client_fetch",
            "read_model_group_info", "read_props", "server_root", "has_image",
@@ -152,13 +152,13 @@ class Capabilities:
         """
         said: list[str] = []
         for job in jobs:
-            messages = job.request.get("messages") or []
+            messages = list(job.request.messages)
             image = has_image(messages)
             estimate = prompt_tokens(messages)  # the estimate the footer uses too
             if not image and estimate < PROBE_FROM_TOKENS:
                 continue
             profile = job.profile
-            model = str(job.request.get("model", ""))
+            model = job.request.model
             info = self.info(profile.base_url, model, fetcher(profile))
             if info is None:
                 continue

@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
+from ..core.events import (Finish, Note, Parsed, ReasoningDelta, RefusalDelta, Restart, StreamError,
+                           StreamEvent,
                      TextDelta, ToolCallDelta, Usage)
 from ..core.tokens import estimate_tokens
 from ..core.pricing import ENDPOINT_ONLY, Cost, Pricer
@@ -132,6 +133,14 @@ class Reply:
             self.notes.append(event.text)
         elif isinstance(event, Parsed):
             self.parsed = event.value
+
+    def restarted(self, restart: Restart) -> "Reply":
+        """The reply of the same request asked again from the start: what this one said is
+        void, its notes stay and the restart's is added."""
+        fresh = Reply(self.model, self.profile, self.endpoint,
+                      prompt_estimate=self.prompt_estimate, pricer=self.pricer)
+        fresh.notes = [*self.notes, restart.note]
+        return fresh
 
     def close(self, *, interrupted: bool = False) -> None:
         self.ended = time.perf_counter()

@@ -1,20 +1,99 @@
-"""Options, profile and messages → the keyword arguments of ``chat.completions.create``."""
+"""The one typed request, built in one place, and the job that carries it to a reader.
+
+`build_request` turns validated options, a profile, a model and the messages
+into a frozen `Request`: what ``chat.completions.create`` is asked, body fields
+apart from transport options (``timeout``), with the schema and the tools it
+offers as values, not patched in afterwards. A cell, a compare column, an
+``--each`` row, a Batch API line and ``prompt()`` are all built here. A schema
+is put into the body only when the request is sent (`Request.shaped`), the way
+the endpoint is known to take it then.
+
+A `Job` is a request as one run sends it: the label its reader shows, how its
+reply is priced, and for ``--each`` the element it answers and its resume key.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ..core.params import CHECKS, Invalid
 from ..core.options import SAMPLING_FIELDS, ChatOptions, ParameterError
+from ..core.params import CHECKS, Invalid
 from ..core.profiles import Profile
+from ..transport.structured import shape_request
 
 if TYPE_CHECKING:
+    from ..core.pricing import Pricer
     from ..core.schema import Schema
 
-__all__ = ["build_request", "user_message"]
+__all__ = ["Request", "Job", "Message", "build_request", "user_message"]
+
+#: One message of a conversation, as OpenAI's Chat Completions API takes it.
+Message = dict[str, Any]
 
 
-def user_message(prompt: str, image_urls: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Request:
+    """One chat completion to ask: where, what, and how."""
+
+    profile: Profile
+    model: str
+    messages: tuple[Message, ...]
+    #: Every other body field: sampling, the max-tokens field, stream_options, extra_body.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    response_format: Mapping[str, Any] | None = None
+    #: The tools offered (their function specs), empty for none.
+    tools: tuple[Mapping[str, Any], ...] = ()
+    stream: bool = True
+    #: Seconds: the SDK's per-read timeout and the whole attempt's deadline (not in the body).
+    timeout: float | None = None
+    #: --schema: the reply is read as its value; put into the body when sent (`shaped`).
+    schema: Schema | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body sent (without a schema put in: see `shaped`)."""
+        body: dict[str, Any] = {"model": self.model, "messages": list(self.messages),
+                                "stream": self.stream, **self.params}
+        if self.response_format is not None:
+            body["response_format"] = dict(self.response_format)
+        if self.tools:
+            body["tools"] = [dict(tool) for tool in self.tools]
+        return body
+
+    def kwargs(self) -> dict[str, Any]:
+        """What ``chat.completions.create`` takes: the body, and the transport's timeout."""
+        kwargs = self.body()
+        if self.timeout:
+            kwargs["timeout"] = self.timeout
+        return kwargs
+
+    def shaped(self, mode: str) -> dict[str, Any]:
+        """`kwargs` asking for the schema the ``mode`` way (`transport.structured`)."""
+        kwargs = self.kwargs()
+        return kwargs if self.schema is None else shape_request(kwargs, self.schema, mode)
+
+    def with_messages(self, *added: Message) -> "Request":
+        """The same request with ``added`` after its messages (a tool round's)."""
+        return replace(self, messages=(*self.messages, *added))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A request as one run sends it: shown as ``label``, its reply priced by ``pricer``;
+    for ``--each``, the element's ``key`` and the resume key ``digest`` of its row."""
+
+    request: Request
+    label: str
+    pricer: Pricer | None = None
+    key: Any = None
+    digest: str = ""
+
+    @property
+    def profile(self) -> Profile:
+        return self.request.profile
+
+
+def user_message(prompt: str, image_urls: list[str]) -> Message:
     """The user turn: plain text, or text and image parts when images are attached."""
     if not image_urls:
         return {"role": "user", "content": prompt}
@@ -34,33 +113,26 @@ def _checked_default(profile: Profile, name: str, value: Any) -> Any:
 
 
 def build_request(options: ChatOptions, profile: Profile, model: str,
-                  messages: list[dict[str, Any]], schema: Schema | None = None,
-                  ) -> dict[str, Any]:
-    """The create() kwargs: profile defaults, overridden by what the cell set; with a
-    ``schema``, asking for it the way the endpoint takes it (`chatmagic.transport.structured`)."""
+                  messages: list[Message], schema: Schema | None = None,
+                  tools: tuple[Mapping[str, Any], ...] = ()) -> Request:
+    """The request: profile defaults, overridden by what the cell set."""
     stream = not options.no_stream
-    request: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    params: dict[str, Any] = {}
     if stream and profile.include_usage:
-        request["stream_options"] = {"include_usage": True}
+        params["stream_options"] = {"include_usage": True}
     extra = dict(profile.params)
     for name in list(extra):
         # Profile defaults for named parameters go in the body proper, the rest in extra_body.
         if name in SAMPLING_FIELDS:
-            request[name] = _checked_default(profile, name, extra.pop(name))
-    request.update(options.sampling())
+            params[name] = _checked_default(profile, name, extra.pop(name))
+    params.update(options.sampling())
     if options.max_tokens is not None:
         # OpenAI's reasoning models refuse max_tokens; DeepSeek ignores max_completion_tokens.
-        request[profile.max_tokens_field] = options.max_tokens
-    if options.json:
-        request["response_format"] = {"type": "json_object"}
+        params[profile.max_tokens_field] = options.max_tokens
     extra.update(options.params)
     if extra:
-        request["extra_body"] = extra
-    timeout = options.timeout or profile.timeout
-    if timeout:
-        request["timeout"] = timeout
-    if schema is not None:
-        from ..transport.structured import mode_for, shape_request
-
-        request = shape_request(request, schema, mode_for(profile))
-    return request
+        params["extra_body"] = extra
+    return Request(profile, model, tuple(messages), params,
+                   response_format={"type": "json_object"} if options.json else None,
+                   tools=tools, stream=stream, timeout=options.timeout or profile.timeout,
+                   schema=schema)

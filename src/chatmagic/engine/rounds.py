@@ -122,10 +122,9 @@ class Rounds:
         # The round before goes to the ledger now; the last one is counted with the turn.
         self.session.usage.add(previous.replies[0], self.plan.options.conversation)
         first = self._first
-        request = {**first.request,
-                   "messages": [*first.request["messages"], *self.plan.added]}
+        request = first.request.with_messages(*self.plan.added)
         return Run([replace(first, label=label, request=request)], previous.clients, sink,
-                   previous.throttle)
+                   previous.throttle, previous.knowledge)
 
 
 def scrubbed(message: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,12 @@
 """Run one or several requests at once and feed their events to a renderer.
 
-Every stream is a task on one event loop; their events meet in one queue as
-``(column, event)`` pairs. A `Run` folds them into `Reply` values and calls
-its `Sink` at most once per ``throttle`` seconds (the first token at once, the
-end always), so drawing costs O(time), not O(tokens). The sink is always
-called from the thread that called `Run.arun` or `Run.run`: the cell's own.
-
-Some servers serve one request at a time and end a running stream when
-another arrives (llama-cpp-python's ``interrupt_requests``: ``[DONE]`` with no
-finish reason). A stream that ends so while another request to the same
-endpoint was in flight is asked again once the others are done; its column
-starts over as a new `Reply` with a note saying why, and that endpoint gets
-one request at a time from then on.
+Every request is an `exchange` (the engine) on one event loop; their events
+meet in one queue as ``(column, event)`` pairs. A `Run` folds them into `Reply`
+values and calls its `Sink` at most once per ``throttle`` seconds (the first
+token at once, the end always), so drawing costs O(time), not O(tokens). The
+sink is always called from the thread that called `Run.arun` or `Run.run`: the
+cell's own. A `Restart` (a retry, a stream another request cut short) starts
+its column over as a new `Reply` that keeps the notes and says why.
 """
 
 from __future__ import annotations
@@ -19,97 +14,70 @@ from __future__ import annotations
 import asyncio
 import queue
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol
+from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
-from .attempt import Watch, events_of, unstreamed
-from ..transport.client import ClientPool
+from ..core.events import Restart, StreamError, StreamEvent, TextDelta
 from ..core.failures import sentence
-from ..core.profiles import Profile
-from ..engine.reply import Reply
-from ..core.events import StreamError, StreamEvent, TextDelta
 from ..core.tokens import prompt_tokens
+from ..transport.client import ClientPool
+from .endpoints import Knowledge
+from .exchange import CELL, Routes, exchange
+from .reply import Reply
+from .request import Job
 
-if TYPE_CHECKING:
-    from ..core.schema import Schema
-    from ..core.pricing import Pricer
+__all__ = ["Sink", "Run", "NullSink", "Events", "run_blocking", "HEARTBEAT"]
 
-__all__ = ["Job", "Sink", "Run", "NullSink", "run_blocking", "ONE_AT_A_TIME", "REDO_NOTE",
-           "deadline_failure", "HEARTBEAT"]
-
-
-@dataclass
-class Job:
-    """One request of a run: which model, at which endpoint, with what body."""
-
-    label: str
-    profile: Profile
-    request: dict[str, Any]
-    schema: Schema | None = None  # --schema: the reply is read as its value at the end
-    pricer: "Pricer | None" = None  # how its reply is priced (None: no price known)
+#: The events that arrived since a sink was last called: ``(column, event)`` in order.
+Events = Sequence[tuple[int, StreamEvent]]
 
 
 class Sink(Protocol):
     """What draws a run: told when it starts, as it goes (throttled) and when it ends.
 
+    `refresh` and `end` get the events that arrived since the sink was last
+    called, in order (a `Restart` among them starts its column over); the run's
+    `Reply` values hold everything folded so far (usage, finish, timings).
     `begin` and `refresh` return True to be refreshed again one throttle
     interval later even if no event arrives (to show a "waiting" state, or a
     part held back so that one refresh sends one update); `end` draws the
-    final state, including whatever arrived since the last refresh.
+    final state.
     """
 
     def begin(self, run: "Run") -> bool | None: ...
-    def refresh(self, run: "Run") -> bool | None: ...
-    def end(self, run: "Run") -> None: ...
+    def refresh(self, run: "Run", events: Events) -> bool | None: ...
+    def end(self, run: "Run", events: Events) -> None: ...
 
 
 class NullSink:
     """A sink that draws nothing (the Python API, benchmarks)."""
 
     def begin(self, run: "Run") -> None: pass
-    def refresh(self, run: "Run") -> None: pass
-    def end(self, run: "Run") -> None: pass
+    def refresh(self, run: "Run", events: Events) -> None: pass
+    def end(self, run: "Run", events: Events) -> None: pass
 
 
-_END = None  # what a column's task puts in the queue when its stream is over
+_END = None  # what a column's task puts in the queue when its request is over
 _BEGIN = "begin"  # what the worker thread hands the caller's thread when the requests are out
 
-
-class _Redo:
-    """What a column's task puts in the queue before asking its request again."""
-
-
-_REDO = _Redo()
-Item = tuple[int, "StreamEvent | _Redo | None"]
-
-#: Base URLs of endpoints seen cutting a stream for another request: sent one at a time.
-ONE_AT_A_TIME: set[str] = set()
-
-REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
-             "reason when another request reached it (it now gets one request at a time)")
+Item = tuple[int, "StreamEvent | None"]
 
 
 #: Seconds between wake-ups of the loop an awaited run is on (see `Run.arun`).
 HEARTBEAT = 0.1
 
-def deadline_failure(profile: Profile, seconds: float) -> StreamError:
-    """The failure of a request that did not end within its --timeout."""
-    return StreamError(f"No complete answer from {profile.name} ({profile.base_url}) within "
-                       f"{seconds:g} s (--timeout, the whole request's limit). Raise --timeout "
-                       "for longer replies.", "timeout")
-
-
 class Run:
     """Several requests streamed at once into one sink."""
 
     def __init__(self, jobs: list[Job], clients: ClientPool, sink: Sink | None = None,
-                 throttle: float = 0.08) -> None:
+                 throttle: float = 0.08, knowledge: Knowledge | None = None) -> None:
         self.jobs = jobs
-        self.replies = [Reply(j.request.get("model", ""), j.profile.name, j.profile.base_url,
-                              prompt_estimate=prompt_tokens(j.request.get("messages") or []),
+        self.replies = [Reply(j.request.model, j.profile.name, j.profile.base_url,
+                              prompt_estimate=prompt_tokens(list(j.request.messages)),
                               pricer=j.pricer)
                         for j in jobs]
         self.clients = clients
+        #: What the session knows of its endpoints (one at a time, structured-output modes).
+        self.knowledge = knowledge if knowledge is not None else Knowledge()
         self.sink: Sink = sink or NullSink()
         self.throttle = throttle
         self.stopped = False
@@ -117,16 +85,15 @@ class Run:
         self._dirty = False
         self._stop_hook: Any = None
         self._stop_asked = False  # stop() came, perhaps before any hook could act on it
+        self._fresh: list[tuple[int, StreamEvent]] = []  # since the sink was last called
 
     # -- folding and throttling (always on the caller's thread) ---------------
-    def _feed(self, column: int, event: StreamEvent | _Redo | None) -> None:
+    def _feed(self, column: int, event: StreamEvent | None) -> None:
         reply = self.replies[column]
-        if isinstance(event, _Redo):
-            # The column starts over: a renderer sees a new Reply object in run.replies.
-            fresh = Reply(reply.model, reply.profile, reply.endpoint,
-                          prompt_estimate=reply.prompt_estimate, pricer=reply.pricer)
-            fresh.notes.append(REDO_NOTE)
-            self.replies[column] = fresh
+        if event is not None:
+            self._fresh.append((column, event))
+        if isinstance(event, Restart):
+            self.replies[column] = reply.restarted(event)  # the column starts over
             self._refresh()
             return
         if event is None:
@@ -146,9 +113,13 @@ class Run:
         self._last_refresh = time.perf_counter()
         self._dirty = bool(self.sink.begin(self))
 
+    def _taken(self) -> list[tuple[int, StreamEvent]]:
+        events, self._fresh = self._fresh, []
+        return events
+
     def _refresh(self) -> None:
         self._last_refresh = time.perf_counter()
-        self._dirty = bool(self.sink.refresh(self))
+        self._dirty = bool(self.sink.refresh(self, self._taken()))
 
     def _tick(self) -> None:
         if self._dirty and time.perf_counter() - self._last_refresh >= self.throttle:
@@ -161,60 +132,18 @@ class Run:
         for reply in self.replies:
             if reply.ended is None:
                 reply.close(interrupted=interrupted or self.stopped)
-        self.sink.end(self)
+        self.sink.end(self, self._taken())
 
     # -- the streams -----------------------------------------------------------
     async def _events(self, started: Callable[[], None]) -> AsyncIterator[Item]:
-        """Every stream's events as they come; ``started()`` once the requests are out."""
+        """Every request's events as they come; ``started()`` once the requests are out."""
         events: asyncio.Queue[Item] = asyncio.Queue()
-        endpoints = _Endpoints()
-
-        async def stream(column: int, job: Job, alone: bool = False) -> bool:
-            """Stream one request into the queue; whether another request cut it short."""
-            url = job.profile.base_url
-            client = self.clients.async_(job.profile)
-            endpoints.begin(url, column)
-            watch = Watch()
-            try:
-                async for event in watch.events(events_of(client, job.request, job.profile,
-                                                          job.schema, alone=alone)):
-                    events.put_nowait((column, event))
-            finally:
-                await endpoints.end(url, column)
-            overlapped = endpoints.overlapped(column)
-            if watch.empty is not None and not overlapped:
-                # Alone, an empty stream is the server hiding an error: asked again without
-                # streaming, which says why. (Cut, it is not: that would cut the others.)
-                async for event in unstreamed(client, job.request, job.profile, job.schema):
-                    events.put_nowait((column, event))
-                return False
-            return watch.cut(bool(job.request.get("stream")), overlapped)
-
-        async def answer(column: int, job: Job) -> None:
-            url = job.profile.base_url
-            if url in ONE_AT_A_TIME or job.profile.one_at_a_time:
-                async with endpoints.lock(url):
-                    cut = await stream(column, job)
-            else:
-                cut = await stream(column, job)
-            if cut:
-                ONE_AT_A_TIME.add(url)
-                await endpoints.idle(url, column)
-                async with endpoints.lock(url):
-                    events.put_nowait((column, _REDO))
-                    await stream(column, job, alone=True)
+        routes = Routes(self.clients, self.knowledge, limit=len(self.jobs))
 
         async def pump(column: int, job: Job) -> None:
-            # --timeout is the whole request's deadline: the SDK's timeout bounds each read
-            # only, and a server sending ": keep-alive" comments would never time out.
-            deadline = float(job.request.get("timeout") or 0)
             try:
-                if deadline:
-                    await asyncio.wait_for(answer(column, job), deadline)
-                else:
-                    await answer(column, job)
-            except asyncio.TimeoutError:
-                events.put_nowait((column, deadline_failure(job.profile, deadline)))
+                await exchange(job.request, routes(job.profile),
+                               lambda event: events.put_nowait((column, event)), CELL)
             except Exception as exc:  # noqa: BLE001 - one column's failure is that column's
                 events.put_nowait((column, StreamError(sentence(f"{type(exc).__name__}: {exc}"))))
             finally:
@@ -358,40 +287,6 @@ class Run:
                 hook()
             except RuntimeError:
                 pass  # the worker's loop already closed: nothing left to stop
-
-
-class _Endpoints:
-    """Which columns are streaming from which endpoint, on one run's event loop."""
-
-    def __init__(self) -> None:
-        self._active: dict[str, set[int]] = {}
-        self._overlapped: set[int] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._changed = asyncio.Condition()
-
-    def begin(self, url: str, column: int) -> None:
-        active = self._active.setdefault(url, set())
-        active.add(column)
-        if len(active) > 1:
-            self._overlapped.update(active)
-
-    async def end(self, url: str, column: int) -> None:
-        self._active[url].discard(column)
-        async with self._changed:
-            self._changed.notify_all()
-
-    def overlapped(self, column: int) -> bool:
-        """Whether another request to the same endpoint was in flight while this one ran."""
-        return column in self._overlapped
-
-    async def idle(self, url: str, column: int) -> None:
-        """Until no other request to this endpoint is streaming."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: not self._active[url] - {column})
-
-    def lock(self, url: str) -> asyncio.Lock:
-        """Held by the one request an endpoint that serves one at a time is serving."""
-        return self._locks.setdefault(url, asyncio.Lock())
 
 
 def run_blocking(run: Run) -> list[Reply]:

@@ -1,18 +1,12 @@
-"""A bounded scheduler for many requests: at most N in flight, retried, slowed when told.
+"""A bounded scheduler for many requests: at most N in flight, each an `exchange`.
 
-`Scheduler.arun` sends `RowJob`s through ``concurrency`` workers (so memory
-and tasks do not grow with the number of rows) and hands each finished one to
-``on_row`` as a `Row`. Per endpoint a `_Gate` bounds what is in flight:
-
-- a 429, 5xx or dropped connection is retried with exponential backoff (the
-  server's ``Retry-After`` when it gave one); a 429 also halves that endpoint's
-  limit and holds all its requests until the wait is over; successes raise the
-  limit again one at a time (additive increase, multiplicative decrease);
-- a stream that ended without a finish reason while another request to the
-  same endpoint was in flight (llama-cpp-python cuts a stream when another
-  request arrives, see `attempt`) is asked again, and that endpoint gets one
-  request at a time from then on (`runner.ONE_AT_A_TIME`);
-- any other failure is the row's ``error``: the other rows go on.
+`Scheduler.arun` sends `Job`s through ``concurrency`` workers (so memory and
+tasks do not grow with the number of rows) and hands each finished one to
+``on_row`` as a `Row`. Every row is one `exchange` with the rows' policy
+(`ROWS`: retried with backoff whatever came before the failure); per endpoint
+its `Gate` bounds what is in flight (a 429 halves it, calm raises it again),
+and an endpoint seen cutting a stream for another request gets one at a time.
+Any failure left is the row's ``error``: the other rows go on.
 
 `Progress` is the run's counters; a view reads it as often as it likes (it is
 a few numbers, whatever the number of rows). Replies are not streamed to any
@@ -22,54 +16,25 @@ screen: only the finished rows come out.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-import openai
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable
 
 from ..core import scrub
-from .attempt import Watch, events_of, unstreamed
-from ..transport.client import ClientPool
-from ..core.failures import StreamError, sentence
-from ..core.profiles import Profile
-from .reply import Reply
-from ..core.tokens import prompt_tokens
-from .runner import ONE_AT_A_TIME, deadline_failure
+from ..core.events import Restart, StreamEvent
+from ..core.failures import sentence
 from ..core.table import Row
+from ..core.tokens import prompt_tokens
+from ..transport.client import ClientPool
+from .endpoints import Knowledge
+from .exchange import ROWS, Policy, Routes, exchange
+from .reply import Reply
+from .request import Job
 
-if TYPE_CHECKING:
-    from ..core.pricing import Pricer
-    from ..core.schema import Schema
-
-__all__ = ["RowJob", "Progress", "Scheduler", "retryable", "row_of", "MAX_ATTEMPTS",
-           "DEFAULT_CONCURRENCY"]
+__all__ = ["Progress", "Scheduler", "row_of", "DEFAULT_CONCURRENCY"]
 
 #: Requests in flight at most when a run names no --concurrency.
 DEFAULT_CONCURRENCY = 8
-#: Attempts per row for retryable failures (the first and four retries).
-MAX_ATTEMPTS = 5
-#: Redoes per row of a stream another request cut (each one with less concurrency).
-MAX_REDOS = 3
-#: Longest wait between attempts, whatever a server's Retry-After says (seconds).
-MAX_WAIT = 60.0
-
-@dataclass
-class RowJob:
-    """One request of a run over many inputs: which element, which model, what body.
-
-    ``digest`` identifies the request for the store of finished rows (endpoint,
-    model and body; never the key).
-    """
-
-    key: Any
-    label: str
-    profile: Profile
-    request: dict[str, Any]
-    digest: str = ""
-    schema: Schema | None = None  # --schema: the reply is read as its value (its fields)
-    pricer: "Pricer | None" = None  # how its reply is priced (None: no price known)
 
 
 @dataclass
@@ -124,77 +89,7 @@ class Progress:
         return (self.total - self.done) / rate if rate else None
 
 
-def retryable(failure: StreamError) -> bool:
-    """Whether asking again may succeed: rate limits, server errors, dropped connections."""
-    status = failure.status
-    if status is not None:
-        return status == 429 or status >= 500
-    return failure.kind in ("connect", "incomplete")
-
-
-class _Gate:
-    """One endpoint's share of a run: how many of its requests may be in flight now."""
-
-    def __init__(self, limit: int) -> None:
-        self.ceiling = self.limit = max(1, limit)
-        self.active: set[int] = set()
-        self.overlapped: set[int] = set()
-        self.calm = 0  # successes since the limit last changed
-        self.reached = False  # the endpoint has answered (a reply or an HTTP status)
-        self.resume_at = 0.0  # loop time before which no request may start (after a 429)
-        self.changed = asyncio.Condition()
-
-    async def enter(self, slot: int) -> None:
-        async with self.changed:
-            while True:
-                wait = self.resume_at - asyncio.get_running_loop().time()
-                if wait > 0:
-                    try:
-                        await asyncio.wait_for(self.changed.wait(), wait)
-                    except asyncio.TimeoutError:
-                        pass
-                    continue
-                if len(self.active) < self.limit:
-                    break
-                await self.changed.wait()
-            self.active.add(slot)
-            if len(self.active) > 1:
-                self.overlapped.update(self.active)
-
-    async def leave(self, slot: int) -> bool:
-        """Leave; whether another request was in flight here while this one was."""
-        async with self.changed:
-            self.active.discard(slot)
-            overlapped = slot in self.overlapped
-            self.overlapped.discard(slot)
-            self.changed.notify_all()
-        return overlapped
-
-    def succeeded(self) -> None:
-        self.calm += 1
-        if self.limit < self.ceiling and self.calm >= self.limit:
-            self.limit += 1
-            self.calm = 0
-
-    def throttled(self, wait: float) -> None:
-        """A 429: half as many in flight, and none starting until ``wait`` is over."""
-        self.limit = max(1, self.limit // 2)
-        self.calm = 0
-        loop = asyncio.get_running_loop()
-        self.resume_at = max(self.resume_at, loop.time() + wait)
-
-    def one_at_a_time(self) -> None:
-        self.limit = self.ceiling = 1
-
-
-def _backoff(attempt: int, failure: StreamError, base: float) -> float:
-    """Seconds before attempt ``attempt + 1``: the server's word, else exponential + jitter."""
-    if failure.retry_after is not None:
-        return min(MAX_WAIT, float(failure.retry_after))
-    return float(min(MAX_WAIT, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-
-
-def row_of(job: RowJob, reply: Reply) -> Row:
+def row_of(job: Job, reply: Reply) -> Row:
     """The table's row for one reply (text and error scrubbed: they end up on screen).
 
     With a schema, a finished reply that does not fit it is a row with its text and no
@@ -204,7 +99,8 @@ def row_of(job: RowJob, reply: Reply) -> Row:
     usage = reply.usage
     error = reply.error
     failure = reply.endpoint_failure
-    if (job.schema is not None and failure is not None and failure.kind == "invalid_output"
+    schema = job.request.schema
+    if (schema is not None and failure is not None and failure.kind == "invalid_output"
             and reply.text().strip()):
         error = None  # a finished reply (only those are read against the schema)
     elif error is None and not reply.complete:
@@ -212,8 +108,8 @@ def row_of(job: RowJob, reply: Reply) -> Row:
                  else "the reply ended without a finish reason")
     cost = reply.cost  # None where no price is known: never a 0
     text = scrub.scrub(reply.text()) or (None if error else "")  # a failure before a word
-    fields = (job.schema.as_fields(reply.parsed)
-              if job.schema is not None and reply.parsed is not None and not error else None)
+    fields = (schema.as_fields(reply.parsed)
+              if schema is not None and reply.parsed is not None and not error else None)
     return Row(job.key, job.label, text, reply.finish_reason(),
                usage.prompt_tokens if usage else None,
                usage.completion_tokens if usage else None,
@@ -227,135 +123,58 @@ class Scheduler:
     """Many requests, at most ``concurrency`` in flight, each finished one to ``on_row``."""
 
     def __init__(self, clients: ClientPool, concurrency: int = DEFAULT_CONCURRENCY, *,
-                 on_row: Callable[[int, RowJob, Row], None] | None = None,
-                 progress: Progress | None = None, backoff: float = 0.5) -> None:
+                 on_row: Callable[[int, Job, Row], None] | None = None,
+                 progress: Progress | None = None, policy: Policy = ROWS,
+                 knowledge: Knowledge | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.clients = clients
         self.concurrency = concurrency
         self.on_row = on_row
         self.progress = progress or Progress(0)
-        self.backoff = backoff
-        self._gates: dict[str, _Gate] = {}
-        self._sdk: dict[int, openai.AsyncOpenAI] = {}
-        self._profiles: list[Profile] = []
+        self.policy = policy
+        self.knowledge = knowledge if knowledge is not None else Knowledge()
 
-    def _gate(self, profile: Profile) -> _Gate:
-        url = profile.base_url
-        gate = self._gates.get(url)
-        if gate is None:
-            limit = min(self.concurrency, profile.concurrency or self.concurrency)
-            gate = self._gates[url] = _Gate(limit)
-            if url in ONE_AT_A_TIME or profile.one_at_a_time:
-                gate.one_at_a_time()
-        return gate
-
-    def _client(self, profile: Profile) -> openai.AsyncOpenAI:
-        # One client per profile for the run (the pool's lookup hashes the key and reads the
-        # proxy environment: not a cost to pay per row). Retries are this scheduler's (it
-        # slows the endpoint down on a 429), not the SDK's.
-        mine = self._sdk.get(id(profile))
-        if mine is None:
-            client = self.clients.async_(profile)
-            mine = self._sdk[id(profile)] = client.with_options(max_retries=0)
-            self._profiles.append(profile)  # keeps the id from being reused by another
-        return mine
-
-    async def _attempt(self, slot: int, job: RowJob, gate: _Gate, alone: bool,
-                       ) -> tuple[Reply, bool]:
-        """One try: the reply, and whether another request to its endpoint cut it."""
-        profile, request = job.profile, job.request
-        reply = Reply(str(request.get("model", "")), profile.name, profile.base_url,
-                      prompt_estimate=prompt_tokens(request.get("messages") or []),
-                      pricer=job.pricer)
-        client = self._client(profile)
-        await gate.enter(slot)
-        # --timeout bounds this attempt from the moment it is sent: not the wait for a free
-        # slot before it, nor the backoff between attempts.
-        seconds = float(request.get("timeout") or 0)
-        deadline = asyncio.get_running_loop().time() + seconds if seconds else None
-        watch = Watch()
-        try:
-            async with asyncio.timeout_at(deadline):
-                async for event in watch.events(events_of(client, request, profile, job.schema,
-                                                          alone=alone)):
-                    reply.feed(event)
-        except TimeoutError:
-            reply.feed(deadline_failure(profile, seconds))  # the text that came stays
-            watch.empty, watch.failed = None, True  # not a cut stream: not redone
-        finally:
-            overlapped = await gate.leave(slot)
-        if watch.empty is not None and not overlapped:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    async for event in unstreamed(client, request, profile, job.schema):
-                        reply.feed(event)
-            except TimeoutError:
-                reply.feed(deadline_failure(profile, seconds))
-        elif watch.empty is not None:
-            reply.feed(watch.empty)
-        reply.close()
-        cut = watch.cut(bool(request.get("stream")), overlapped)
-        return reply, cut
-
-    async def _answer(self, slot: int, job: RowJob) -> Reply:
-        """The row's reply after retries and redoes."""
-        gate = self._gate(job.profile)
-        attempt = redos = 0
-        alone = False
-        while True:
-            reply, cut = await self._attempt(slot, job, gate, alone)
-            if cut and redos < MAX_REDOS:
-                redos += 1
-                ONE_AT_A_TIME.add(job.profile.base_url)
-                gate.one_at_a_time()
-                alone = True
-                self.progress.retries += 1
-                continue
-            failure = reply.endpoint_failure
-            if failure is None:
-                gate.reached = True
-                gate.succeeded()
-                return reply
-            gate.reached = gate.reached or failure.status is not None or reply.ttft is not None
-            attempt += 1
-            # An endpoint never reached (nothing listening, a wrong base_url) is not asked
-            # again for every row: only a connection that dropped once it had answered is.
-            unreachable = failure.kind == "connect" and not gate.reached
-            if not retryable(failure) or unreachable or attempt >= MAX_ATTEMPTS:
-                if failure.status == 429:
-                    reply.error = sentence(f"{failure.message} (after {attempt} attempts)")
-                return reply
-            wait = _backoff(attempt, failure, self.backoff)
-            if failure.status == 429:
-                gate.throttled(wait)
-                self.progress.slowed.add(job.profile.base_url)
-            self.progress.retries += 1
-            await asyncio.sleep(wait)
-
-    async def _row(self, slot: int, position: int, job: RowJob) -> None:
+    async def _row(self, routes: Routes, position: int, job: Job) -> None:
         began = time.perf_counter()
+        request = job.request
+        reply = Reply(request.model, job.profile.name, job.profile.base_url,
+                      prompt_estimate=prompt_tokens(list(request.messages)), pricer=job.pricer)
+
+        def fold(event: StreamEvent) -> None:
+            nonlocal reply
+            if isinstance(event, Restart):
+                self.progress.retries += 1
+                if event.failure is not None and event.failure.status == 429:
+                    self.progress.slowed.add(job.profile.base_url)
+                reply = reply.restarted(event)
+            else:
+                reply.feed(event)
+
         try:
-            row = row_of(job, await self._answer(slot, job))  # --timeout: per attempt
+            await exchange(request, routes(job.profile), fold, self.policy)
+            reply.close()
+            row = row_of(job, reply)
         except Exception as exc:  # noqa: BLE001 - one row's failure is that row's
             row = Row(job.key, job.label,
                       error=scrub.scrub(sentence(f"{type(exc).__name__}: {exc}")))
         # The row's time is all its attempts' and the waits between them, not the last one's.
-        row.seconds = round(time.perf_counter() - began, 3)
+        row = replace(row, seconds=round(time.perf_counter() - began, 3))
         self.progress.count(row)
         if self.on_row is not None:
             self.on_row(position, job, row)
 
-    async def arun(self, jobs: Iterable[tuple[int, RowJob]]) -> None:
+    async def arun(self, jobs: Iterable[tuple[int, Job]]) -> None:
         """Send every ``(position, job)``; return when all are done (or raise when cancelled:
         the rows finished so far have been handed to ``on_row``)."""
         queue = iter(jobs)
+        routes = Routes(self.clients, self.knowledge, self.concurrency)
 
-        async def worker(slot: int) -> None:
+        async def worker() -> None:
             for position, job in queue:  # one shared iterator: each job taken once
-                await self._row(slot, position, job)
+                await self._row(routes, position, job)
 
-        workers = [asyncio.ensure_future(worker(i)) for i in range(self.concurrency)]
+        workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
         finally:

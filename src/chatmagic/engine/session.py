@@ -15,14 +15,15 @@ from typing import Any, Mapping
 from ..core import scrub
 from .capabilities import Capabilities, client_fetch
 from ..transport.client import ClientPool
+from ..store.batch_store import BatchStore
 from ..store.conversation import Notebook, Turn
 from ..core.errors import HistoryError, OptionError
 from ..core.images import image_url
 from ..core.options import REQUEST_FIELDS, ChatOptions
 from ..core.pricing import Pricer, check_budget, estimate_cost
 from ..core.profiles import Profile, Profiles, split_model
-from .request import build_request, user_message
-from .runner import Job
+from .endpoints import Knowledge
+from .request import Job, build_request, user_message
 from ..core.schema import Schema, resolve_schema
 from ..engine.reply import Reply
 from ..core.table import Row
@@ -128,6 +129,10 @@ class Session:
         self.max_compare = 8
         self.max_cost = 0.0  # refuse a cell estimated to cost more (0: no limit)
         self.capabilities = Capabilities()  # what endpoints said of their models (issue 20)
+        #: What requests taught of the endpoints: one at a time, structured-output modes.
+        self.knowledge = Knowledge()
+        #: Batch API jobs sent while histories are kept in memory only (persist off).
+        self.batch_jobs = BatchStore()
 
     def register_keys(self) -> None:
         """Make every key in play known to the scrubber (profiles' keys, secret variables)."""
@@ -173,12 +178,10 @@ class Session:
         tools = resolve_tools(options.tools, namespace or {}) if options.tools else []
         # Last: the conversation changes (--new, -s) only once nothing else can fail.
         messages = self.messages_for(options) + [user]
-        jobs = [Job(label, profile, build_request(options, profile, model, messages, schema),
-                    schema, pricer=self.pricer(profile, model))
+        specs = tuple(tool.spec() for tool in tools)
+        jobs = [Job(build_request(options, profile, model, messages, schema, specs), label,
+                    self.pricer(profile, model))
                 for label, (profile, model) in zip(labels, targets)]
-        for job in jobs:
-            if tools:
-                job.request["tools"] = [tool.spec() for tool in tools]
         self.check_budget(jobs)
         if options.n and options.n > 1:
             labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
@@ -192,7 +195,8 @@ class Session:
     def check_budget(self, jobs: list[Job]) -> None:
         """Refuse jobs estimated above ``max_cost`` (an OptionError; nothing sent)."""
         if self.max_cost > 0:
-            check_budget(estimate_cost((j.pricer, j.request) for j in jobs), self.max_cost)
+            check_budget(estimate_cost((j.pricer, j.request.body()) for j in jobs),
+                         self.max_cost)
 
     def messages_for(self, options: ChatOptions) -> list[dict[str, Any]]:
         """The history to send before the new prompt."""

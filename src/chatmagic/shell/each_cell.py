@@ -59,7 +59,7 @@ def _prepare(magics: Any, line: str, cell: str | None,
     if estimate.known:
         print(f"estimate: {estimate.text()}")
     view = ProgressView(magics.frontend(), stoppable=awaited)
-    return EachRun(plan, session.clients, store, view), options
+    return EachRun(plan, session.clients, store, view, knowledge=session.knowledge), options
 
 
 def _record(magics: Any, run: EachRun, options: ChatOptions) -> None:

@@ -219,7 +219,8 @@ class ChatMagics(Magics):
             renderer = CellRenderer(plan.labels[0], widgets=frontend == "widgets",
                                     plain=options.format == "text", stoppable=awaited,
                                     remote_images=self.remote_images, schema=plan.schema)
-        return plan, Run(plan.jobs, self.session.clients, renderer, self.throttle)
+        return plan, Run(plan.jobs, self.session.clients, renderer, self.throttle,
+                         self.session.knowledge)
 
     @no_var_expand
     @line_cell_magic

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conversation import _file_for, history_dir
+from .conversation import history_dir, journal_path
 from .jsonl import append_json_line
 
 __all__ = ["BatchPart", "BatchJob", "BatchStore", "store_path", "STORE_VERSION"]
@@ -75,7 +75,7 @@ class BatchJob:
 def store_path(notebook: str | None, directory: Path | None = None) -> Path:
     """The store of a notebook's jobs (beside its history); an unnamed notebook (a terminal,
     a script) shares one store, so a paid-for job is not lost with the kernel either."""
-    return _file_for(notebook or "unnamed", directory or history_dir()).with_suffix(
+    return journal_path(notebook or "unnamed", directory or history_dir()).with_suffix(
         ".batches.jsonl")
 
 

@@ -1,14 +1,16 @@
-"""Conversations as plain values, their OpenAI-messages wire format, and storage.
+"""Conversations as plain values, their OpenAI-messages wire format, and a notebook's journal.
 
 A `Conversation` is a system message and a list of `Turn`s; `messages()` is
 exactly what ``chat.completions.create(messages=...)`` accepts. A turn is the
 list of messages one exchange added (the user's, the assistant's with its
 tool calls, the tool results, the answer); its facts (model, usage, timings,
-"incomplete") stay in ``Turn.meta``, beside the messages, never in them. `Notebook` holds one notebook's conversations and,
-when it knows which notebook it serves, journals every change to an
-append-only JSONL file: appending a turn writes one line (O(1) bytes), a line
-cut short by a crash is skipped on load, and a file lock keeps two kernels of
-the same notebook from interleaving their writes. Keys are never stored.
+"incomplete") stay in ``Turn.meta``, beside the messages, never in them.
+`Notebook` holds one notebook's conversations and, when it knows which
+notebook it serves, journals every change to an append-only JSONL file:
+appending a turn writes one line (O(1) bytes), a line cut short by a crash is
+skipped on load, and a file lock keeps two kernels of the same notebook from
+interleaving their writes. Keys are never stored. Messages that come from
+outside are checked by `chatmagic.store.messages`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -24,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import HistoryError
-from .jsonl import append_json_line, private_dir
+from .jsonl import append_json_line
+from .messages import validate_messages
+from .rowstore import RowStore
 
-__all__ = ["Turn", "Conversation", "Notebook", "validate_messages", "history_dir",
-           "read_messages", "write_private", "MAX_MESSAGES", "MAX_DEPTH"]
-
-_ROLES = {"system", "user", "assistant", "developer", "tool"}
+__all__ = ["Turn", "Conversation", "Notebook", "history_dir", "journal_path", "JOURNAL_VERSION"]
 
 
 @dataclass
@@ -140,151 +140,6 @@ def _content_text(content: Any) -> str:
                     and isinstance(p.get("text"), str))
 
 
-#: Limits of a history a file (or a variable) may bring in.
-MAX_MESSAGES = 20_000
-MAX_DEPTH = 12  # a message is a dict of parts of dicts: real ones nest 4 or 5 deep
-MAX_TEXT = 64 * 1024 * 1024  # characters of text in all messages together
-MAX_FILE_BYTES = 128 * 1024 * 1024
-
-
-def _shape(value: Any, limit: int) -> tuple[int, int]:
-    """(depth, characters of text) of a JSON-like value, without recursion."""
-    depth, chars = 0, 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        depth = max(depth, level)
-        if level > limit:
-            return depth, chars
-        if isinstance(item, str):
-            chars += len(item)
-        elif isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-            chars += sum(len(k) for k in item if isinstance(k, str))
-        elif isinstance(item, (list, tuple)):
-            stack.extend((v, level + 1) for v in item)
-    return depth, chars
-
-
-def _part_problem(part: Any) -> str | None:
-    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-        return "has a content part that is not an object with a \"type\""
-    if part["type"] in ("text", "refusal") and not isinstance(part.get(part["type"]), str):
-        return f"has a {part['type']} part whose {part['type']} is not a string"
-    if part["type"] == "image_url":
-        image = part.get("image_url")
-        if not (isinstance(image, dict) and isinstance(image.get("url"), str)):
-            return "has an image_url part without {\"url\": \"...\"}"
-    return None
-
-
-def _message_problem(message: Any) -> str | None:
-    """What is wrong with one message, or None."""
-    if not isinstance(message, dict) or message.get("role") not in _ROLES:
-        return f"is not a chat message (an object with a role of {', '.join(sorted(_ROLES))})"
-    depth, _ = _shape(message, MAX_DEPTH)
-    if depth > MAX_DEPTH:
-        return f"nests deeper than {MAX_DEPTH} levels"
-    content = message.get("content")
-    if isinstance(content, list):
-        return next(filter(None, map(_part_problem, content)), None)
-    if not (isinstance(content, str) or content is None):
-        return "has content that is neither text nor a list of parts"
-    if "name" in message and not isinstance(message["name"], str):
-        return "has a name that is not a string"
-    if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
-        return "is a tool result without a \"tool_call_id\" string"
-    if "tool_calls" in message:
-        calls = message["tool_calls"]
-        if message["role"] != "assistant" or not isinstance(calls, list):
-            return "has tool_calls that are not an assistant's list of calls"
-        return next(filter(None, map(_call_problem, calls)), None)
-    return None
-
-
-def _call_problem(call: Any) -> str | None:
-    """What is wrong with one of an assistant's tool calls, or None."""
-    function = call.get("function") if isinstance(call, dict) else None
-    if not (isinstance(call, dict) and isinstance(call.get("id"), str)
-            and call.get("type") == "function" and isinstance(function, dict)
-            and isinstance(function.get("name"), str)
-            and isinstance(function.get("arguments"), str)):
-        return ("has a tool call that is not {\"id\": ..., \"type\": \"function\", "
-                "\"function\": {\"name\": ..., \"arguments\": \"JSON text\"}}")
-    return None
-
-
-def _preview(message: Any) -> str:
-    text = repr(message) if not isinstance(message, (dict, list)) else type(message).__name__
-    if isinstance(message, dict):
-        text = f"role={str(message.get('role'))[:20]!r}"
-    return text[:60]
-
-
-def validate_messages(messages: Any) -> None:
-    """Refuse anything that is not a list of OpenAI chat messages (within the limits),
-    naming the first bad message."""
-    if not isinstance(messages, list):
-        raise HistoryError(f"expected a list of messages, got {type(messages).__name__}")
-    if len(messages) > MAX_MESSAGES:
-        raise HistoryError(f"{len(messages)} messages; the limit is {MAX_MESSAGES}")
-    total = 0
-    for i, message in enumerate(messages):
-        problem = _message_problem(message)
-        if problem:
-            raise HistoryError(f"message {i} ({_preview(message)}) {problem}; nothing was "
-                               "changed")
-        total += _shape(message, MAX_DEPTH)[1]
-        if total > MAX_TEXT:
-            raise HistoryError(f"the messages hold more than {MAX_TEXT // 2**20} MiB of text "
-                               f"(the limit is reached at message {i}); nothing was changed")
-
-
-def read_messages(path: Path, fmt: str = "json") -> list[Any]:
-    """The messages list in a JSON (or JSONL) file, validated, or one HistoryError."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise HistoryError(f"load: {path} is {size / 2**20:.0f} MiB; the limit is "
-                               f"{MAX_FILE_BYTES // 2**20} MiB; the history is unchanged")
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HistoryError(f"load: no file {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryError(f"load: cannot read {path}: {exc}; the history is unchanged") from None
-    try:
-        if path.suffix == ".jsonl" or fmt == "jsonl":
-            data: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        else:
-            data = json.loads(raw)
-    except RecursionError:
-        raise HistoryError(f"load: {path} nests too deep to be chat messages; the history is "
-                           "unchanged") from None
-    except ValueError as exc:
-        raise HistoryError(f"load: {path} is not valid JSON ({exc}); the history is unchanged")\
-            from None
-    try:
-        validate_messages(data)
-    except HistoryError as exc:
-        raise HistoryError(f"load: {path}: {exc}") from None
-    return data  # type: ignore[no-any-return]
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a saved history readable by its owner only, or raise one HistoryError."""
-    if not path.parent.is_dir():
-        raise HistoryError(f"save: the directory {path.parent} does not exist; create it first "
-                           "or pick another path. Nothing was written.")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        raise HistoryError(f"save: cannot write {path}: {exc.strerror}. Nothing was written.")\
-            from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: make it private
-        f.write(text)
-
-
 def history_dir() -> Path:
     """Where per-notebook histories are stored (the user data dir)."""
     import platformdirs
@@ -292,7 +147,8 @@ def history_dir() -> Path:
     return Path(platformdirs.user_data_dir("chatmagic", appauthor=False)) / "history"
 
 
-def _file_for(notebook: str, directory: Path) -> Path:
+def journal_path(notebook: str, directory: Path) -> Path:
+    """The journal of a notebook in ``directory``; the other files kept for it share its stem."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(notebook).stem)[:40] or "notebook"
     digest = hashlib.sha256(notebook.encode()).hexdigest()[:12]
     return directory / f"{stem}-{digest}.jsonl"
@@ -306,7 +162,8 @@ _READABLE_VERSIONS = (1, 2)
 
 
 class Notebook:
-    """One notebook's conversations, journaled to disk when the notebook is known."""
+    """One notebook's conversations, journaled to disk when the notebook is known, and the
+    finished rows of its runs over many inputs (``rows``, beside the journal)."""
 
     def __init__(self, notebook: str | None = None, directory: Path | None = None) -> None:
         self.notebook = notebook
@@ -316,8 +173,10 @@ class Notebook:
         #: the rest loaded; the magics say so once.
         self.unreadable = 0
         if notebook:
-            self.path = _file_for(notebook, directory or history_dir())
+            self.path = journal_path(notebook, directory or history_dir())
             self._replay()
+        #: Rows of --each runs that finished, so running a cell again sends only the others.
+        self.rows = RowStore.beside(self.path)
 
     # -- reading ---------------------------------------------------------------
     def get(self, name: str, create: bool = True) -> Conversation:

@@ -5,7 +5,8 @@ never the key or the headers), so the same cell run again, after a Stop, an
 interrupt, failures or a kernel restart, sends only the rows with no finished
 result. Only rows that finished without an error are kept.
 
-A notebook the kernel can name keeps them on disk next to its history journal
+Each `chatmagic.store.conversation.Notebook` owns its store (``rows``): a
+notebook the kernel can name keeps them on disk next to its history journal
 (``<journal>.rows.jsonl``, one JSON line per row, readable by its owner only);
 one it cannot name (nbclient, terminal IPython) keeps them in memory for the
 session, as does one whose file cannot be read or written (a warning says so
@@ -17,11 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from .conversation import Notebook
 from .jsonl import append_json_line
 from ..core.table import Row
 
@@ -47,6 +46,12 @@ def request_digest(base_url: str, request: dict[str, Any]) -> str:
 
 class RowStore:
     """Finished rows by request digest, on disk (``path``) or in memory (no path)."""
+
+    @classmethod
+    def beside(cls, journal: Path | None) -> "RowStore":
+        """The store next to a history journal (``<journal>.rows.jsonl``); in memory without
+        one."""
+        return cls(journal.with_name(journal.stem + ".rows.jsonl") if journal else None)
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -109,14 +114,12 @@ class RowStore:
         append_json_line(self.path, entry, sync=False)  # one line per row: no wait per row
 
 
-_stores: "weakref.WeakKeyDictionary[Notebook, RowStore]" = weakref.WeakKeyDictionary()
+class _HasRows(Protocol):
+    @property
+    def rows(self) -> RowStore: ...
 
 
-def store_for(notebook: Notebook) -> RowStore:
-    """The store of a notebook's finished rows: beside its journal, or in memory."""
-    store = _stores.get(notebook)
-    if store is None:
-        path = notebook.path.with_name(notebook.path.stem + ".rows.jsonl") \
-            if notebook.path is not None else None
-        store = _stores[notebook] = RowStore(path)
-    return store
+def store_for(notebook: _HasRows) -> RowStore:
+    """A notebook's finished rows: ``notebook.rows``. Kept only until its last callers
+    (`chatmagic.api.functions.map`, `chatmagic.shell.each_cell`) read ``notebook.rows``."""
+    return notebook.rows

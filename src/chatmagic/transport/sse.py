@@ -4,7 +4,9 @@
 the WHATWG spec reads them: lines end at CRLF, CR or LF and nowhere else (not
 at U+2028, U+2029 or U+0085, which ``str.splitlines`` and so httpx's
 ``iter_lines`` split at), the bytes are UTF-8 whatever the charset header says,
-one leading BOM is dropped, and an event with empty data is never dispatched.
+one leading BOM is dropped, and an event whose data is empty or JSON's
+whitespace (a ``data:  `` keep-alive) is never dispatched; other data, U+2028
+or U+0085 alone included, goes to the reader (which says it is no JSON).
 A line is handed on as soon as its end arrives, a lone CR included. Lines that
 are no SSE field at all (a JSON body labelled ``text/event-stream``) are kept
 apart in `stray` for the caller to read.
@@ -19,6 +21,9 @@ from typing import NamedTuple
 __all__ = ["SSEMessage", "SSEDecoder"]
 
 _LINE_END = re.compile("\r\n|\r|\n")
+#: JSON's whitespace; str.strip() would also take U+2028, U+0085 and the like, which are
+#: data here (as they are no line ends).
+_BLANK = " \t\n"
 
 
 class SSEMessage(NamedTuple):
@@ -86,7 +91,7 @@ class SSEDecoder:
                 if data:
                     text = "\n".join(data)
                     data.clear()
-                    if text.strip():  # an event with empty data is no event
+                    if text.strip(_BLANK):  # blank data is no event
                         messages.append(SSEMessage(text, self._event or "message"))
                 self._event = ""
                 continue

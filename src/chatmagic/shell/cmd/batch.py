@@ -9,13 +9,11 @@ server or a model sent is shown through `render.html` (inert).
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
 from ...each import batch as batch_api
-from ...store import rowstore
 from ...store.batch_store import BatchJob, BatchStore, store_path
 from ...core.context import ErrorLog
 from ...each.run import EachPlan, estimate_run, plan_each, planned_requests
@@ -34,15 +32,12 @@ Outcome = Union[str, dict[str, str], None]
 SHOWN_ROWS = 5
 
 
-_memory: "weakref.WeakKeyDictionary[Session, BatchStore]" = weakref.WeakKeyDictionary()
-
-
 def store_for(session: Session, notebook: str | None, persist: bool,
               directory: str | None = None) -> BatchStore:
     """The notebook's job store: on disk beside its history, read afresh (another kernel may
-    have added a job); with persist off, one in memory for the session."""
+    have added a job); with persist off, the session's own, in memory."""
     if not persist:
-        return _memory.setdefault(session, BatchStore())
+        return session.batch_jobs
     return BatchStore(store_path(notebook, Path(directory) if directory else None))
 
 
@@ -73,7 +68,7 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     plan = each_requests(session, options, namespace, errors=errors,
                          max_field_chars=max_field_chars)
     # Only the rows no earlier run finished (--fresh: all), as --each sends them.
-    finished = rowstore.store_for(session.notebook)
+    finished = session.notebook.rows
     requests = planned_requests(plan, finished)
     earlier = len(plan.jobs) - len(requests)
     if not requests:
@@ -84,7 +79,7 @@ def submit(session: Session, store: BatchStore, options: ChatOptions,
     # The budget guard as --each has it, at the price table's prices (a Batch API usually
     # charges less, so this errs high).
     estimate = estimate_run(plan, finished, session.max_cost)
-    schema = requests[0].schema
+    schema = requests[0].request.schema
     job = batch_api.submit(session, store, requests, key_name=plan.key_name, schema=schema)
     if options.out:
         namespace[options.out] = job.id  # the table comes with fetch -o VAR
@@ -175,7 +170,7 @@ def _status(args: Any, session: Session, store: BatchStore, namespace: dict[str,
 
 def _fetch(args: Any, session: Session, store: BatchStore, namespace: dict[str, Any]) -> Outcome:
     job = _job(store, args.id)
-    table, now = batch_api.fetch(session, store, job, rowstore.store_for(session.notebook))
+    table, now = batch_api.fetch(session, store, job, session.notebook.rows)
     if args.out:
         namespace[args.out] = table
     records = table.to_dict("records") if hasattr(table, "to_dict") else list(table)

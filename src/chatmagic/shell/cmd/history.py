@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
 
-from ...store.conversation import Conversation, Turn, read_messages, write_private
+from ...store.conversation import Conversation, Turn
+from ...store.messages import read_messages, write_private
 from ...core.errors import HistoryError
 from ...render.html import markdown_html, text_html, tool_call_html, tool_call_text, view
 from ...engine.session import Session

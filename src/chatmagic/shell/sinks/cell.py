@@ -21,7 +21,8 @@ from typing import Any
 
 from IPython.display import display
 
-from ...engine.runner import Run
+from ...core.events import TextDelta
+from ...engine.runner import Events, Run
 from ...engine.reply import Reply
 from .calls import CallBlocks
 from .figures import footer_text, header_text
@@ -48,7 +49,7 @@ class CellRenderer:
         self.remote_images = remote_images
         self.bar_after = bar_after  # a reply over sooner than this needs no Stop button
         self.text = LiveText(freeze_at)
-        self.seen = 0  # text chunks folded into the live text
+        self.fenced = False  # --schema: the JSON shows as code, inside a fence opened once
         self.header = ""
         self.head: Any = None  # the header's output (a display handle)
         self.tail: Any = None  # the live piece's output
@@ -89,10 +90,10 @@ class CellRenderer:
         self.head = self._show(None, self._head_bundle())
         return self.stoppable  # to be called again when the Stop bar is due
 
-    def refresh(self, run: Run) -> bool:
+    def refresh(self, run: Run, events: Events) -> bool:
         reply = run.replies[0]
         self._draw_thinking(reply, final=False)
-        self._fold_text(reply)
+        self._take(events)
         held_back = self._draw_text()
         self.calls.draw(reply)
         if self.stoppable and self.bar is None:
@@ -101,12 +102,12 @@ class CellRenderer:
             self._show_bar(run)
         return held_back
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Events) -> None:
         reply = run.replies[0]
         if self.head is None:  # the run failed before it began
             self.begin(run)
         self._draw_thinking(reply, final=True)
-        self._fold_text(reply)
+        self._take(events)
         self.calls.draw(reply, final=True)
         footer = footer_text(reply, with_error=False)  # the cell's error output says it
         extra_html = ""
@@ -129,15 +130,19 @@ class CellRenderer:
             close_tree(self.bar)
 
     # -- pieces ----------------------------------------------------------------------
-    def _fold_text(self, reply: Reply) -> None:
-        parts = reply.text_parts()
-        if len(parts) > self.seen:
-            if self.schema is not None and not self.seen and not self.plain:
-                from ...render.structured import JSON_FENCE
+    def _take(self, events: Events) -> None:
+        """The text that arrived into the live text. A cell's request restarts only before
+        its first word (it is asked again only then), so a restart has nothing to undo."""
+        pieces = [event.text for _, event in events
+                  if type(event) is TextDelta and event.choice == 0]
+        if not pieces:
+            return
+        if self.schema is not None and not self.fenced and not self.plain:
+            from ...render.structured import JSON_FENCE
 
-                self.text.add(JSON_FENCE)  # the JSON as code: a fence that the JSON won't close
-            self.text.add("".join(parts[self.seen:]))
-            self.seen = len(parts)
+            self.text.add(JSON_FENCE)  # the JSON as code: a fence that the JSON won't close
+            self.fenced = True
+        self.text.add("".join(pieces))
 
     def _draw_text(self) -> bool:
         """Show the text that arrived, in one message; True if some is held back."""

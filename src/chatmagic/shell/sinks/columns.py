@@ -13,11 +13,12 @@ without the kernel sees as "Error displaying widget".
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from IPython.display import display
 
-from ...engine.runner import Run
+from ...core.events import Restart, StreamEvent, TextDelta
+from ...engine.runner import Events, Run
 from ...engine.reply import Reply
 from .figures import footer_text, header_text
 from ...render.html import STYLE, document, markdown_html, text_html
@@ -83,9 +84,7 @@ class _Column:
 
         self.label = label
         self.images = images
-        self.reply: Reply | None = None
         self.text = LiveText()
-        self.seen = 0
         self.shown = 0  # characters of the live piece its widget shows
         self.thought = 0
         self.head = w.HTML()
@@ -97,16 +96,18 @@ class _Column:
                           layout=w.Layout(border="1px solid #d0d7de", padding="4px 10px",
                                           min_width="0", max_height="32em", overflow="auto"))
 
-    def refresh(self, reply: Reply, choice: int) -> None:
+    def refresh(self, reply: Reply, choice: int, events: Iterable[StreamEvent]) -> None:
         import ipywidgets as w
 
-        if reply is not self.reply:  # a request asked again starts its column over
-            if self.reply is not None:
+        pieces: list[str] = []
+        for event in events:
+            if isinstance(event, Restart):  # asked again: the column starts over
                 for child in self.body.children[:-1]:
                     close_tree(child)
                 self.body.children = (self.tail,)
-                self.text, self.seen, self.shown, self.thought = LiveText(), 0, 0, 0
-            self.reply = reply
+                self.text, self.shown, self.thought, pieces = LiveText(), 0, 0, []
+            elif type(event) is TextDelta and event.choice == choice:
+                pieces.append(event.text)
         self.head.value = _widget_html(f'<div class="cm-note"><b>'
                                    f"{text_html(header_text(self.label, reply))}</b></div>")
         thought = reply.reasoning(choice)
@@ -116,10 +117,8 @@ class _Column:
                 f"<details open><summary>Thinking</summary>"
                 f"{markdown_html(thought[-800:], remote_images=self.images)}"
                 "</details>")
-        parts = reply.text_parts(choice)
-        if len(parts) > self.seen:
-            self.text.add("".join(parts[self.seen:]))
-            self.seen = len(parts)
+        if pieces:
+            self.text.add("".join(pieces))
             frozen = self.text.freeze()
             if frozen is not None:
                 self.body.children = (*self.body.children[:-1],
@@ -190,9 +189,9 @@ class ColumnsRenderer:
             children.insert(0, stop)
         self._root = w.VBox(children)
         self.handle = display(self._root, display_id=True)
-        self.refresh(run)
+        self.refresh(run, ())
 
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run, events: Events) -> None:
         if not self.widgets:
             # The whole grid is redrawn: only once it has grown by half, so O(size) in all.
             size = sum(len(reply.text(choice)) + len(reply.reasoning(choice))
@@ -202,10 +201,12 @@ class ColumnsRenderer:
                 self.handle.update(self._grid(run), raw=True)
             return
         for i, column in enumerate(self._columns):
+            # The choices of one reply are its columns (-n), else each request is one.
             reply = run.replies[0] if self.choices else run.replies[i]
-            column.refresh(reply, i if self.choices else 0)
+            mine = [event for c, event in events if c == (0 if self.choices else i)]
+            column.refresh(reply, i if self.choices else 0, mine)
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Events) -> None:
         self.handle.update(self._grid(run, self._note(run)), raw=True)
         if self._root is not None:
             close_tree(self._root)

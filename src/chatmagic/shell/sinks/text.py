@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...engine.runner import Run
+from ...core.events import TextDelta
+from ...engine.runner import Events, Run
 from .calls import TextCalls
 from .figures import footer_text, header_text
 
@@ -17,7 +18,6 @@ class TextRenderer:
 
     def __init__(self, labels: list[str], schema: Any = None) -> None:
         self.labels = labels
-        self.seen = 0
         self.calls = TextCalls()  # the tool calls, printed once each has arrived
         self.schema = schema  # --schema: the object's fields are printed after the JSON
 
@@ -25,18 +25,19 @@ class TextRenderer:
         if len(run.replies) == 1:
             print(f"[{header_text(self.labels[0], run.replies[0])}]", flush=True)
 
-    def refresh(self, run: Run) -> None:
+    def refresh(self, run: Run, events: Events) -> None:
         if len(run.replies) != 1:
             return  # interleaved columns would be unreadable: print them at the end
-        parts = run.replies[0].choices[0].text
-        if len(parts) > self.seen:
-            sys.stdout.write("".join(parts[self.seen:]))
+        # A single request restarts only before its first word: nothing printed to undo.
+        text = "".join(event.text for _, event in events
+                       if type(event) is TextDelta and event.choice == 0)
+        if text:
+            sys.stdout.write(text)
             sys.stdout.flush()
-            self.seen = len(parts)
 
-    def end(self, run: Run) -> None:
+    def end(self, run: Run, events: Events) -> None:
         if len(run.replies) == 1:
-            self.refresh(run)  # what arrived since the last refresh
+            self.refresh(run, events)  # what arrived since the last refresh
             reply = run.replies[0]
             for i in range(1, len(reply.choices)):
                 print(f"\n\n[{self.labels[0]} · choice {i}]\n{reply.text(i)}", end="")
