@@ -33,13 +33,12 @@ def test_twenty_half_second_rows_at_concurrency_ten_take_two_waves(
         endpoint: FakeEndpoint, clean_env: Path) -> None:
     with Kernel(_env(endpoint, clean_env)) as kernel:
         kernel.execute("%load_ext chatmagic\nxs = [f'row {i}' for i in range(20)]")
-        start = time.monotonic()
         reply, messages = kernel.execute("%%chat --each xs -m echo/first=0.5 --concurrency 10 "
                                          "-o t\nSay {item}")
-        elapsed = time.monotonic() - start
         assert reply["status"] == "ok"
-        assert elapsed < 3, elapsed
-        assert endpoint.max_in_flight == 10  # bounded, and used
+        # Bounded, and used: ten at once, so twenty rows went in two waves (counted by the
+        # endpoint, not timed: a busy machine stretches the waves, not their number).
+        assert endpoint.max_in_flight == 10 and len(endpoint.chat_requests) == 20
         _, out = kernel.execute("print(len(t), sorted(t['text'])[:2], t['error'].isna().all())")
     assert _printed(out).strip() == "20 ['Say row 0', 'Say row 1'] True"
     summary = visible("".join(m["content"]["data"].get("text/html", "") for m in messages

@@ -11,6 +11,7 @@ import pytest
 from chatmagic.testing import FakeEndpoint
 from inert import live_html
 from kernel import Kernel, errors, outputs, run_cells, visible
+from wait import until
 
 pytestmark = pytest.mark.kernel
 
@@ -115,14 +116,15 @@ def test_interrupt_closes_the_stream_and_keeps_the_partial_text(
 
         reply, messages = kernel.execute("%%chat -m long/tokens=3000,delay=0.01\ngo",
                                          during=interrupt_once_text_arrives)
-        ended = time.monotonic()
-        assert interrupted_at and ended - interrupted_at[0] < 1.5
+        # 3,000 tokens take the server 30 s: the cell ended with a fraction of them (counted
+        # below from the history), which no timing on a busy machine can move.
+        assert interrupted_at
         # Still a KeyboardInterrupt (Run All stops), shown as one line without our frames
         assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
         (shown,) = [m["content"] for m in messages if m["msg_type"] == "error"]
         assert len(shown["traceback"]) == 1 and "text that arrived is kept" in shown["evalue"]
-        time.sleep(0.3)
-        assert endpoint.chat_requests[-1].disconnected  # the server saw the client go away
+        until(lambda: endpoint.chat_requests[-1].disconnected,
+              "the server seeing the client go away")
         reply, messages = kernel.execute(
             "from chatmagic import history\nh = history()\n"
             "print(h[-1]['content'].startswith('w0 w1 w2 w3'), len(h[-1]['content']) < 3000 * 3)")
@@ -393,11 +395,11 @@ def test_no_stream_interrupted_says_nothing_arrived(endpoint: FakeEndpoint, clea
         import threading
 
         timer = threading.Timer(1.0, kernel.manager.interrupt_kernel)
-        start = time.monotonic()
         timer.start()
         reply, messages = kernel.execute("%%chat -m long/tokens=400,delay=0.01 --no-stream\ngo")
         timer.join()
-        assert endpoint.chat_requests and time.monotonic() - start < 3  # not the server's 4 s
+        # The server answers after 4 s: a cell that waited for it would have a reply.
+        assert endpoint.chat_requests
         assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
         assert "before any reply arrived (--no-stream" in reply["evalue"]
         assert "kept" not in reply["evalue"]

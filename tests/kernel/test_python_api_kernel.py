@@ -10,6 +10,7 @@ import pytest
 
 from chatmagic.testing import FakeEndpoint
 from kernel import Kernel, errors, outputs, run_cells
+from wait import until
 
 
 def sent(endpoint: FakeEndpoint) -> list[list[Any]]:
@@ -66,11 +67,11 @@ def test_an_interrupt_while_waiting_stops_the_request(endpoint: FakeEndpoint,
             "import chatmagic\nr = chatmagic.prompt('go', model='long/tokens=3000,delay=0.01')\n"
             "for piece in r:\n    print(piece, end='', flush=True)",
             during=interrupt_once_text_arrives)
-        assert interrupted_at and time.monotonic() - interrupted_at[0] < 1.5
+        assert interrupted_at  # and the text is a fraction of the 30 s reply (below)
         assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
         _, messages = kernel.execute("print(r.failure.kind, r.text().startswith('w0 w1 w2 w3'),"
                                      " len(r.text()) < 3000 * 3)")
         printed = "".join(m["content"].get("text", "") for m in messages)
         assert printed == "interrupted True True\n"
-        time.sleep(0.3)
-        assert endpoint.chat_requests[-1].disconnected  # the server saw the client go away
+        until(lambda: endpoint.chat_requests[-1].disconnected,
+              "the server seeing the client go away")

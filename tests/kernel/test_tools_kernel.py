@@ -1,4 +1,5 @@
-"""--tools in a real kernel: consent by input prompt or refusal when headless, interrupts, probes."""
+"""--tools in a real kernel: consent by input prompt, or a refusal when headless; interrupts;
+probes."""
 
 from __future__ import annotations
 
@@ -140,8 +141,7 @@ def test_an_interrupt_during_a_call_ends_the_cell_and_keeps_a_valid_history(
 
         reply, messages = kernel.execute("%%chat -m tools --tools slow --yes\nNap",
                                          during=interrupt_once_running, timeout=40)
-        ended = time.monotonic()
-        assert interrupted_at and ended - interrupted_at[0] < 5, "the call ran on"
+        assert interrupted_at  # the call sleeps 30 s: its result below says it never ended
         assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted"
         assert len(endpoint.chat_requests) == 1  # no round after the interrupt
         _, out = kernel.execute("import json\nfrom chatmagic import history\n"

@@ -1,4 +1,5 @@
-"""Keys, trust and hostile files in a real kernel: nothing leaks to an output, a notebook, the journal or a log."""
+"""Keys, trust and hostile files in a real kernel: nothing leaks to an output, a notebook, the
+journal or a log."""
 
 from __future__ import annotations
 

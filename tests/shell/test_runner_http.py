@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chatmagic.transport.client import ClientPool
+from wait import until
 from chatmagic.core.profiles import Profile
 from chatmagic.engine.request import Job, Request
 from chatmagic.engine.runner import Run
@@ -69,9 +70,5 @@ def test_stop_and_interrupt_reach_a_silent_stream(silent_server: Any, how: str) 
     # The server never sends a byte and the read timeout is the SDK's ten minutes: only the
     # stop (or interrupt) can have ended the run.
     assert reply.interrupted
-    for _ in range(200):
-        if hung_up:
-            break
-        time.sleep(0.01)
-    assert hung_up, "the server never saw the client hang up"
+    until(lambda: hung_up, "the server seeing the client hang up")
     assert not [t for t in threading.enumerate() if t.name == "chatmagic-streams"]

@@ -1,4 +1,5 @@
-"""The scrubbing edge over real HTTP, against a hostile server: keys echoed in bodies, headers and gzip, split across chunks; encodings not asked for; redirects; proxies."""
+"""The scrubbing edge over real HTTP, against a hostile server: keys echoed in bodies, headers
+and gzip, split across chunks; encodings not asked for; redirects; proxies; two sessions."""
 
 from __future__ import annotations
 

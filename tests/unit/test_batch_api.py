@@ -13,6 +13,7 @@ import pytest
 
 from chatmagic.testing import FakeEndpoint
 from openapi import errors as schema_errors
+from wait import until
 
 KEY = "sk-batch-test-0123456789abcdefghij"
 
@@ -49,10 +50,8 @@ def test_list_and_cancel(slow, capsys) -> None:  # type: ignore[no-untyped-def]
     shell.run_line_magic("chat_batch", f"cancel {first}")
     said = capsys.readouterr().out
     assert "Asked to cancel" in said and first in said
-    deadline = time.time() + 5
-    while endpoint.batches.batches[first]["status"] != "cancelled":  # type: ignore[union-attr]
-        assert time.time() < deadline
-        time.sleep(0.05)
+    until(lambda: endpoint.batches.batches[first]["status"] == "cancelled",  # type: ignore
+          "the cancel")
     shell.run_line_magic("chat_batch", f"fetch {first} -o t")
     table = shell.user_ns["t"]
     assert table["error"].tolist() == ["not answered: the batch was cancelled first"] * 2
@@ -75,10 +74,9 @@ def test_a_grid_over_a_dataframe_is_one_batch_per_model(shell, endpoint: FakeEnd
     assert "2 batches: echo, length" in capsys.readouterr().out
     assert [b["model"] for b in endpoint.batch_lines] in (
         ["echo", "echo", "length", "length"], ["length", "length", "echo", "echo"])
-    deadline = time.time() + 5
-    while any(b["status"] != "completed" for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
-        assert time.time() < deadline
-        time.sleep(0.05)
+    until(lambda: all(b["status"] == "completed"
+                      for b in endpoint.batches.batches.values()),  # type: ignore[union-attr]
+          "the batches' end")
     shell.run_line_magic("chat_batch", "fetch -o t")
     t = shell.user_ns["t"]
     assert t["index"].tolist() == ["r1", "r1", "r2", "r2"]  # element × model, input order
@@ -160,11 +158,9 @@ def test_fake_batch_api_answers_in_openai_shapes(endpoint: FakeEndpoint,
 # -- the same table as --each -------------------------------------------------------------------
 
 def _completed(endpoint: FakeEndpoint) -> None:
-    deadline = time.time() + 5
-    while any(b["status"] not in ("completed", "failed")
-              for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
-        assert time.time() < deadline
-        time.sleep(0.02)
+    until(lambda: all(b["status"] in ("completed", "failed")
+                      for b in endpoint.batches.batches.values()),  # type: ignore[union-attr]
+          "the batches' end")
 
 
 @pytest.mark.parametrize("options, cell, compared", [

@@ -179,13 +179,11 @@ def test_a_torn_last_line_in_the_row_store_does_not_swallow_the_next(tmp_path: A
 # -- a batch sends only the rows no earlier run finished ---------------------------------
 
 def _completed(endpoint: FakeEndpoint) -> None:
-    import time
+    from wait import until
 
-    deadline = time.time() + 5
-    while any(b["status"] not in ("completed", "failed")
-              for b in endpoint.batches.batches.values()):  # type: ignore[union-attr]
-        assert time.time() < deadline
-        time.sleep(0.02)
+    until(lambda: all(b["status"] in ("completed", "failed")
+                      for b in endpoint.batches.batches.values()),  # type: ignore[union-attr]
+          "the batches' end")
 
 
 def test_a_batch_sends_only_the_rows_not_finished_before(shell: Any, endpoint: FakeEndpoint,

@@ -17,6 +17,7 @@ from chatmagic.testing import FakeEndpoint, RawReply
 from chatmagic.testing.in_process import InProcessTransport
 from chatmagic.transport.client import ClientPool
 from openapi import assert_bodies_valid
+from wait import until
 
 KEY = "sk-inproc-ABCDEFGHIJKLMNOPQRST0123"
 HI = [{"role": "user", "content": "one two three"}]
@@ -117,11 +118,8 @@ def test_closing_a_stream_hangs_up_on_the_handler() -> None:
             client.stream("POST", f"{endpoint.base_url}/chat/completions",
                           json={"model": "hang", "messages": HI, "stream": True}) as response:
         next(response.iter_raw())  # ": waiting", then the client goes
-    for _ in range(500):  # the handler notices at its next write (every 0.05 s)
-        if endpoint.chat_requests[0].disconnected:
-            break
-        time.sleep(0.01)
-    assert endpoint.chat_requests[0].disconnected
+    # the handler notices at its next write (every 0.05 s)
+    until(lambda: endpoint.chat_requests[0].disconnected, "the handler seeing the hang-up")
 
 
 def test_each_endpoint_answers_at_its_own_port_and_others_refuse() -> None:

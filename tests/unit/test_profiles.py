@@ -129,19 +129,27 @@ def test_any_environment_variable_to_a_remote_host_needs_consent(clean_env: Path
         Profiles.load(env).get("gh").require_key(env)
 
 
-@pytest.mark.parametrize("text", [
-    '[profiles.openai]\nmodel = "gpt-x"\nheaders = { "X-Team" = "a" }\n',  # same host
-    '[profiles.zoo]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key_env = "ZOO_KEY"\n',
-    '[profiles.openai]\nbase_url = "https://elsewhere.example/v1"\napi_key = "sk-file-own-1234"\n',
-    '[profiles.mine]\nbase_url = "https://api.openai.com/v1"\napi_key_env = "OPENAI_API_KEY"\n',
+@pytest.mark.parametrize("text, name, key", [
+    ('[profiles.openai]\nmodel = "gpt-x"\nheaders = { "X-Team" = "a" }\n', "openai", ENV_KEY),
+    ('[profiles.zoo]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key_env = "ZOO_KEY"\n', "zoo",
+     ENV_KEY),  # a key of its own, to this machine
+    ('[profiles.openai]\nbase_url = "https://elsewhere.example/v1"\n'
+     'api_key = "sk-file-own-1234"\n', "openai", "sk-file-own-1234"),  # the file's own key
+    ('[profiles.mine]\nbase_url = "https://api.openai.com/v1"\napi_key_env = "OPENAI_API_KEY"\n',
+     "mine", ENV_KEY),  # the preset's key to the preset's host
 ])
-def test_local_files_that_send_no_key_elsewhere_need_no_consent(clean_env: Path,
-                                                                 text: str) -> None:
+def test_local_files_that_send_no_key_elsewhere_need_no_consent(clean_env: Path, text: str,
+                                                                 name: str, key: str) -> None:
+    from chatmagic.core import trust
+
     _local(clean_env, text)
     env = {"OPENAI_API_KEY": ENV_KEY, "ZOO_KEY": ENV_KEY}
-    for profile in Profiles.load(env):
+    profiles = Profiles.load(env)
+    assert profiles.get(name).require_key(env) == key  # sent, with nobody asked
+    for profile in profiles:  # and no other profile the file touches holds a key back
         if profile.resolve_key(env):
-            profile.require_key(env)
+            assert profile.require_key(env)
+    assert not trust.store_path().exists()  # no consent was recorded to get there
 
 
 def test_the_user_config_dir_and_the_notebook_are_trusted(clean_env: Path) -> None:

@@ -7,7 +7,6 @@ top-level ``await`` is in tests/kernel/test_python_api_kernel.py.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +15,7 @@ import pytest
 import chatmagic
 from chatmagic.engine.session import use_session
 from chatmagic.testing import FakeEndpoint
+from wait import until
 
 
 @pytest.fixture
@@ -168,10 +168,8 @@ def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint, how: str) -> 
         response.stop()
     assert response.failure.kind == "interrupted"
     assert response.text().startswith(first) and len(response.text()) < 50 * 5
-    deadline = time.monotonic() + 5
-    while not endpoint.chat_requests[-1].disconnected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert endpoint.chat_requests[-1].disconnected  # the server saw the stream closed
+    until(lambda: endpoint.chat_requests[-1].disconnected,
+          "the server seeing the stream closed")
 
 
 @pytest.mark.paced
