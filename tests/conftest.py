@@ -1,6 +1,11 @@
-"""Fixtures: a local endpoint that validates every body it received, a real IPython shell, and
-local-server presets that point at a closed port (a developer's own vLLM or Ollama never
-answers a test)."""
+"""Fixtures every tier shares: a local endpoint that validates every body it received, a real
+IPython shell, and local-server presets that point at a closed port (a developer's own vLLM or
+Ollama never answers a test). tests/unit overrides the endpoint and the shell to answer in
+process; the other tiers talk HTTP on loopback.
+
+The tiers are folders: a test under tests/kernel is marked ``kernel``, under tests/browser
+``browser``, under tests/unit ``unit``, under tests/shell ``shell`` (tests/real marks its own).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,34 @@ from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # kernel, browser, hostile, openapi
 
 from chatmagic.core.profiles import PRESETS  # noqa: E402
 from chatmagic.testing import FakeEndpoint  # noqa: E402
-from openapi import errors  # noqa: E402
+from openapi import assert_bodies_valid  # noqa: E402
 
 KEY_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATMAGIC_PROFILE", "CHATMAGIC_MODEL",
                  "CHATMAGIC_DEMO_URL", "JPY_SESSION_NAME", "DASHSCOPE_API_KEY")
+
+HERE = Path(__file__).parent
+#: folder -> the marker its tests get
+TIERS = {"unit": "unit", "shell": "shell", "kernel": "kernel", "browser": "browser"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: in-process only (tests/unit): no socket, "
+                                       "no subprocess, no kernel")
+    config.addinivalue_line("markers", "shell: a real InteractiveShell or command line over "
+                                       "HTTP on loopback (tests/shell)")
+    config.addinivalue_line("markers", "paced: the in-process endpoint sleeps the pauses its "
+                                       "scripts ask for (tests/unit skips them otherwise)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(HERE).parts
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(TIERS[parts[0]])
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +71,11 @@ def local_presets_closed(closed_port: int, monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.fixture
 def endpoint() -> Iterator[FakeEndpoint]:
-    """A FakeEndpoint; at teardown every chat body it got must match OpenAI's schema."""
+    """A FakeEndpoint on loopback; at teardown every chat body it got must match OpenAI's
+    schema."""
     with FakeEndpoint() as ep:
         yield ep
-    for request in ep.chat_requests:
-        problems = errors(request.body)
-        assert not problems, f"body not valid against CreateChatCompletionRequest: {problems}"
+    assert_bodies_valid(ep)
 
 
 @pytest.fixture

@@ -293,7 +293,6 @@ def test_interrupt_stops_the_server_generating(real: Path, profile: str) -> None
             "Count from 1 to 1000, one number per line.",
             timeout=240, during=interrupt_once_text_arrives)
         assert seen, "no text arrived to interrupt"
-        assert time.monotonic() - seen["at"] < 3, "the cell did not end soon after the interrupt"
         assert reply["status"] == "error" and reply["ename"] == "ReplyInterrupted", reply
         time.sleep(1.0)  # the server notices the closed connection at its next token
         after = _busy(pid, 1.5)

@@ -294,10 +294,21 @@ class ClientPool:
 
     An async client's connection pool belongs to the loop it first ran on, so
     a loop of its own (a worker thread, ``asyncio.run``) gets its own client.
+
+    ``transport``, for tests: where every request goes instead of the network, one object
+    that is both an ``httpx2.BaseTransport`` and an ``httpx2.AsyncBaseTransport`` (as
+    ``httpx2.MockTransport`` and ``chatmagic.testing.in_process.InProcessTransport`` are).
+    It sits where the network transport would, inside the scrubbing edge, so every response
+    is still scrubbed of keys; no proxy applies to it.
     """
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None, *,
+                 transport: httpx2.BaseTransport | None = None) -> None:
+        if transport is not None and not isinstance(transport, httpx2.AsyncBaseTransport):
+            raise TypeError("transport= must answer both blocking and async requests "
+                            "(an httpx2.BaseTransport and an httpx2.AsyncBaseTransport)")
         self._environ = environ
+        self._given = transport
         self._sync: dict[tuple[object, ...], openai.OpenAI] = {}
         self._async: dict[tuple[object, ...],
                           tuple[weakref.ref[asyncio.AbstractEventLoop], openai.AsyncOpenAI]] = {}
@@ -327,6 +338,8 @@ class ClientPool:
 
     def _transport(self, profile: Profile, make: Any) -> Any:
         """The HTTP transport (sync or async: ``make``) for this profile, through its proxy."""
+        if self._given is not None:
+            return self._given
         proxy = self.proxy(profile)
         try:
             return make(**_http_options(proxy))

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.display import display
-
 from ...engine.reply import Reply
 from ...render.html import document, tool_call_html, tool_call_text
+from . import Display, ipython_display
 
 __all__ = ["CallBlocks", "TextCalls"]
 
@@ -23,8 +22,9 @@ __all__ = ["CallBlocks", "TextCalls"]
 class CallBlocks:
     """The blocks of one round's calls (in the order of their index)."""
 
-    def __init__(self, plain: bool = False) -> None:
+    def __init__(self, plain: bool = False, display: Display | None = None) -> None:
         self.plain = plain
+        self._display = display or ipython_display  # where its outputs go (see sinks)
         self.handles: list[Any] = []
         self.drawn: list[tuple[str, str, str, str | None]] = []  # name, arguments, state, result
 
@@ -42,7 +42,7 @@ class CallBlocks:
                 self.handles[index].update(self.bundle(*drawn), raw=True)
                 self.drawn[index] = drawn
             return
-        self.handles.append(display(self.bundle(*drawn), raw=True, display_id=True))
+        self.handles.append(self._display(self.bundle(*drawn), raw=True, display_id=True))
         self.drawn.append(drawn)
 
     def draw(self, reply: Reply, final: bool = False) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.display import display
-
 from ...core.events import TextDelta
 from ...engine.runner import Events, Run
 from ...engine.reply import Reply
@@ -29,6 +27,7 @@ from .figures import footer_text, header_text
 from ...render.html import STYLE, clean_text, document, markdown_html, text_html
 from .lifetime import close_tree
 from ...render.pieces import LiveText, Piece
+from . import Display, ipython_display
 
 __all__ = ["CellRenderer"]
 
@@ -40,8 +39,10 @@ class CellRenderer:
 
     def __init__(self, label: str, *, widgets: bool, plain: bool = False,
                  stoppable: bool = True, remote_images: bool = False,
-                 bar_after: float = 0.5, freeze_at: int = 4096, schema: Any = None) -> None:
+                 bar_after: float = 0.5, freeze_at: int = 4096, schema: Any = None,
+                 display: Display | None = None) -> None:
         self.label = label
+        self._display = display or ipython_display  # where its outputs go (see sinks)
         #: --schema: the JSON is shown as code as it comes, then the object as a table.
         self.schema = schema
         self.plain = plain
@@ -57,7 +58,7 @@ class CellRenderer:
         self.thinking: Any = None
         self.thought_shown = 0
         self.bar: Any = None  # with widgets: the Stop bar that the header turns into
-        self.calls = CallBlocks(plain)  # the tool calls, a block each, as they arrive
+        self.calls = CallBlocks(plain, display=self._display)  # a block per tool call
 
     # -- outputs -------------------------------------------------------------------
     def _bundle(self, body_html: str, plain: str, classes: str = "") -> dict[str, str]:
@@ -74,7 +75,7 @@ class CellRenderer:
     def _show(self, handle: Any, bundle: dict[str, str]) -> Any:
         """Update an output, or add one below the others; return its handle."""
         if handle is None:
-            return display(bundle, raw=True, display_id=True)
+            return self._display(bundle, raw=True, display_id=True)
         handle.update(bundle, raw=True)
         return handle
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from IPython.display import display
-
 from ...core.events import Restart, StreamEvent, TextDelta
 from ...engine.runner import Events, Run
 from ...engine.reply import Reply
@@ -24,6 +22,7 @@ from .figures import footer_text, header_text
 from ...render.html import STYLE, document, markdown_html, text_html
 from .lifetime import close_tree
 from ...render.pieces import LiveText
+from . import Display, ipython_display
 
 __all__ = ["ColumnsRenderer", "static_grid"]
 
@@ -141,8 +140,9 @@ class ColumnsRenderer:
 
     def __init__(self, labels: list[str], *, widgets: bool, choices: bool = False,
                  keep_hint: bool = False, stoppable: bool = True,
-                 remote_images: bool = False) -> None:
+                 remote_images: bool = False, display: Display | None = None) -> None:
         self.labels = labels
+        self._display = display or ipython_display  # where its outputs go (see sinks)
         self.widgets = widgets
         self.choices = choices  # True: columns are the choices of replies[0]
         self.keep_hint = keep_hint  # the conversation can take one of the replies
@@ -173,7 +173,7 @@ class ColumnsRenderer:
 
     def begin(self, run: Run) -> None:
         if not self.widgets:
-            self.handle = display(self._grid(run), raw=True, display_id=True)
+            self.handle = self._display(self._grid(run), raw=True, display_id=True)
             return
         import ipywidgets as w
 
@@ -188,7 +188,7 @@ class ColumnsRenderer:
             stop.on_click(lambda _button: run.stop())
             children.insert(0, stop)
         self._root = w.VBox(children)
-        self.handle = display(self._root, display_id=True)
+        self.handle = self._display(self._root, display_id=True)
         self.refresh(run, ())
 
     def refresh(self, run: Run, events: Events) -> None:

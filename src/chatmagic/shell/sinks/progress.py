@@ -19,6 +19,7 @@ from ...each.run import EachRun
 from ...engine.scheduler import Progress
 from ...render.html import document, table_html, text_html
 from .lifetime import close_tree
+from . import Display, ipython_display
 
 __all__ = ["ProgressView", "progress_line", "summary_line", "HEAD_ROWS"]
 
@@ -106,8 +107,10 @@ def _head(run: EachRun) -> tuple[list[str], list[list[str]]]:
 class ProgressView:
     """Draws one run: ``frontend`` is widgets, static (headless) or text (a terminal)."""
 
-    def __init__(self, frontend: str, *, stoppable: bool = False, out: Any = None) -> None:
+    def __init__(self, frontend: str, *, stoppable: bool = False, out: Any = None,
+                 display: Display | None = None) -> None:
         self.frontend = frontend
+        self._display = display or ipython_display  # where its outputs go (see sinks)
         self.stoppable = stoppable and frontend == "widgets"
         self.out = out or sys.stdout
         self.handle: Any = None
@@ -121,7 +124,6 @@ class ProgressView:
     def begin(self, run: EachRun) -> None:
         if self.frontend == "widgets":
             import ipywidgets as w
-            from IPython.display import display
 
             # The colour in the widget's style, sent once: each redraw sends only the line.
             self.label = w.HTML(self._html(progress_line(run.progress)),
@@ -134,7 +136,7 @@ class ProgressView:
                 stop.on_click(lambda _button: run.stop())
                 children.append(stop)
             self.box = w.HBox(children, layout=w.Layout(align_items="center", gap="12px"))
-            self.handle = display(self.box, display_id=True)
+            self.handle = self._display(self.box, display_id=True)
         elif self.frontend == "text":
             self._line(progress_line(run.progress))
 
@@ -155,8 +157,6 @@ class ProgressView:
             self._line(line)
 
     def end(self, run: EachRun) -> None:
-        from IPython.display import display
-
         summary = summary_line(run)
         header, rows = _head(run)
         table = table_html(header, rows) if rows else ""
@@ -179,7 +179,7 @@ class ProgressView:
             self.handle.update(bundle, raw=True)
             close_tree(self.box)
         else:
-            display(bundle, raw=True)
+            self._display(bundle, raw=True)
 
     # -- drawing ------------------------------------------------------------------
     def _html(self, line: str) -> str:
