@@ -4,7 +4,8 @@ Ollama never answers a test). tests/unit overrides the endpoint and the shell to
 process; the other tiers talk HTTP on loopback.
 
 The tiers are folders: a test under tests/kernel is marked ``kernel``, under tests/browser
-``browser``, under tests/unit ``unit``, under tests/shell ``shell`` (tests/real marks its own).
+``browser``, under tests/unit ``unit``, under tests/shell ``shell`` (tests/real marks its own);
+the markers are declared in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "support"))  # kernel, browser, hostile, openapi
+# The helpers every tier imports: kernel, browser, hostile, openapi, inert, wait.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 from chatmagic.core.profiles import PRESETS  # noqa: E402
 from chatmagic.testing import FakeEndpoint  # noqa: E402
@@ -31,19 +33,11 @@ HERE = Path(__file__).parent
 TIERS = {"unit": "unit", "shell": "shell", "kernel": "kernel", "browser": "browser"}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "unit: in-process only (tests/unit): no socket, "
-                                       "no subprocess, no kernel")
-    config.addinivalue_line("markers", "shell: a real InteractiveShell or command line over "
-                                       "HTTP on loopback (tests/shell)")
-    config.addinivalue_line("markers", "paced: the in-process endpoint sleeps the pauses its "
-                                       "scripts ask for (tests/unit skips them otherwise)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(HERE).parts
-        if len(parts) > 1 and parts[0] in TIERS:
+        path = Path(str(item.fspath))
+        parts = path.relative_to(HERE).parts if path.is_relative_to(HERE) else ()
+        if len(parts) > 1 and parts[0] in TIERS:  # not the gallery notebooks nbval collects
             item.add_marker(TIERS[parts[0]])
 
 

@@ -290,12 +290,12 @@ def test_blocking_run_interrupted_keeps_finished_rows_and_connections(
     watcher = threading.Thread(target=interrupt_at_the_fourth_request, daemon=True)
     watcher.start()
     with pytest.raises(KeyboardInterrupt):
-        _magic(shell, "--each xs -m echo/first=0.3 --concurrency 2 -o t", "number {item}")
+        _magic(shell, "--each xs -m echo/first=0.2 --concurrency 2 -o t", "number {item}")
     watcher.join()
     kept = len(shell.user_ns["t"])
     assert 2 <= kept < 12
     sent = len(endpoint.chat_requests)
-    _magic(shell, "--each xs -m echo/first=0.3 --concurrency 4 -o t", "number {item}")
+    _magic(shell, "--each xs -m echo/first=0.2 --concurrency 4 -o t", "number {item}")
     assert len(shell.user_ns["t"]) == 12
     assert len(endpoint.chat_requests) - sent == 12 - kept
 

@@ -39,11 +39,11 @@ def test_timeout_does_not_count_the_wait_for_a_free_slot(shell: Any,
 def test_a_timed_out_row_keeps_the_text_that_came(shell: Any, endpoint: FakeEndpoint) -> None:
     shell.user_ns["xs"] = ["one two three four five six"]
     try:
-        _magic(shell, "--each xs -m echo/delay=0.4 --timeout 1.3 -o t", "{item}")
+        _magic(shell, "--each xs -m echo/delay=0.2 --timeout 0.65 -o t", "{item}")
     except Exception as exc:  # every row failed: the cell says so
-        assert "within 1.3 s" in str(exc)
+        assert "within 0.65 s" in str(exc)
     row = shell.user_ns["t"].iloc[0]
-    assert "within 1.3 s" in row["error"]
+    assert "within 0.65 s" in row["error"]
     assert row["text"] and "one two six".split()[0] in row["text"]
     assert "six" not in row["text"]
 

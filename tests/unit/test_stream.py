@@ -123,7 +123,7 @@ def test_stalled_stream_times_out_with_a_clear_message(endpoint: FakeEndpoint) -
 
     async def go() -> list[Any]:
         client = _client(endpoint.base_url, max_retries=0)
-        request = {"model": "echo/first=3", "stream": True, "timeout": 0.5,
+        request = {"model": "echo/first=3", "stream": True, "timeout": 0.3,
                    "messages": [{"role": "user", "content": "hi"}]}
         return [e async for e in astream_chat(client, request, profile)]
 

@@ -37,3 +37,12 @@ def test_every_pool_answers_in_process(transport: InProcessTransport,
 @pytest.mark.paced
 def test_a_paced_test_gets_a_paced_transport(transport: InProcessTransport) -> None:
     assert transport.pace
+
+
+def test_every_test_file_is_in_a_tier_folder() -> None:
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    assert sorted(p.name for p in tests.glob("test_*.py")) == []  # none outside a tier
+    tiers = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    assert tiers == {"unit", "shell", "kernel", "browser", "real"}
