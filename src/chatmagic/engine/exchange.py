@@ -40,12 +40,13 @@ from ..transport.client import ClientPool
 from .endpoints import Gate, Gates, Knowledge
 from .request import Request
 
-__all__ = ["Policy", "CELL", "ROWS", "Route", "Routes", "exchange", "retryable", "deadline_failure",
+__all__ = ["Policy", "CELL", "ROWS", "Route", "Routes", "Emit", "exchange", "retryable", "deadline_failure",
            "REDO_NOTE", "Watch"]
 
+#: Where an exchange's events go, one at a time, in order.
 Emit = Callable[[StreamEvent], None]
 
-#: What a stream that is not read to its end is said to be: the endpoint said something.
+#: What counts as the endpoint having said something (a cell's text is then on screen).
 SAID = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
 
 REDO_NOTE = ("asked again on its own: the endpoint ended the first stream without a finish "
