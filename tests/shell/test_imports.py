@@ -12,7 +12,7 @@ def test_the_core_imports_neither_ipython_nor_ipywidgets() -> None:
 
     core = ["core.options", "engine.request", "transport.stream", "engine.runner",
             "engine.session", "store.conversation", "core.profiles", "transport.client",
-            "render.html", "render.pieces", "render.mathml", "api.functions", "each.run"]
+            "render.html", "render.pieces", "render.mathml", "api.functions", "each.plan", "each.run"]
     code = ("import sys\n" + "".join(f"import chatmagic.{m}\n" for m in core) +
             "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

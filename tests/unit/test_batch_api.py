@@ -292,7 +292,7 @@ def test_rows_past_one_batchs_limits_go_as_several_batches(endpoint: FakeEndpoin
                                                            clean_env: Path) -> None:
     from chatmagic.each import batch as batch_api
     from chatmagic.store.batch_store import BatchStore
-    from chatmagic.each.run import plan_each
+    from chatmagic.each.plan import plan_each
     from chatmagic.core.options import ChatOptions
     from chatmagic.engine.session import Session
 

@@ -134,7 +134,8 @@ def test_the_python_api_warns_with_a_warning_and_sends(endpoint: FakeEndpoint, c
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     monkeypatch.setattr(chatmagic, "_magics", None)
     monkeypatch.setattr("chatmagic.engine.session._current", None)
-    with pytest.warns(EndpointWarning, match="text-only may not see the image"):
+    with pytest.warns(EndpointWarning, match="text-only may not see the image") as caught:
         response = chatmagic.prompt("what is this?", model="text-only", images=[PIXEL])
+    assert caught[0].filename == __file__  # the caller's line, not chatmagic's
     assert response.text().startswith("what is this?")
     assert len(endpoint.chat_requests) == 1

@@ -152,7 +152,7 @@ def test_map_without_pandas_gives_dicts(endpoint: FakeEndpoint, clean_env: Path,
 
 
 def test_planned_requests_lists_what_a_run_would_send(endpoint: FakeEndpoint) -> None:
-    from chatmagic.each.run import plan_each, planned_requests
+    from chatmagic.each.plan import plan_each, planned_requests
     from chatmagic.core.options import ChatOptions
     from chatmagic.core.profiles import Profile, Profiles
     from chatmagic.store.rowstore import RowStore

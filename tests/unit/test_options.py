@@ -70,7 +70,8 @@ def test_help_lists_every_spec_option() -> None:
 
 
 def test_options_check_every_assignment() -> None:
-    from chatmagic.core.options import ChatOptions, ParameterError
+    from chatmagic.core.errors import ParameterError
+    from chatmagic.core.options import ChatOptions
 
     with pytest.raises(ParameterError, match="^temperature must be between 0 and 2, not 9$"):
         ChatOptions(temperature=9)

@@ -215,6 +215,17 @@ def test_conversation_prompt_sends_the_first_turn_with_the_second(api: Any,
     assert len(conv.messages()) == 4  # a stateless prompt leaves it alone
 
 
+def test_messages_hold_every_prompt_made_before(api: Any, endpoint: FakeEndpoint) -> None:
+    conv = api.conversation("both")
+    conv.prompt("a", model="echo/delay=0.05")  # held by no one here
+    conv.prompt("b", model="echo/first=0.3")  # starts once "a" is recorded; still running
+    assert conv.messages() == [
+        {"role": "user", "content": "a"}, {"role": "assistant", "content": "a"},
+        {"role": "user", "content": "b"}, {"role": "assistant", "content": "b"}]
+    conv.prompt("c", model="echo/first=0.3")
+    assert [m["content"] for m in api.history("both")] == ["a", "a", "b", "b", "c", "c"]
+
+
 def test_chat_and_compare_keep_working_and_refuse_what_they_ignored(api: Any,
                                                                     endpoint: FakeEndpoint
                                                                     ) -> None:

@@ -237,5 +237,3 @@ def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
         live.add(("Your key is " if i == 0 else "") + key[i:i + 3])
     shown = live.live().html() + text_html(key)
     assert key not in shown and "sk-…987" in shown
-
-

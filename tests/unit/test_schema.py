@@ -15,7 +15,8 @@ from typing import Any, TypedDict
 import pytest
 from pydantic import BaseModel
 
-from chatmagic.core.schema import InvalidOutput, SchemaError, resolve_schema
+from chatmagic.core.errors import InvalidOutput, SchemaError
+from chatmagic.core.schema import resolve_schema
 from chatmagic.testing import FakeEndpoint
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import io
+import pkgutil
+import sys
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -156,3 +161,111 @@ def test_the_magic_and_python_share_one_check(shell: Any, endpoint: FakeEndpoint
     assert [m["content"] for m in endpoint.last_body["messages"]] == \
         ["from the cell", "from the cell", "from python"]
     assert [r.body["seed"] for r in endpoint.chat_requests] == [4, 4]
+
+
+# -- typed signatures ----------------------------------------------------------------------
+
+def _chatmagic_types(annotation: Any) -> Iterator[type]:
+    """The classes of chatmagic an annotation names, at any depth (X | None, list[X], ...)."""
+    if isinstance(annotation, type) and annotation.__module__.startswith("chatmagic"):
+        yield annotation
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, list):  # Callable[[A, B], R]
+            for item in argument:
+                yield from _chatmagic_types(item)
+        else:
+            yield from _chatmagic_types(argument)
+
+
+def _names_in_chatmagic() -> dict[str, Any]:
+    """Every class and alias of every chatmagic module: what a TYPE_CHECKING import names."""
+    import chatmagic
+
+    names: dict[str, Any] = {}
+    for info in pkgutil.walk_packages(chatmagic.__path__, "chatmagic."):
+        if info.name.startswith("chatmagic.testing") or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        names.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    return names
+
+
+def _hints(function: Any, fallback: dict[str, Any]) -> dict[str, Any]:
+    module = sys.modules[function.__module__]
+    return typing.get_type_hints(function, {**fallback, **vars(module)})
+
+
+#: The mutable Reply's engine plumbing, for the engine alone (feeding events, a restart,
+#: pricing, the per-choice state): not part of what a caller reads.
+_PLUMBING = {"Reply": {"feed", "close", "restarted", "choices", "pricer"}}
+
+
+def test_every_type_in_a_public_signature_is_exported() -> None:
+    import chatmagic
+
+    fallback = _names_in_chatmagic()
+    exported = {id(getattr(chatmagic, name)) for name in chatmagic.__all__}
+    seen: dict[type, str] = {}
+    for name in chatmagic.__all__:
+        value = getattr(chatmagic, name)
+        if not isinstance(value, type):
+            if inspect.isfunction(value):
+                for hint in _hints(value, fallback).values():
+                    seen.update(dict.fromkeys(_chatmagic_types(hint), name))
+            continue
+        for cls in value.__mro__:
+            if not cls.__module__.startswith("chatmagic"):
+                continue
+            members = {**{k: None for k in getattr(cls, "__annotations__", {})}, **vars(cls)}
+            for member, attribute in members.items():
+                # Constructors are left out: the API's functions make these objects (a
+                # dataclass's fields are checked as fields).
+                if member.startswith("_") and member not in ("__iter__", "__aiter__",
+                                                             "__await__"):
+                    continue
+                if member in _PLUMBING.get(name, ()):
+                    continue
+                where = f"{name}.{member}"
+                if attribute is None:  # a field
+                    hints = {member: typing.get_type_hints(cls, {**fallback,
+                             **vars(sys.modules[cls.__module__])})[member]}
+                elif isinstance(attribute, property):
+                    hints = _hints(attribute.fget, fallback)
+                elif isinstance(attribute, (classmethod, staticmethod)):
+                    hints = _hints(attribute.__func__, fallback)
+                elif inspect.isfunction(attribute):
+                    hints = _hints(attribute, fallback)
+                else:
+                    continue
+                for hint in hints.values():
+                    seen.update(dict.fromkeys(_chatmagic_types(hint), where))
+    missing = {f"{cls.__module__}.{cls.__qualname__}": where for cls, where in seen.items()
+               if id(cls) not in exported}
+    assert missing == {}, "types in public signatures but not exported from chatmagic"
+    assert {chatmagic.Cost, chatmagic.ToolCall, chatmagic.Usage, chatmagic.Failure} <= set(seen)
+
+
+def test_the_python_api_keywords_agree() -> None:
+    """The typed signatures are written out per function: the same keywords, the same types."""
+    import chatmagic
+
+    def keywords(function: Any, leave: int = 1) -> dict[str, Any]:
+        parameters = list(inspect.signature(function).parameters.values())[leave:]
+        return {p.name: (p.annotation, p.default) for p in parameters}
+
+    prompt = keywords(chatmagic.prompt)
+    assert keywords(chatmagic.aprompt) == prompt
+    assert keywords(chatmagic.NamedConversation.prompt, leave=2) == prompt
+    chat = keywords(chatmagic.chat)
+    assert {k: v for k, v in chat.items() if k in prompt} == prompt
+    assert set(chat) - set(prompt) == {"conversation", "new", "no_history"}
+    compare = keywords(chatmagic.compare, leave=2)
+    assert set(chat) - set(compare) == {"model", "tools", "max_rounds", "allow"}
+    assert {k: v for k, v in compare.items() if k in chat} == \
+        {k: v for k, v in chat.items() if k in compare}
+    from chatmagic.core.options import ChatOptions, REQUEST_FIELDS
+
+    assert set(REQUEST_FIELDS) <= set(prompt) and set(prompt) - {"allow"} <= \
+        set(ChatOptions.__dataclass_fields__)
+    assert set(REQUEST_FIELDS) - {"images"} <= set(keywords(chatmagic.map, leave=2))
+

@@ -15,7 +15,8 @@ from chatmagic.store.conversation import Conversation
 from chatmagic.engine.reply import Reply
 from chatmagic.core.events import ToolCallDelta
 from chatmagic.testing import FakeEndpoint
-from chatmagic.tools.functions import ToolCall, ToolError, describe, execute, resolve
+from chatmagic.core.errors import ToolError
+from chatmagic.tools.functions import ToolCall, describe, execute, resolve
 from openapi import errors as schema_errors
 
 TOOLS_CELL = '''

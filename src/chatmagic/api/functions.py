@@ -1,33 +1,40 @@
-"""The Python API: ``prompt``/``aprompt`` (stateless), ``conversation``, ``chat``, ``compare``.
+"""The Python API: ``prompt``/``aprompt`` (stateless), ``conversation``, ``chat``, ``compare``,
+``map`` and ``history``.
 
-Every call builds one validated `ChatOptions` (a bad or unknown keyword is an
-`OptionError` before anything is sent), plans it with the session the magics
-use (or a plain one, without IPython), and runs it on the portal loop
-(`_portal`). Endpoint failures are data on the result, never exceptions.
+Every keyword is a typed parameter, so a misspelt one (``temprature=0.3``) is an error
+for the caller's type checker; at run time `_keywords` refuses it with a "Did you mean"
+before anything happens. Every call builds one validated `ChatOptions` (the checks
+``%%chat`` uses: a bad value is an `OptionError` before anything is sent), plans it with
+the session the magics use (or a plain one, without IPython), and runs it on the portal
+loop. Endpoint failures are data on the result, never exceptions.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import warnings
 import weakref
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Callable, Literal, Sequence, TypeVar, cast
 
-from .inflight import InFlight
-from .response import AsyncResponse, Response
-from ..engine.capabilities import EndpointWarning
 from ..core.errors import HistoryError, OptionError
 from ..core.options import REQUEST_FIELDS, ChatOptions
+from ..engine.capabilities import EndpointWarning
 from ..engine.session import Session, current_session
-from ..engine.reply import Reply
+from ..tools.functions import ToolCall
+from .inflight import InFlight
+from .response import AsyncResponse, Response
 
 __all__ = ["prompt", "aprompt", "conversation", "NamedConversation", "chat", "compare",
            "history", "current_session", "map"]
 
-# What prompt() takes besides the text: the request, never the cell's presentation.
-_PROMPT = ("model", "system", "profile", *REQUEST_FIELDS, "schema", "tools", "max_rounds")
-_CHAT = (*_PROMPT, "conversation", "new", "no_history")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The ChatOptions fields a call's keywords set (the rest of its parameters are its own).
+_FIELDS = frozenset(("model", "system", "profile", *REQUEST_FIELDS, "schema", "tools",
+                     "max_rounds", "conversation", "new", "no_history"))
 
 # Names people reach for: the magic's short flags and the SDK's own body fields.
 _ALIASES = {"t": "temperature", "m": "model", "s": "system", "p": "profile", "c": "conversation",
@@ -48,8 +55,6 @@ _CELL_ONLY = {"out": "the response is what the call returns",
 _running: weakref.WeakValueDictionary[tuple[int, str], InFlight] = weakref.WeakValueDictionary()
 
 
-
-
 def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
     if keyword in _CELL_ONLY:
         return f"{where}() takes no {keyword}=, a %%chat cell option: {_CELL_ONLY[keyword]}."
@@ -63,13 +68,35 @@ def _unknown(where: str, keyword: str, allowed: tuple[str, ...]) -> str:
             f"It takes: {', '.join(allowed)}.")
 
 
-def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str, ...],
+def _keywords(where: str, **refused: str) -> Callable[[F], F]:
+    """Refuse a keyword the function does not take as an `OptionError` saying what was
+    meant (Python's own TypeError names no alternative); ``refused``: keyword -> message."""
+    def decorate(function: F) -> F:
+        parameters = inspect.signature(function).parameters
+        first = next(iter(parameters))  # the text (or self) is no keyword
+        names = [name for name in parameters if name not in (first, "self")]
+        allowed = tuple(names[1:] if first == "self" else names)
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            for keyword in kwargs:
+                if keyword in refused:
+                    raise OptionError(refused[keyword])
+                if keyword not in parameters:
+                    raise OptionError(_unknown(where, keyword, allowed))
+            return function(*args, **kwargs)
+        return cast(F, checked)  # the same signature: only what it takes is let through
+    return decorate
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The option fields among a call's arguments (``locals()`` at its start) that are set."""
+    return {k: v for k, v in values.items() if k in _FIELDS and v is not None}
+
+
+def _options(where: str, text: Any, keywords: dict[str, Any],
              **fixed: Any) -> tuple[ChatOptions, dict[str, Any]]:
     """The validated options, and the namespace their image names refer to."""
-    for keyword in keywords:
-        if keyword not in allowed:
-            raise OptionError(_unknown(where, keyword, allowed))
-    keywords = dict(keywords)
     images: dict[str, Any] = {}
     if "images" in keywords:
         keywords["images"], images = _image_sources(keywords["images"])
@@ -84,7 +111,8 @@ def _options(where: str, text: Any, keywords: dict[str, Any], allowed: tuple[str
 def _schema(where: str, spec: Any) -> Any:
     """``schema=``: a class, a JSON-schema dict, or the concise form (a string is never a
     name here: there is no notebook namespace to look it up in)."""
-    from ..core.schema import SchemaError, resolve_schema
+    from ..core.errors import SchemaError
+    from ..core.schema import resolve_schema
 
     try:
         return resolve_schema(spec)
@@ -92,9 +120,8 @@ def _schema(where: str, spec: Any) -> Any:
         raise SchemaError(str(exc).replace("--schema", f"{where}(schema=...)", 1)) from None
 
 
-def _pop_allow(where: str, params: dict[str, Any]) -> Any:
+def _allow(where: str, allow: Any) -> Any:
     """``allow=`` (who allows tool calls): True, a function of the call, or None (ask)."""
-    allow = params.pop("allow", None)
     if not (allow is None or allow is True or callable(allow)):
         raise OptionError(f"{where}() takes allow=True, a function of the call returning True "
                           f"to run it, or None (ask on stdin), not {allow!r}")
@@ -116,52 +143,81 @@ def _image_sources(value: Any) -> tuple[Any, dict[str, Any]]:
     return sources, namespace
 
 
+def _wait_for_turn(session: Session, name: str) -> None:
+    """Wait for the last exchange of conversation ``name`` begun here, if it is running:
+    it is recorded when it ends."""
+    previous = _running.get((id(session), name))
+    if previous is not None:
+        Response(previous).wait()
+
+
 def _start(session: Session, prepared: tuple[ChatOptions, dict[str, Any]],
            allow: Any = None) -> InFlight:
     options, images = prepared
-    key = (id(session), options.conversation)
-    previous = None if options.no_history else _running.get(key)
-    if previous is not None:
-        Response(previous).wait()  # that turn is recorded first, and goes with this prompt
+    if not options.no_history:
+        _wait_for_turn(session, options.conversation)  # that turn goes with this prompt
     # Raises (an unknown profile, no key, a bad image) before anything is sent.
     plan = session.plan(options, images)
     for said in session.warnings(plan):  # what the endpoint says of its model, as a warning
-        warnings.warn(EndpointWarning(said), stacklevel=3)
+        warnings.warn(EndpointWarning(said), stacklevel=4)  # the caller's line
     exchange = InFlight(session, plan, allow)
     if not options.no_history:
-        _running[key] = exchange
+        _running[(id(session), options.conversation)] = exchange
     return exchange
 
 
+@_keywords("prompt")
 def prompt(text: str, model: str | None = None, system: str | None = None,
-           profile: str | None = None, **params: Any) -> Response:
+           profile: str | None = None, *, temperature: float | None = None,
+           top_p: float | None = None, n: int | None = None,
+           stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+           presence_penalty: float | None = None, frequency_penalty: float | None = None,
+           logit_bias: dict[int, int] | dict[str, int] | None = None, seed: int | None = None,
+           user: str | None = None, json: bool = False, params: dict[str, Any] | None = None,
+           images: Any = None, no_stream: bool = False, timeout: float | None = None,
+           schema: type | dict[str, Any] | str | None = None,
+           tools: Sequence[Callable[..., Any]] | None = None, max_rounds: int = 10,
+           allow: Literal[True] | Callable[[ToolCall], bool] | None = None) -> Response:
     """Ask once, statelessly: sends only ``system`` (if any) and ``text``; records no turn.
 
     Returns at once a `Response`: iterate it for the text as it arrives, or call
     ``.text()``; ``.usage``, ``.cost``, ``.failure`` once it has ended.
+
+    The keywords are the Chat Completions parameters of ``%%chat`` (``temperature``,
+    ``max_tokens``, ``stop``, ...; ``params``: any other body field), validated as the cell
+    validates them. ``images``: a path, URL, bytes, PIL image or matplotlib figure, or a
+    list of them. ``schema``: a pydantic model, dataclass, TypedDict, JSON-schema dict or
+    the concise form (``"name, age int"``); ``.parsed`` has the object.
 
     ``tools=[f, g]``: functions the model may call (``max_rounds=``, default 10); each
     call runs in the thread that reads the response, once ``allow`` says so: ``True``
     for every call, a function of the `ToolCall` returning True to run it, or None (the
     default) to be asked on stdin (no stdin: not run). See docs/tools.md.
     """
-    allow = _pop_allow("prompt", params)
-    prepared = _options("prompt", text, params, _PROMPT, model=model, system=system,
-                        profile=profile, no_history=True)
-    return Response(_start(current_session(), prepared, allow))
+    prepared = _options("prompt", text, _given(locals()), no_history=True)
+    return Response(_start(current_session(), prepared, _allow("prompt", allow)))
 
 
+@_keywords("aprompt")
 def aprompt(text: str, model: str | None = None, system: str | None = None,
-            profile: str | None = None, **params: Any) -> AsyncResponse:
-    """The async twin of `prompt`: ``async for piece in r``, ``await r.text()``.
+            profile: str | None = None, *, temperature: float | None = None,
+            top_p: float | None = None, n: int | None = None,
+            stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+            presence_penalty: float | None = None, frequency_penalty: float | None = None,
+            logit_bias: dict[int, int] | dict[str, int] | None = None, seed: int | None = None,
+            user: str | None = None, json: bool = False, params: dict[str, Any] | None = None,
+            images: Any = None, no_stream: bool = False, timeout: float | None = None,
+            schema: type | dict[str, Any] | str | None = None,
+            tools: Sequence[Callable[..., Any]] | None = None, max_rounds: int = 10,
+            allow: Literal[True] | Callable[[ToolCall], bool] | None = None) -> AsyncResponse:
+    """The async twin of `prompt` (the same keywords): ``async for piece in r``,
+    ``await r.text()``.
 
     Works on any running event loop (a notebook cell's top-level ``await``,
     ``asyncio.run``); the request itself runs on chatmagic's own loop.
     """
-    allow = _pop_allow("aprompt", params)
-    prepared = _options("aprompt", text, params, _PROMPT, model=model, system=system,
-                        profile=profile, no_history=True)
-    return AsyncResponse(_start(current_session(), prepared, allow))
+    prepared = _options("aprompt", text, _given(locals()), no_history=True)
+    return AsyncResponse(_start(current_session(), prepared, _allow("aprompt", allow)))
 
 
 class NamedConversation:
@@ -172,20 +228,35 @@ class NamedConversation:
             raise OptionError(f"conversation() takes a name, not {name!r}")
         self.name = name
 
+    @_keywords("conversation.prompt")
     def prompt(self, text: str, model: str | None = None, system: str | None = None,
-               profile: str | None = None, **params: Any) -> Response:
-        """Ask within the conversation: the history goes with ``text`` and the turn is
-        recorded when the reply ends. ``system`` sets the conversation's system message
-        (as ``-s``). Waits for this conversation's previous prompt to end first."""
-        allow = _pop_allow("conversation.prompt", params)
-        prepared = _options("conversation.prompt", text, params, _PROMPT, model=model,
-                            system=system, profile=profile, conversation=self.name)
-        return Response(_start(current_session(), prepared, allow))
+               profile: str | None = None, *, temperature: float | None = None,
+               top_p: float | None = None, n: int | None = None,
+               stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+               presence_penalty: float | None = None, frequency_penalty: float | None = None,
+               logit_bias: dict[int, int] | dict[str, int] | None = None,
+               seed: int | None = None, user: str | None = None, json: bool = False,
+               params: dict[str, Any] | None = None, images: Any = None,
+               no_stream: bool = False, timeout: float | None = None,
+               schema: type | dict[str, Any] | str | None = None,
+               tools: Sequence[Callable[..., Any]] | None = None, max_rounds: int = 10,
+               allow: Literal[True] | Callable[[ToolCall], bool] | None = None) -> Response:
+        """Ask within the conversation (the keywords of `prompt`): the history goes with
+        ``text`` and the turn is recorded when the reply ends. ``system`` sets the
+        conversation's system message (as ``-s``). Waits for this conversation's previous
+        prompt to end first."""
+        prepared = _options("conversation.prompt", text, _given(locals()),
+                            conversation=self.name)
+        return Response(_start(current_session(), prepared,
+                               _allow("conversation.prompt", allow)))
 
     def messages(self) -> list[dict[str, Any]]:
-        """The conversation as an OpenAI messages list (``%chat_history export``)."""
+        """The conversation as an OpenAI messages list (``%chat_history export``), once the
+        prompts made before this call have ended and been recorded."""
+        session = current_session()
+        _wait_for_turn(session, self.name)
         try:
-            return current_session().notebook.get(self.name, create=False).messages()
+            return session.notebook.get(self.name, create=False).messages()
         except HistoryError:
             return []  # not started yet
 
@@ -198,51 +269,84 @@ def conversation(name: str = "default") -> NamedConversation:
     return NamedConversation(name)
 
 
-def _finish(exchange: InFlight) -> list[Reply]:
-    Response(exchange).wait()
-    return exchange.run.replies
+@_keywords("chat")
+def chat(prompt: str, model: str | None = None, system: str | None = None,
+         profile: str | None = None, *, temperature: float | None = None,
+         top_p: float | None = None, n: int | None = None,
+         stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+         presence_penalty: float | None = None, frequency_penalty: float | None = None,
+         logit_bias: dict[int, int] | dict[str, int] | None = None, seed: int | None = None,
+         user: str | None = None, json: bool = False, params: dict[str, Any] | None = None,
+         images: Any = None, no_stream: bool = False, timeout: float | None = None,
+         schema: type | dict[str, Any] | str | None = None,
+         tools: Sequence[Callable[..., Any]] | None = None, max_rounds: int = 10,
+         allow: Literal[True] | Callable[[ToolCall], bool] | None = None,
+         conversation: str = "default", new: bool = False, no_history: bool = False
+         ) -> Response:
+    """Ask one model within a conversation (``conversation="default"``; ``new=True`` starts
+    it afresh, ``no_history=True`` makes it one-shot) and wait; returns the finished
+    `Response` (as `prompt` gives). The other keywords are those of `prompt`."""
+    prepared = _options("chat", prompt, _given(locals()))
+    return Response(_start(current_session(), prepared, _allow("chat", allow))).wait()
 
 
-def chat(prompt: str, **options: Any) -> Reply:
-    """Ask one model within a conversation (``conversation="default"``, or
-    ``no_history=True``) and wait; returns the finished `Reply`."""
-    allow = _pop_allow("chat", options)
-    return _finish(_start(current_session(), _options("chat", prompt, options, _CHAT),
-                          allow))[0]
-
-
-def compare(prompt: str, models: list[str], **options: Any) -> dict[str, Reply]:
-    """Ask several models at once and wait; returns label -> `Reply`, in order."""
-    if "model" in options:
-        raise OptionError("compare() takes its models in models=[...], not model=: to pick "
-                          "an endpoint, write PROFILE:MODEL in the list or pass profile=")
+@_keywords("compare", model="compare() takes its models in models=[...], not model=: to pick "
+                            "an endpoint, write PROFILE:MODEL in the list or pass profile=")
+def compare(prompt: str, models: Sequence[str], *, system: str | None = None,
+            profile: str | None = None, temperature: float | None = None,
+            top_p: float | None = None, n: int | None = None,
+            stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+            presence_penalty: float | None = None, frequency_penalty: float | None = None,
+            logit_bias: dict[int, int] | dict[str, int] | None = None, seed: int | None = None,
+            user: str | None = None, json: bool = False, params: dict[str, Any] | None = None,
+            images: Any = None, no_stream: bool = False, timeout: float | None = None,
+            schema: type | dict[str, Any] | str | None = None,
+            conversation: str = "default", new: bool = False,
+            no_history: bool = False) -> dict[str, Response]:
+    """Ask several models at once and wait; returns label -> `Response`, in order (a model
+    named twice is labelled ``model#2``). The keywords are those of `chat` but ``model``
+    (the models are the list), ``n`` above 1 and the tools'."""
     if isinstance(models, str) or not models:
         raise OptionError(f"compare() takes a list of model names, not {models!r}")
-    exchange = _start(current_session(),
-                      _options("compare", prompt, options, _CHAT, compare=list(models)))
-    return dict(zip(exchange.plan.labels, _finish(exchange)))
+    prepared = _options("compare", prompt, _given(locals()), compare=list(models))
+    inflight = _start(current_session(), prepared)
+    Response(inflight).wait()
+    return {label: Response(inflight, column) for column, label in enumerate(inflight.plan.labels)}
 
 
 def history(name: str = "default") -> list[dict[str, Any]]:
-    """The conversation ``name`` as an OpenAI messages list (system first)."""
-    return current_session().notebook.get(name, create=False).messages()
+    """The conversation ``name`` as an OpenAI messages list (system first), once the prompts
+    made before this call have ended and been recorded."""
+    session = current_session()
+    _wait_for_turn(session, name)
+    return session.notebook.get(name, create=False).messages()
 
 
-def map(template: str, items: Any, models: str | list[str] | None = None,
-        concurrency: int | None = None, schema: Any = None, fresh: bool = False,
-        **params: Any) -> Any:
+@_keywords("map")
+def map(template: str, items: Any, models: str | Sequence[str] | None = None,
+        concurrency: int | None = None, schema: type | dict[str, Any] | str | None = None,
+        fresh: bool = False, *, model: str | None = None, system: str | None = None,
+        profile: str | None = None, temperature: float | None = None,
+        top_p: float | None = None, n: int | None = None,
+        stop: str | Sequence[str] | None = None, max_tokens: int | None = None,
+        presence_penalty: float | None = None, frequency_penalty: float | None = None,
+        logit_bias: dict[int, int] | dict[str, int] | None = None, seed: int | None = None,
+        user: str | None = None, json: bool = False, params: dict[str, Any] | None = None,
+        no_stream: bool = False, timeout: float | None = None) -> Any:
     """One request per element of ``items`` (list, tuple, dict, Series, DataFrame), each
     ``template`` filled from its row (``{item}``, ``{key}``, ``{index}``, ``{COLUMN}``);
     with several ``models``, a grid. Returns the table ``%%chat --each`` gives (a DataFrame
     when pandas is installed, else a list of dicts). Rows finished by an earlier call are
     not sent again (``fresh=True`` sends them); failures are rows with an ``error``.
-    Keywords: those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
-    from ..each.run import EachRun, estimate_run, plan_each
+    The other keywords are those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
+    from ..each.plan import estimate_run, plan_each
+    from ..each.run import EachRun
     from ..store.rowstore import store_for
 
+    keywords = _given(locals())
     if isinstance(models, (list, tuple)) and len(models) == 1:
         models = models[0]
-    if "model" in params and models is not None:
+    if model is not None and models is not None:
         raise OptionError("map() takes models= or model=, not both")
     fixed: dict[str, Any] = {"no_history": True, "each": "items", "fresh": fresh,
                              "concurrency": concurrency}
@@ -252,10 +356,7 @@ def map(template: str, items: Any, models: str | list[str] | None = None,
         fixed["compare"] = list(models)
     elif models is not None:
         fixed["model"] = models
-    if schema is not None:
-        params["schema"] = schema
-    allowed = tuple(k for k in _PROMPT if k not in ("images", "tools", "max_rounds"))
-    options, _ = _options("map", template, params, allowed, **fixed)
+    options, _ = _options("map", template, keywords, **fixed)
     session = current_session()
     session.register_keys()
     plan = plan_each(options, items, session.profiles, {}, environ=session.clients.environ,

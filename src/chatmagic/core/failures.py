@@ -14,19 +14,23 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 
-__all__ = ["StreamError", "KINDS", "server_text", "clean_text", "sentence", "said_line",
-           "is_transport"]
+__all__ = ["StreamError", "FailureKind", "KINDS", "server_text", "clean_text", "sentence",
+           "said_line", "is_transport"]
 
-#: What a failure can be. ``server``: the endpoint reported an error inside a 200 answer or a
-#: stream; ``protocol``: bytes that are no reply we can read; ``incomplete``: a stream that
-#: ended before its finish reason; ``empty``: a stream with nothing in it (only from
-#: ``astream_chat(retry_empty=False)``); ``interrupted``: stopped here (Stop, an interrupt);
-#: ``invalid_output``: a reply that is not the JSON its ``--schema`` asks for (the text stays).
-KINDS = ("connect", "timeout", "status", "redirect", "server", "protocol", "incomplete",
-         "empty", "interrupted", "invalid_output")
+#: What a failure can be. ``connect``: the endpoint could not be reached (or the connection
+#: broke); ``timeout``: no answer (or no complete one) in time; ``status``: an HTTP error
+#: status; ``redirect``: an HTTP 3xx; ``server``: the endpoint reported an error inside a 200
+#: answer or a stream; ``protocol``: bytes that are no reply we can read; ``incomplete``: a
+#: stream that ended before its finish reason; ``empty``: a stream with nothing in it;
+#: ``interrupted``: stopped here (Stop, an interrupt); ``invalid_output``: a reply that is
+#: not the JSON its ``--schema`` asks for (the text stays); ``tool_rounds``: the model was
+#: still calling tools at ``max_rounds``.
+FailureKind = Literal["connect", "timeout", "status", "redirect", "server", "protocol",
+                      "incomplete", "empty", "interrupted", "invalid_output", "tool_rounds"]
+KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ class StreamError:
     """A failed request: the one message a user reads, and the facts it was made from."""
 
     message: str
-    kind: str = "protocol"
+    kind: FailureKind = "protocol"
     status: int | None = None
     retry_after: float | None = None  # seconds, when the server said how long to wait
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .params import CHECKS, FORMATS, MAX_STOP, Invalid
-from .errors import OptionError
+from .errors import OptionError, ParameterError
 
-__all__ = ["wants_each", "ChatOptions", "ParameterError", "CHAT_PARSER", "parse_chat_line", "FORMATS",
+__all__ = ["ChatOptions", "CHAT_PARSER", "parse_chat_line", "FORMATS",
            "SAMPLING_FIELDS", "REQUEST_FIELDS", "PRESENTATION_FIELDS"]
 
 #: The body fields that ChatOptions carries under their own names.
@@ -33,24 +32,6 @@ REQUEST_FIELDS = ("temperature", "top_p", "n", "stop", "max_tokens", "presence_p
                   "no_stream", "timeout")
 #: ... and what only a cell has: how the reply is shown and kept.
 PRESENTATION_FIELDS = ("out", "format", "no_interpolate", "debug")
-
-
-_EACH = re.compile(r"(?:^|\s)--each(?:[\s=]|$)")
-
-
-def wants_each(line: str) -> bool:
-    """Whether a ``%%chat`` line asks for a run over many inputs (``--each``), before it is
-    parsed: such a cell goes its own way (`each_cell`, imported only then)."""
-    return bool(_EACH.search(line))
-
-
-class ParameterError(OptionError):
-    """A refused option value: ``option`` is the field, ``problem`` what is wrong with it."""
-
-    def __init__(self, option: str, problem: str, label: str | None = None) -> None:
-        super().__init__(f"{label or option} {problem}")
-        self.option = option
-        self.problem = problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,24 +102,29 @@ def _build_parser() -> _Parser:
                             "one-line form.")
     add = p.add_argument
     add("-m", "--model", help="model id, or PROFILE:MODEL to pick the endpoint too")
-    add("-p", "--profile", help="endpoint profile (see %%chat_config profiles)")
-    add("-s", "--system", help="system message of the conversation")
-    add("-c", "--conversation", default="default", help="named conversation (default: default)")
+    add("-p", "--profile", metavar="NAME", help="endpoint profile (see %%chat_config profiles)")
+    add("-s", "--system", metavar="TEXT", help="system message of the conversation")
+    add("-c", "--conversation", default="default", metavar="NAME",
+        help="named conversation in this notebook (default: default)")
     add("--new", action="store_true", help="start the conversation afresh")
     add("--no-history", action="store_true",
         help="one-shot: send only the system message and this prompt, record nothing")
     add("--compare", type=_models, metavar="M1,M2,...",
         help="send the same prompt to several models, streamed side by side")
-    add("-t", "--temperature", type=_number("--temperature"), help="sampling temperature, 0-2")
-    add("--top-p", type=_number("--top-p"), help="nucleus sampling, 0-1")
-    add("-n", type=_whole("-n"), help="number of choices, at least 1")
-    add("--stop", action="append", help=f"stop sequence (repeatable, up to {MAX_STOP})")
-    add("--max-tokens", type=_whole("--max-tokens"), help="most tokens in the reply, at least 1")
-    add("--presence-penalty", type=_number("--presence-penalty"), help="-2 to 2")
-    add("--frequency-penalty", type=_number("--frequency-penalty"), help="-2 to 2")
+    add("-t", "--temperature", type=_number("--temperature"), metavar="F",
+        help="sampling temperature, 0-2")
+    add("--top-p", type=_number("--top-p"), metavar="F", help="nucleus sampling, 0-1")
+    add("-n", type=_whole("-n"), metavar="N", help="number of choices, at least 1")
+    add("--stop", action="append", metavar="S",
+        help=f"stop sequence (repeatable, up to {MAX_STOP})")
+    add("--max-tokens", type=_whole("--max-tokens"), metavar="N",
+        help="most tokens in the reply, at least 1")
+    add("--presence-penalty", type=_number("--presence-penalty"), metavar="F", help="-2 to 2")
+    add("--frequency-penalty", type=_number("--frequency-penalty"), metavar="F",
+        help="-2 to 2")
     add("--logit-bias", type=_logit_bias, metavar="JSON", help="token id -> bias, -100 to 100")
-    add("--seed", type=_whole("--seed"), help="sampling seed")
-    add("--user", help="end-user id sent to the endpoint")
+    add("--seed", type=_whole("--seed"), metavar="N", help="sampling seed")
+    add("--user", metavar="ID", help="end-user id sent to the endpoint")
     add("--json", action="store_true", help='response_format={"type": "json_object"}')
     add("--schema", metavar="SPEC",
         help="the reply as data: a pydantic model, dataclass, TypedDict or JSON-schema dict "
@@ -147,14 +133,20 @@ def _build_parser() -> _Parser:
     add("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
         help="any other body field; VALUE is parsed as JSON when it parses (repeatable)")
     add("-i", "--image", action="append", default=[], metavar="SRC",
-        help="image: a file path, an http(s) URL, or a variable (repeatable)")
+        help="image: a file path, an http(s) URL, or a variable (bytes, PIL image, "
+             "matplotlib figure) (repeatable)")
     add("--no-stream", action="store_true", help="one request, one reply")
-    add("-o", "--out", metavar="VAR", help="store the reply text in VAR")
-    add("-f", "--format", choices=FORMATS, default="markdown",
+    add("-o", "--out", metavar="VAR",
+        help="store the reply text in VAR (with --compare: a dict model -> text, a repeated "
+             "model keyed model#2; with -n > 1: a list of the choices' texts; with --schema: "
+             "the object; with --each: the table)")
+    add("-f", "--format", choices=FORMATS, default="markdown", metavar="|".join(FORMATS),
         help="how to show the reply; code puts the reply's code in a new cell below")
-    add("--no-interpolate", action="store_true", help="send { and } literally")
+    add("--no-interpolate", action="store_true",
+        help="send { and } literally ({{ and }} always escape)")
     add("--timeout", type=_number("--timeout"), metavar="SECONDS",
-        help="the whole request's time limit (the text that arrived is kept), above 0")
+        help="time limit of each request, start to end (the text that arrived is kept), "
+             "above 0")
     add("--debug", action="store_true", help="show tracebacks of failures")
     # Over many inputs (each.py): one request per element of VAR, never with the history.
     add("--each", metavar="VAR", help="one request per element of VAR (list, tuple, dict, "

@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
 from .concise import ConciseError, parse_concise
-from .errors import ChatError, OptionError
+from .errors import InvalidOutput, SchemaError
 
-__all__ = ["Schema", "SchemaError", "InvalidOutput", "resolve_schema", "MODES",
+__all__ = ["Schema", "resolve_schema", "MODES",
            "parse_concise"]
 
 #: How an endpoint takes a schema: ``json_schema`` (OpenAI's structured outputs, strict where
@@ -60,20 +60,6 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 # Keywords one of which a JSON schema has at its root (a data dict has none of them).
 _SCHEMA_WORDS = {"type", "properties", "$ref", "$defs", "definitions", "anyOf", "oneOf",
                  "allOf", "enum", "const", "items", "$schema"}
-
-
-class SchemaError(OptionError):
-    """A ``--schema`` spec that is no schema: refused before anything is sent."""
-
-
-class InvalidOutput(ChatError):
-    """A reply that is not the JSON its schema asks for: ``problem`` says the first thing
-    wrong, ``text`` is the reply as it came (kept wherever the reply is)."""
-
-    def __init__(self, problem: str, text: str) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.text = text
 
 
 @dataclass(frozen=True)

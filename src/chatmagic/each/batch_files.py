@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 from ..core import scrub
 from ..core.failures import server_text
-from ..core.schema import InvalidOutput, Schema
+from ..core.errors import InvalidOutput
+from ..core.schema import Schema
 from ..core.table import Row
 from ..engine.endpoints import Knowledge
 from ..engine.request import Job

@@ -59,21 +59,25 @@ _WORDS = {"json_schema": "json_schema (structured outputs)",
 @dataclass(frozen=True)
 class Policy:
     """How hard an exchange tries: attempts at a retryable failure, redoes of a cut stream,
-    the backoff between attempts, and whether a reply that showed text may be asked again
-    (a row's text is shown only once it is finished; a cell's is shown as it comes)."""
+    the backoff between attempts, whether a reply that showed text may be asked again (a
+    row's text is shown only once it is finished; a cell's is shown as it comes), and
+    whether a connection failure is asked again before the endpoint ever answered in this
+    run (a cell: yes, as the SDK did, a pooled connection the server closed is one; a run
+    over many rows: no, or a dead endpoint would be asked again for every row)."""
 
     attempts: int = 3
     redos: int = 3
     backoff: float = 0.5
     max_wait: float = 60.0
     retry_after_text: bool = False
+    retry_unreached: bool = True
 
 
 #: A cell, a compare column, the Python API: as the SDK did, the first and two retries,
 #: while nothing has been shown.
 CELL = Policy()
 #: An --each row: the first and four retries, whatever came before the failure.
-ROWS = Policy(attempts=5, retry_after_text=True)
+ROWS = Policy(attempts=5, retry_after_text=True, retry_unreached=False)
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Watch:
 
     def __init__(self) -> None:
         self.finished = self.said = self.broke_first = self.overlapped = False
+        self.answered = False  # the endpoint answered (a stream, even an empty one)
         self.failure: StreamError | None = None  # held back: the exchange decides
         self.empty: StreamError | None = None  # an empty stream
 
@@ -120,6 +125,7 @@ class Watch:
                 elif isinstance(event, StreamError):
                     if event.kind == "empty":
                         self.empty = event
+                        self.answered = True
                     else:
                         self.failure = event
                         # A proxy's error frame before a word (LiteLLM's "Connection error"
@@ -173,9 +179,15 @@ async def _attempt(request: Request, kwargs: dict[str, object], route: Route,
         # Alone, an empty stream is the server hiding an error: asked again without
         # streaming, which says why. (Overlapped, it is a cut stream: asked again alone.)
         watch.empty = None
-        await _within(request.timeout, watch.pass_on(
-            _events(route.client, kwargs, request, streamed=False), emit),
-            watch, profile)
+        for _ in range(2):
+            watch.failure = None
+            await _within(request.timeout, watch.pass_on(
+                _events(route.client, kwargs, request, streamed=False), emit),
+                watch, profile)
+            # llama-cpp-python leaves the connection its failed stream came on broken: the
+            # question may meet it closed, and is asked once more on a fresh one.
+            if watch.failure is None or watch.failure.kind != "connect":
+                break
     return watch
 
 
@@ -216,7 +228,8 @@ async def exchange(request: Request, route: Route, emit: Emit, policy: Policy = 
         if failure is None:
             gate.succeeded()
             return
-        gate.reached = gate.reached or failure.status is not None or watch.said
+        gate.reached = (gate.reached or failure.status is not None or watch.said
+                        or watch.answered)
         if schema is not None and not watch.said and refuses_mode(failure, mode) \
                 and mode != MODES[-1]:
             following = MODES[MODES.index(mode) + 1]
@@ -228,7 +241,8 @@ async def exchange(request: Request, route: Route, emit: Emit, policy: Policy = 
         tries += 1
         # An endpoint never reached (nothing listening, a wrong base_url) is not asked again:
         # only a connection that dropped once it had answered is.
-        unreachable = failure.kind == "connect" and not gate.reached
+        unreachable = (failure.kind == "connect" and not gate.reached
+                       and not policy.retry_unreached)
         if (retryable(failure) and not unreachable and tries < policy.attempts
                 and (policy.retry_after_text or not watch.said)):
             wait = _backoff(tries, failure, policy)

@@ -17,16 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..core.options import SAMPLING_FIELDS, ChatOptions, ParameterError
+from ..core.errors import ParameterError
+from ..core.errors import OptionError
+from ..core.options import SAMPLING_FIELDS, ChatOptions
 from ..core.params import CHECKS, Invalid
-from ..core.profiles import Profile
+from ..core.profiles import Profile, Profiles, split_model
 from ..transport.structured import shape_request
 
 if TYPE_CHECKING:
     from ..core.pricing import Pricer
     from ..core.schema import Schema
 
-__all__ = ["Request", "Job", "Message", "build_request", "user_message"]
+__all__ = ["Request", "Job", "Message", "build_request", "user_message", "targets"]
 
 #: One message of a conversation, as OpenAI's Chat Completions API takes it.
 Message = dict[str, Any]
@@ -101,6 +103,33 @@ def user_message(prompt: str, image_urls: list[str]) -> Message:
     # Always the object form: OpenAI rejects a bare string image_url.
     parts += [{"type": "image_url", "image_url": {"url": url}} for url in image_urls]
     return {"role": "user", "content": parts}
+
+
+def targets(options: ChatOptions, profiles: Profiles) -> list[tuple[str, Profile, str]]:
+    """(label, profile, model) for each model a cell or a run asks: ``--compare``'s models
+    (a repeated one labelled ``model#2``), else ``-m`` or the profile's default model."""
+    if options.compare:
+        return [(label, *split_model(model, profiles, options.profile))
+                for label, model in zip(_unique_labels(options.compare), options.compare)]
+    if options.model:
+        profile, model = split_model(options.model, profiles, options.profile)
+    else:
+        profile, model = profiles.get(options.profile), ""
+    model = model or profile.model or ""
+    if not model:
+        raise OptionError(f"No model for profile '{profile.name}': pass -m MODEL, or set "
+                          f"model in [profiles.{profile.name}] (%models lists them)")
+    return [(options.model or model, profile, model)]
+
+
+def _unique_labels(models: list[str]) -> list[str]:
+    """Model names as labels; a repeated one becomes ``model#2``, ``model#3``."""
+    seen: dict[str, int] = {}
+    labels = []
+    for model in models:
+        seen[model] = seen.get(model, 0) + 1
+        labels.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
+    return labels
 
 
 def _checked_default(profile: Profile, name: str, value: Any) -> Any:

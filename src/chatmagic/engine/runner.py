@@ -12,7 +12,6 @@ its column over as a new `Reply` that keeps the notes and says why.
 from __future__ import annotations
 
 import asyncio
-import queue
 import time
 from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
@@ -213,60 +212,32 @@ class Run:
         return self.replies
 
     def run(self) -> list[Reply]:
-        """The blocking twin: the streams run on the portal's long-lived loop (`_portal`).
+        """The blocking way: the streams run on the portal's long-lived loop (`portal`).
 
         The caller's thread only folds events and draws, so a kernel interrupt
         (KeyboardInterrupt here) stops the streams and keeps what came. One loop
         for every blocking run means one client per endpoint, whose connections are
         reused from cell to cell.
         """
-        from .portal import PORTAL
+        from .portal import PORTAL, Put
 
-        if PORTAL.in_portal():
-            raise RuntimeError("a blocking chatmagic run inside chatmagic's own loop would wait "
-                               "forever: await Run.arun() there")
-        items: queue.Queue[Item | BaseException | str | None] = queue.Queue()
+        async def work(put: Put) -> None:
+            async for item in self._events(lambda: put(_BEGIN)):
+                put(item)
 
-        async def produce() -> None:
-            try:
-                async for item in self._events(lambda: items.put(_BEGIN)):
-                    items.put(item)
-            except asyncio.CancelledError:
-                pass  # stopped before _events could take over the hook: a plain end
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                items.put(exc)
+        def handle(item: Item | str) -> None:
+            if isinstance(item, str):  # _BEGIN: the sink draws from this thread
+                self._begin()
+            else:
+                self._feed(*item)
+                self._tick()
 
-        future = PORTAL.submit(produce())
-        # The end, whatever happened (a task cancelled before its first step never runs).
-        future.add_done_callback(lambda _: items.put(None))
-        # Until _events (on the portal) sets a finer hook, stopping cancels the whole task.
-        self._hook_stop(future.cancel)
         interrupted = True
         try:
-            while True:
-                try:
-                    item = items.get(timeout=self._due_in() if self._dirty else self.throttle)
-                except queue.Empty:
-                    self._tick()
-                    continue
-                if item is None:
-                    break
-                if isinstance(item, str):  # _BEGIN
-                    self._begin()  # here, not on the portal: the sink draws from this thread
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
-                column, event = item
-                self._feed(column, event)
-                self._tick()
+            PORTAL.serve(work, handle=handle, idle=self._tick, hook=self._hook_stop,
+                         wait=lambda: self._due_in() if self._dirty else self.throttle)
             interrupted = False
         finally:
-            if not future.done():
-                self.stop(user=False)
-                try:
-                    future.result(timeout=2)
-                except BaseException:  # noqa: BLE001 - cancelled, as asked
-                    pass
             self._close(interrupted and not self.stopped)
         return self.replies
 

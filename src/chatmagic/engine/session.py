@@ -21,9 +21,9 @@ from ..core.errors import HistoryError, OptionError
 from ..core.images import image_url
 from ..core.options import REQUEST_FIELDS, ChatOptions
 from ..core.pricing import Pricer, check_budget, estimate_cost
-from ..core.profiles import Profile, Profiles, split_model
+from ..core.profiles import Profile, Profiles
 from .endpoints import Knowledge
-from .request import Job, build_request, user_message
+from .request import Job, build_request, targets, user_message
 from ..core.schema import Schema, resolve_schema
 from ..engine.reply import Reply
 from ..core.table import Row
@@ -153,22 +153,11 @@ class Session:
                               "(or after the options of %chat).")
         if options.profile is not None:
             self.profiles.get(options.profile)  # an unknown -p is refused by name
-        if options.compare:
-            if len(options.compare) > self.max_compare:
-                raise OptionError(f"--compare names {len(options.compare)} models; the limit is "
-                                  f"{self.max_compare} (%chat_config set max_compare=N)")
-            targets = [split_model(m, self.profiles, options.profile) for m in options.compare]
-            labels = _unique_labels(options.compare)
-        else:
-            profile, model = split_model(options.model, self.profiles, options.profile) \
-                if options.model else (self.profiles.get(options.profile), None)
-            model = model or profile.model
-            if not model:
-                raise OptionError(f"No model for profile '{profile.name}': pass -m MODEL, or set "
-                                  f"model in [profiles.{profile.name}] (%models lists them)")
-            targets = [(profile, model)]
-            labels = [options.model or model]
-        for profile, _ in targets:
+        if options.compare and len(options.compare) > self.max_compare:
+            raise OptionError(f"--compare names {len(options.compare)} models; the limit is "
+                              f"{self.max_compare} (%chat_config set max_compare=N)")
+        asked = targets(options, self.profiles)
+        for _, profile, _ in asked:
             profile.require_key(self.clients.environ)  # a missing key is one clear message
         schema = (None if options.schema is None
                   else resolve_schema(options.schema, namespace or {}))
@@ -181,8 +170,9 @@ class Session:
         specs = tuple(tool.spec() for tool in tools)
         jobs = [Job(build_request(options, profile, model, messages, schema, specs), label,
                     self.pricer(profile, model))
-                for label, (profile, model) in zip(labels, targets)]
+                for label, profile, model in asked]
         self.check_budget(jobs)
+        labels = [label for label, _, _ in asked]
         if options.n and options.n > 1:
             labels = [f"{labels[0]} · choice {i}" for i in range(options.n)]
         return Plan(options, jobs, labels, user, schema, tools=tools)
@@ -311,16 +301,6 @@ def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
     if not (added and reply.tool_calls(choice)):  # a last round of calls is in added already
         messages.append({"role": "assistant", "content": text})
     return Turn(messages, meta)
-
-
-def _unique_labels(models: list[str]) -> list[str]:
-    """Model names as labels; a repeated one becomes ``model#2``, ``model#3``."""
-    seen: Counter[str] = Counter()
-    labels = []
-    for model in models:
-        seen[model] += 1
-        labels.append(model if seen[model] == 1 else f"{model}#{seen[model]}")
-    return labels
 
 
 #: The session the Python API talks through: the loaded extension's (`use_session` at

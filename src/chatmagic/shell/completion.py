@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .cmd.models import model_ids
+from .ipy import context_matcher
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
@@ -45,7 +46,7 @@ def candidates(magics: "ChatMagics", before: str) -> tuple[str, list[str]]:
 
 def install(ipython: Any, magics: "ChatMagics") -> Any:
     """Add the matcher to the shell's completer (IPython >= 8.6 matcher API v2); return it."""
-    from IPython.core.completer import SimpleCompletion, context_matcher
+    from IPython.core.completer import SimpleCompletion
 
     @context_matcher()
     def chat_matcher(context: Any) -> dict[str, Any]:

@@ -24,8 +24,9 @@ import asyncio
 import signal
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from .cmd.context import CellContext
 from .sinks.cell import CellRenderer
 from .sinks.text import TextRenderer
 from ..engine.runner import Run, run_blocking
@@ -36,17 +37,7 @@ if TYPE_CHECKING:
     from ..engine.reply import Reply
     from ..engine.session import Plan, Session
 
-__all__ = ["CellRounds", "CellHost"]
-
-
-class CellHost(Protocol):
-    """What the rounds need of the magics that run the cell."""
-
-    session: Session
-    shell: Any
-    remote_images: bool
-
-    def frontend(self) -> str: ...
+__all__ = ["CellRounds"]
 
 _OUTCOME_WORDS = {"ok": "ran", "error": "raised an exception (sent to the model)",
                   "skipped": "skipped", "refused": "not run", "unknown": "not offered",
@@ -56,12 +47,12 @@ _OUTCOME_WORDS = {"ok": "ran", "error": "raised an exception (sent to the model)
 class CellRounds:
     """Runs a planned cell: its first round, then as many tool rounds as it takes."""
 
-    def __init__(self, magics: CellHost, plan: Plan, run: Run, awaited: bool) -> None:
-        self.magics = magics
+    def __init__(self, plan: Plan, run: Run, session: Session, cell: CellContext) -> None:
         self.plan = plan
         self.run = run  # the round running or last run: what the cell finishes with
-        self.awaited = awaited
-        self.rounds = Rounds(plan, magics.session) if plan.tools else None
+        self.cell = cell
+        self.awaited = cell.awaited
+        self.rounds = Rounds(plan, session) if plan.tools else None
         self.allow_all = plan.options.yes
 
     @property
@@ -121,13 +112,12 @@ class CellRounds:
         return True
 
     def _renderer(self, label: str) -> Any:
-        magics, options = self.magics, self.plan.options
-        frontend = magics.frontend()
-        if frontend == "text":
+        cell, options = self.cell, self.plan.options
+        if cell.frontend == "text":
             return TextRenderer([label])
-        return CellRenderer(label, widgets=frontend == "widgets",
+        return CellRenderer(label, widgets=cell.frontend == "widgets",
                             plain=options.format == "text", stoppable=self.awaited,
-                            remote_images=magics.remote_images, schema=self.plan.schema)
+                            remote_images=cell.remote_images, schema=self.plan.schema)
 
     def _blocks(self) -> Any:
         return self.run.sink.calls  # type: ignore[attr-defined]
@@ -136,10 +126,9 @@ class CellRounds:
     def _nobody_to_ask(self) -> str | None:
         """Why no one can be asked here, or None. A kernel asks on stdin when its frontend
         takes input (JupyterLab does; nbclient and papermill say they do not)."""
-        if self.magics.frontend() == "text":
+        if self.cell.frontend == "text":
             return None
-        kernel = getattr(self.magics.shell, "kernel", None)
-        if not getattr(kernel, "_allow_stdin", False):
+        if not self.cell.stdin:
             return "this run is headless (no one to ask: the frontend takes no input)"
         return None
 
@@ -148,7 +137,7 @@ class CellRounds:
         # clicks (awaited), and a live frontend, one that takes input. A papermill kernel
         # started from inside Jupyter inherits JPY_SESSION_NAME (so "widgets") but takes no
         # input: there it is the stdin rule (refused, said once), not a wait for ever.
-        if self.allow_all or not (self.awaited and self.magics.frontend() == "widgets"
+        if self.allow_all or not (self.awaited and self.cell.frontend == "widgets"
                                   and self._nobody_to_ask() is None):
             return self._decide(calls)
         assert self.rounds is not None

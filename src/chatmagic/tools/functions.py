@@ -27,17 +27,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from ..core.errors import OptionError
+from ..core.errors import ToolError
 
-__all__ = ["Tool", "ToolCall", "ToolResult", "ToolError", "describe", "resolve", "check",
+__all__ = ["Tool", "ToolCall", "ToolResult", "describe", "resolve", "check",
            "execute", "not_run", "assistant_message", "MAX_RESULT_CHARS"]
 
 #: The most characters of one result sent to the model (a huge repr would fill its context).
 MAX_RESULT_CHARS = 100_000
-
-
-class ToolError(OptionError):
-    """A function that cannot be offered as a tool (one clear message, nothing sent)."""
 
 
 @dataclass(frozen=True)

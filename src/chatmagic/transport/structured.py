@@ -17,7 +17,8 @@ from typing import Any, AsyncIterator
 from ..core.events import (Finish, Parsed, RefusalDelta, StreamError, StreamEvent, TextDelta,
                            ToolCallDelta)
 from ..core.failures import sentence
-from ..core.schema import InvalidOutput, Schema
+from ..core.errors import InvalidOutput
+from ..core.schema import Schema
 
 __all__ = ["shape_request", "aread_parsed", "refuses_mode"]
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Union
 from ...each import batch as batch_api
 from ...store.batch_store import BatchJob, BatchStore, store_path
 from ...core.context import ErrorLog
-from ...each.run import EachPlan, estimate_run, plan_each, planned_requests
+from ...each.plan import EachPlan, estimate_run, plan_each, planned_requests
 from ...core.errors import ChatError, OptionError
 from ...core.failures import sentence
 from ...core.interpolate import MAX_FIELD_CHARS

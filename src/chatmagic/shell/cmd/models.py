@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ...money.account import Account
     from ...engine.session import Session
 
-__all__ = ["list_models", "fetch_models", "models_table", "usage_table", "model_ids",
+__all__ = ["run", "list_models", "fetch_models", "models_table", "usage_table", "model_ids",
            "account_table"]
 
 
@@ -172,3 +172,16 @@ def account_table(account: "Account") -> dict[str, str]:
     tail = "".join(f'<div class="cm-note">{text_html(n)}</div>' for n in notes)
     return view(f"<p>{text_html(head)}</p>{html}{tail}",
                 f"{head}\n{plain}" + "".join(f"\n{n}" for n in notes))
+
+
+def run(args: Any, session: "Session", namespace: dict[str, Any],
+        cache: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """``%models [PATTERN] [-p PROFILE | --all] [--refresh] [-o VAR]``: the table to show
+    (the rows also in ``-o VAR``); ``cache`` keeps each profile's list."""
+    profiles = (list(session.profiles) if args.all
+                else [session.profiles.get(args.profile)])
+    rows, notes = list_models(session, profiles, cache, args.refresh, args.pattern,
+                              skip_keyless=args.all)
+    if args.out:
+        namespace[args.out] = rows
+    return models_table(rows, notes)
