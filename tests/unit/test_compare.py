@@ -80,7 +80,7 @@ def test_streams_run_at_the_same_time(endpoint: FakeEndpoint, clean_env: Any,
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
     chatmagic._magics = None
     monkeypatch.setattr("chatmagic.engine.session._current", None)
-    model = "long/tokens=20,delay=0.025"
+    model = "long/tokens=20,delay=0.05"
     replies = chatmagic.compare("go", models=[model] * 4, no_history=True)
     assert [r.text().split()[-1] for r in replies.values()] == ["w19"] * 4
     assert endpoint.max_in_flight == 4  # all four streamed at once, none after another

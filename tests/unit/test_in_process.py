@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import httpx2
@@ -62,8 +61,12 @@ def test_raw_writes_come_back_byte_for_byte_and_pauses_are_skipped() -> None:
 
 
 def test_scripted_pauses_are_not_slept_unless_paced(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(time, "sleep", slept.append)
+    from types import SimpleNamespace
+
+    from chatmagic.testing import base
+
+    slept: list[float] = []  # the handlers' own sleeps (not every thread's in the process)
+    monkeypatch.setattr(base, "time", SimpleNamespace(sleep=slept.append))
     endpoint = FakeEndpoint()
     pieces = _pieces(InProcessTransport(endpoint), f"{endpoint.base_url}/chat/completions",
                      {"model": "echo/delay=5&first=5&pause=5", "messages": HI, "stream": True})

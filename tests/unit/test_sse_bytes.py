@@ -156,7 +156,7 @@ def test_a_lone_cr_dispatches_the_event_before_the_server_waits(
                                    b"data: " + json.dumps(end).encode() + b"\r\rdata: [DONE]\r\r"]
     endpoint = transport.add(FakeEndpoint(raw={"cr-wait": RawReply(writes)}))
     seen: list[str] = []
-    reply = collect(endpoint.base_url, "cr-wait", timeout=0.2,
+    reply = collect(endpoint.base_url, "cr-wait", timeout=1.0,
                     on_event=lambda e: seen.append(e.text) if isinstance(e, TextDelta) else None)
     assert seen == ["now"] and reply.text() == "now"
     assert reply.failure is not None and not reply.complete  # the rest never came
