@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,9 +40,16 @@ chatmagic serve  the local OpenAI-compatible endpoint (scripted models, no real 
 `chatmagic COMMAND --help` shows a command's options."""
 
 _DEMO_EPILOG = """\
+--lab-port and --lab-ip (or --port and --ip, as `jupyter lab` spells them) are JupyterLab's;
+--endpoint-port is the demo endpoint's (started only when no key is configured).
 Options chatmagic does not know go to JupyterLab as they are, e.g.
-  chatmagic demo --ServerApp.port=9999 --ServerApp.token=secret
+  chatmagic demo --lab-port 9999 --ServerApp.token=secret
 Run as root, it adds --allow-root (JupyterLab refuses root without it)."""
+
+#: JupyterLab options that say where it serves from or what its first page is: given one, the
+#: user chose, and the demo does not point the first page at the notebook.
+_PAGE_OPTIONS = ("--LabApp.default_url", "--ServerApp.default_url", "--ServerApp.root_dir",
+                 "--ServerApp.notebook_dir", "--notebook-dir", "--root-dir")
 
 
 class CliError(Exception):
@@ -91,9 +99,17 @@ def is_root() -> bool:
 
 
 def jupyter_command(notebook: Path, ip: str, no_browser: bool, extra: list[str],
-                    root: bool) -> list[str]:
-    """The JupyterLab command line: ours first, then the user's own options, as given."""
+                    root: bool, port: int | None = None) -> list[str]:
+    """The JupyterLab command line: ours first, then the user's own options, as given.
+
+    The first page is the notebook (JupyterLab serves from its folder), so the URL that
+    JupyterLab prints, which is what one opens after ``--no-browser``, opens it too, rather
+    than the Launcher."""
     command = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.ip={ip}"]
+    if port is not None:
+        command.append(f"--ServerApp.port={port}")
+    if not any(word.split("=", 1)[0] in _PAGE_OPTIONS for word in extra):
+        command.append(f"--LabApp.default_url=/lab/tree/{urllib.parse.quote(notebook.name)}")
     if no_browser:
         command.append("--no-browser")
     if root and "--allow-root" not in extra:
@@ -101,16 +117,18 @@ def jupyter_command(notebook: Path, ip: str, no_browser: bool, extra: list[str],
     return command + extra
 
 
-def _start_endpoint(port: int, what: str) -> "FakeEndpoint":
+def _start_endpoint(port: int, what: str, option: str, host: str = "127.0.0.1"
+                    ) -> "FakeEndpoint":
     from .testing import FakeEndpoint
 
     try:
-        return FakeEndpoint(port=port).start()
+        return FakeEndpoint(host=host, port=port).start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise CliError(f"port {port} is already in use (another `chatmagic demo` or `serve`?): "
-                           f"pass --port with a free port (or --port 0 for any) to {what}") from None
-        raise CliError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+                           f"pass {option} with a free port (or {option} 0 for any) to "
+                           f"{what}") from None
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -122,15 +140,17 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
                        "pip install 'chatmagic[demo]'")
     env = dict(os.environ)
     wants_endpoint = not any(env.get(v) for v in _KEY_VARIABLES)
-    command = jupyter_command(notebook.target, args.ip, args.no_browser, extra, is_root())
+    command = jupyter_command(notebook.target, args.lab_ip, args.no_browser, extra, is_root(),
+                              port=args.lab_port)
     if args.dry_run:
         print(f"notebook: {notebook.source}")
         if notebook.needs_copy:
             print(f"copy to: {notebook.target}" + (" (already there)"
                                                    if notebook.target.exists() else ""))
         if wants_endpoint:
-            _start_endpoint(args.port, "chatmagic demo").stop()  # a busy port is found now
-            print(f"endpoint: the local demo endpoint on 127.0.0.1:{args.port}")
+            _start_endpoint(args.endpoint_port, "chatmagic demo",  # a busy port is found now
+                            "--endpoint-port").stop()
+            print(f"endpoint: the local demo endpoint on 127.0.0.1:{args.endpoint_port}")
         print(f"command: {shlex.join(command)}")
         return 0
     if notebook.needs_copy:
@@ -146,7 +166,7 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"Copied the quickstart to {notebook.target}.")
     endpoint = None
     if wants_endpoint:
-        endpoint = _start_endpoint(args.port, "chatmagic demo")
+        endpoint = _start_endpoint(args.endpoint_port, "chatmagic demo", "--endpoint-port")
         env["CHATMAGIC_PROFILE"] = "demo"
         env["CHATMAGIC_DEMO_URL"] = endpoint.base_url
         print(f"No key configured: using the local demo endpoint at {endpoint.base_url} "
@@ -164,7 +184,7 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import time
 
-    endpoint = _start_endpoint(args.port, "chatmagic serve")
+    endpoint = _start_endpoint(args.port, "chatmagic serve", "--port", host=args.ip)
     try:
         print(f"chatmagic local endpoint at {endpoint.base_url} (Ctrl-C to stop)", flush=True)
         while True:
@@ -187,9 +207,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--notebook", metavar="PATH",
                       help="open this notebook instead of the quickstart")
-    demo.add_argument("--port", type=int, default=DEMO_PORT,
-                      help=f"the demo endpoint's port (default {DEMO_PORT}; 0 picks a free one)")
-    demo.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on")
+    demo.add_argument("--lab-port", "--port", type=int, metavar="PORT",
+                      help="JupyterLab's port (default: its own, 8888 or the next free one)")
+    demo.add_argument("--lab-ip", "--ip", default="127.0.0.1", metavar="ADDRESS",
+                      help="the address JupyterLab listens on (default 127.0.0.1)")
+    demo.add_argument("--endpoint-port", type=int, default=DEMO_PORT, metavar="PORT",
+                      help=f"the local demo endpoint's port (default {DEMO_PORT}; 0 picks a free "
+                           "one)")
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.add_argument("--dry-run", action="store_true",
                       help="check everything, print what would run, start nothing")
@@ -197,8 +221,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                            description="The local OpenAI-compatible endpoint "
                                        "(chatmagic.testing.FakeEndpoint) until Ctrl-C.")
     serve.add_argument("--port", type=int, default=DEMO_PORT,
-                       help=f"default {DEMO_PORT}; 0 picks a free one")
-    serve.add_argument("--ip", default="127.0.0.1", help="the address to listen on")
+                       help=f"the endpoint's port (default {DEMO_PORT}; 0 picks a free one)")
+    serve.add_argument("--ip", default="127.0.0.1",
+                       help="the address to listen on (default 127.0.0.1)")
     return parser, {"demo": demo, "serve": serve}
 
 

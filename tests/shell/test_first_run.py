@@ -29,12 +29,19 @@ needs_lab = pytest.mark.skipif(bool(cli.missing_for_demo()),
                                reason="the demo extra (jupyterlab, ipykernel) is not installed")
 
 
+def another_environment() -> dict[str, str]:
+    """The environment for a command of another Python environment (a fresh venv, a clone's
+    .venv): without a PYTHONPATH that would put this checkout's sources before its own."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def chatmagic(*args: str, cwd: Path | None = None, python: str = sys.executable,
               preamble: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`chatmagic ARGS` as a new process (``python -m chatmagic``), its output captured."""
     code = f"{preamble}\nimport sys\nfrom chatmagic.cli import main\nsys.exit(main({list(args)!r}))"
     return subprocess.run([python, "-c", code], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout,
+                          env=None if python == sys.executable else another_environment())
 
 
 def command_line(out: str) -> list[str]:
@@ -87,14 +94,14 @@ def test_as_root_jupyterlab_gets_allow_root_once() -> None:
 
 @needs_lab
 def test_demo_dry_run_shows_the_command_with_the_users_jupyter_options(clean_env: Path) -> None:
-    result = chatmagic("demo", "--dry-run", "--port", "0", "--ServerApp.token=abc",
+    result = chatmagic("demo", "--dry-run", "--endpoint-port", "0", "--ServerApp.token=abc",
                        "--allow-root", cwd=clean_env)
     assert result.returncode == 0, result.stderr
     command = command_line(result.stdout)
     assert command[1:3] == ["-m", "jupyterlab"] and Path(command[3]).is_file()
     assert command[-2:] == ["--ServerApp.token=abc", "--allow-root"]
     assert command.count("--allow-root") == 1
-    result = chatmagic("demo", "--dry-run", "--port", "0", cwd=clean_env)
+    result = chatmagic("demo", "--dry-run", "--endpoint-port", "0", cwd=clean_env)
     assert ("--allow-root" in command_line(result.stdout)) == ROOT
     assert "endpoint: the local demo endpoint" in result.stdout
     assert not list(clean_env.iterdir())  # a dry run writes nothing
@@ -103,8 +110,8 @@ def test_demo_dry_run_shows_the_command_with_the_users_jupyter_options(clean_env
 def test_a_missing_notebook_is_one_message_before_any_endpoint(clean_env: Path,
                                                                busy_port: int) -> None:
     # The port is busy: had the endpoint been started first, the message would be about it.
-    line = one_message(chatmagic("demo", "--notebook", "nope.ipynb", "--port", str(busy_port),
-                                 cwd=clean_env))
+    line = one_message(chatmagic("demo", "--notebook", "nope.ipynb", "--endpoint-port",
+                                 str(busy_port), cwd=clean_env))
     assert line.startswith("chatmagic demo: no notebook at nope.ipynb") and "--notebook" in line
 
 
@@ -115,11 +122,38 @@ def test_a_missing_jupyterlab_says_what_to_install(clean_env: Path) -> None:
     assert "jupyterlab" in line and "pip install 'chatmagic[demo]'" in line
 
 
-@pytest.mark.parametrize("command", ["serve", pytest.param("demo", marks=needs_lab)])
-def test_a_busy_port_is_one_message_naming_it_and_port(command: str, clean_env: Path,
-                                                       busy_port: int) -> None:
-    line = one_message(chatmagic(command, "--port", str(busy_port), cwd=clean_env))
-    assert f"port {busy_port} is already in use" in line and "--port" in line
+@pytest.mark.parametrize("command, option", [
+    ("serve", "--port"), pytest.param("demo", "--endpoint-port", marks=needs_lab)])
+def test_a_busy_port_is_one_message_naming_it_and_the_option(command: str, option: str,
+                                                             clean_env: Path,
+                                                             busy_port: int) -> None:
+    line = one_message(chatmagic(command, option, str(busy_port), cwd=clean_env))
+    assert f"port {busy_port} is already in use" in line and f"pass {option} " in line
+
+
+@needs_lab
+def test_the_demo_options_say_whose_port_and_address_they_are(clean_env: Path) -> None:
+    """--lab-port/--lab-ip (--port/--ip, as `jupyter lab` has them) are JupyterLab's,
+    --endpoint-port the demo endpoint's; the first page JupyterLab prints is the notebook."""
+    for port, ip in (("--lab-port", "--lab-ip"), ("--port", "--ip")):
+        result = chatmagic("demo", "--dry-run", port, "9123", ip, "0.0.0.0", "--endpoint-port",
+                           "0", "--no-browser", cwd=clean_env)
+        assert result.returncode == 0, result.stderr
+        command = command_line(result.stdout)
+        assert "--ServerApp.port=9123" in command and "--ServerApp.ip=0.0.0.0" in command
+        assert "--LabApp.default_url=/lab/tree/quickstart.ipynb" in command
+        assert "endpoint: the local demo endpoint on 127.0.0.1:0" in result.stdout
+    result = chatmagic("demo", "--dry-run", "--endpoint-port", "0", cwd=clean_env)
+    assert not [w for w in command_line(result.stdout) if w.startswith("--ServerApp.port")]
+    # A first page or a folder of the user's own is left as given.
+    result = chatmagic("demo", "--dry-run", "--endpoint-port", "0", "--ServerApp.root_dir=/tmp",
+                       cwd=clean_env)
+    assert not [w for w in command_line(result.stdout) if "default_url" in w]
+    notebook = clean_env / "my notebook.ipynb"
+    notebook.write_text("{}")
+    result = chatmagic("demo", "--dry-run", "--endpoint-port", "0", "--notebook", str(notebook),
+                       cwd=clean_env)
+    assert "--LabApp.default_url=/lab/tree/my%20notebook.ipynb" in command_line(result.stdout)
 
 
 def test_help_is_plain_text(clean_env: Path) -> None:
@@ -223,10 +257,10 @@ def serves_the_quickstart(command: list[str], cwd: Path) -> str:
     """Run a demo command until JupyterLab serves quickstart.ipynb, then Ctrl-C it; its output."""
     port, token = _free_port(), "first-run-test"
     process = subprocess.Popen(
-        command + ["--no-browser", "--port", "0", f"--ServerApp.port={port}",
+        command + ["--no-browser", "--endpoint-port", "0", "--lab-port", str(port),
                    "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        start_new_session=True, env=another_environment())
     try:
         base = f"http://127.0.0.1:{port}"
         model = _get_json(f"{base}/api/contents/quickstart.ipynb?content=0", token,
@@ -242,6 +276,9 @@ def serves_the_quickstart(command: list[str], cwd: Path) -> str:
             os.killpg(process.pid, 9)
             output = process.communicate()[0]
     assert "Running as root is not recommended" not in output
+    # The URL JupyterLab prints (the one to open after --no-browser) opens the quickstart.
+    assert f"http://127.0.0.1:{port}/lab/tree/quickstart.ipynb?token={token}" in output \
+        or f"http://127.0.0.1:{port}/lab/tree/quickstart.ipynb?token=..." in output, output
     return output
 
 
@@ -260,15 +297,17 @@ def test_the_wheel_in_a_fresh_venv_serves_the_quickstart_from_any_folder(
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
     install = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run(install + [str(wheel)], check=True, timeout=300, capture_output=True)
+    subprocess.run(install + [str(wheel)], check=True, timeout=300, capture_output=True,
+                   env=another_environment())
     anywhere = tmp_path / "anywhere"
     anywhere.mkdir()
     # Without the demo extra: no JupyterLab here, and the message says what to install.
     line = one_message(chatmagic("demo", cwd=anywhere, python=python))
     assert "pip install 'chatmagic[demo]'" in line
 
-    subprocess.run(install + [f"{wheel}[demo]"], check=True, timeout=300, capture_output=True)
-    dry = chatmagic("demo", "--dry-run", "--port", "0", cwd=anywhere, python=python)
+    subprocess.run(install + [f"{wheel}[demo]"], check=True, timeout=300, capture_output=True,
+                   env=another_environment())
+    dry = chatmagic("demo", "--dry-run", "--endpoint-port", "0", cwd=anywhere, python=python)
     assert dry.returncode == 0, dry.stderr
     packaged = Path(dry.stdout.split("notebook: ", 1)[1].split("\n", 1)[0])
     assert packaged.is_file() and packaged.is_relative_to(venv)
