@@ -34,6 +34,63 @@ def test_a_mistyped_option_gets_did_you_mean(shell: Any, capsys: Any) -> None:
     assert "Did you mean --model?" in capsys.readouterr().err
 
 
+def _usage_error(shell: Any, magic: str, line: str) -> str:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic(magic, line)
+    return str(info.value)
+
+
+def test_a_mistyped_setting_or_subcommand_gets_the_nearest_names(shell: Any) -> None:
+    message = _usage_error(shell, "chat_config", "set modle=echo")
+    assert "no setting named 'modle'. Did you mean model?" in message
+    assert "The settings: profile, model," in message  # and every other one
+    assert "Did you mean max_cost or max_compare?" in _usage_error(shell, "chat_config",
+                                                                   "set max_cots=1")
+    assert "Did you mean timeout?" in _usage_error(shell, "chat_config", "set Timeout=3")
+    assert "write model=VALUE" in _usage_error(shell, "chat_config", "set model")
+    message = _usage_error(shell, "chat_config", "sett model=echo")
+    assert "no subcommand 'sett'. Did you mean set?" in message and "use PROFILE" in message
+    assert "Did you mean profiles?" in _usage_error(shell, "chat_config", "profile")
+    assert "Did you mean show?" in _usage_error(shell, "chat_history", "shwo")
+    shell.run_line_magic("chat_config", "set model=echo")  # right, it works
+    magics = shell.magics_manager.registry["ChatMagics"]
+    assert magics.session.profiles.get().model == "echo"
+
+
+def test_a_mistyped_tool_gets_the_nearest_functions(shell: Any, endpoint: FakeEndpoint) -> None:
+    from IPython.core.error import UsageError
+
+    shell.run_cell("def get_weather(city: str) -> str:\n    return 'rain'\n"
+                   "def get_time(city: str) -> str:\n    return 'noon'\n"
+                   "toolbox = [get_weather, get_time]\nget_wetter_data = 3")
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("chat", "-m echo --tools get_wether", "hi")
+    message = str(info.value)
+    assert "get_wether is not defined in the notebook" in message
+    assert "Did you mean get_weather or get_time?" in message  # functions, not the number
+    with pytest.raises(UsageError, match="Did you mean toolbox?"):
+        shell.run_cell_magic("chat", "-m echo --tools get_time,tolbox", "hi")
+    assert endpoint.chat_requests == []
+
+
+def test_keep_with_a_mistyped_model_or_conversation_names_the_nearest(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell("%%chat -c trip --compare echo,markdown\nhi")
+    message = _usage_error(shell, "chat_history", "keep makrdown -c trip")
+    assert "no reply from 'makrdown' to keep. Did you mean markdown?" in message
+    assert "The replies: 1 echo, 2 markdown" in message
+    message = _usage_error(shell, "chat_history", "keep 2 -c tirp")
+    assert "nothing to keep in conversation 'tirp'" in message and "Did you mean trip?" in message
+    message = _usage_error(shell, "chat_history", "keep 2")  # -c forgotten
+    assert "Replies wait in 'trip': add -c NAME." in message
+    assert "Did you mean trip?" in _usage_error(shell, "chat_history", "show -c tirp")
+    shell.run_line_magic("chat_history", "keep markdown -c trip")
+    magics = shell.magics_manager.registry["ChatMagics"]
+    assert magics.session.notebook.get("trip").turns[-1].meta["label"] == "markdown"
+
+
 def test_chat_usage_names_every_column(shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
     shell.run_cell("%%chat -m echo\nhello there")
     capsys.readouterr()

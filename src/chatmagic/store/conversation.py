@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import HistoryError
+from ..core.names import did_you_mean
 from .jsonl import append_json_line
 from .messages import validate_messages
 from .rowstore import RowStore
@@ -183,7 +184,8 @@ class Notebook:
         if name not in self.conversations:
             if not create:
                 known = ", ".join(self.conversations) or "none yet"
-                raise HistoryError(f"no conversation named '{name}' (known: {known})")
+                near = did_you_mean(name, self.conversations)
+                raise HistoryError(f"no conversation named '{name}'.{near} Known: {known}")
             self.conversations[name] = Conversation(name)
         return self.conversations[name]
 

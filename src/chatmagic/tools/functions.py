@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from ..core.errors import ToolError
+from ..core.names import did_you_mean
 
 __all__ = ["Tool", "ToolCall", "ToolResult", "describe", "resolve", "check",
            "execute", "not_run", "assistant_message", "MAX_RESULT_CHARS"]
@@ -223,6 +224,18 @@ def _culprit(fields: dict[str, Any]) -> str:
     return "?"
 
 
+def offerable(namespace: Mapping[str, Any]) -> list[str]:
+    """The names ``--tools`` could take in a namespace: its functions, and its lists of
+    functions (not those whose name starts with ``_``, nor IPython's own)."""
+    def functions(value: Any) -> bool:
+        return inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value)
+
+    return [name for name, value in namespace.items()
+            if not name.startswith("_") and name != "get_ipython"
+            and (functions(value) or isinstance(value, (list, tuple)) and bool(value)
+                 and all(functions(v) for v in value))]
+
+
 def resolve(names: str | Iterable[Any], namespace: Mapping[str, Any]) -> list[Tool]:
     """The tools ``--tools`` names: comma-separated names of functions in the namespace, or
     of a variable holding a list of functions; or, from Python, the functions themselves."""
@@ -232,8 +245,9 @@ def resolve(names: str | Iterable[Any], namespace: Mapping[str, Any]) -> list[To
             if not word:
                 raise ToolError(f"--tools has an empty name in {names!r}: write F1,F2,...")
             if word not in namespace:
+                hint = did_you_mean(word, offerable(namespace))
                 raise ToolError(f"--tools: {word} is not defined in the notebook (run the "
-                                "cell that defines it first)")
+                                f"cell that defines it first).{hint}")
             value = namespace[word]
             if isinstance(value, (list, tuple)):
                 for i, item in enumerate(value):

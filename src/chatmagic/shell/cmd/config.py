@@ -13,6 +13,7 @@ import shlex
 from typing import Any, Callable, Protocol
 
 from ...core.errors import OptionError
+from ...core.names import did_you_mean
 from .history import Outcome
 from ...core.profiles import Profile, mask_key
 from ...render.html import table_html, text_html, view
@@ -94,8 +95,11 @@ def _set(pairs: list[str], session: Session, settings: Settings) -> Outcome:
     said = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in SETTINGS:
-            raise OptionError(f"set {pair!r}: use KEY=VALUE with a key among {', '.join(SETTINGS)}")
+        if key not in SETTINGS:
+            raise OptionError(f"set {pair!r}: no setting named {key!r}.{did_you_mean(key, SETTINGS)}"
+                              f" The settings: {', '.join(SETTINGS)}")
+        if not sep:
+            raise OptionError(f"set {pair!r}: write {key}=VALUE")
         current = getattr(settings, key)
         if isinstance(current, bool):
             if value.lower() not in ("true", "false", "1", "0", "on", "off", "yes", "no"):
@@ -160,6 +164,8 @@ def run(line: str, session: Session, settings: Any) -> Outcome:
     action, rest = (words[0], words[1:]) if words else ("show", [])
     command, least, most = COMMANDS.get(action, (None, 0, 0))
     if command is None or not least <= len(rest) <= most:
-        raise OptionError("%chat_config takes show | set KEY=VALUE ... | use PROFILE | profiles "
-                          "| key PROFILE | trust [PATH] | untrust [PATH]")
+        unknown = (f"no subcommand {action!r}.{did_you_mean(action, COMMANDS)} "
+                   if command is None else "")
+        raise OptionError(f"%chat_config: {unknown}%chat_config takes show | set KEY=VALUE ... "
+                          "| use PROFILE | profiles | key PROFILE | trust [PATH] | untrust [PATH]")
     return command(rest, session, settings)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Union
 from ...store.conversation import Conversation, Turn
 from ...store.messages import read_messages, write_private
 from ...core.errors import HistoryError
+from ...core.names import did_you_mean
 from ...render.html import markdown_html, text_html, tool_call_html, tool_call_text, view
 from ...engine.session import Session
 
@@ -181,7 +182,19 @@ def _list(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
 def _keep(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
     if not args.target:
         raise HistoryError("keep takes a reply number (1, 2, ...) or a model id")
-    return session.keep(args.conversation, args.target)
+    name, which = args.conversation, str(args.target)
+    if name not in session.pending:
+        waiting = list(session.pending)  # conversations whose compare awaits a keep
+        hint = did_you_mean(name, waiting) or (
+            f" Replies wait in {', '.join(repr(w) for w in waiting)}: add -c NAME." if waiting
+            else "")
+        raise HistoryError(f"nothing to keep in conversation '{name}': run %%chat --compare or "
+                           f"-n 2 first.{hint}")
+    labels = [label for label, _, _ in session.pending[name][1]]
+    if not which.isdigit() and which not in labels:
+        raise HistoryError(f"no reply from '{which}' to keep.{did_you_mean(which, labels)} The "
+                           f"replies: {', '.join(f'{i} {label}' for i, label in enumerate(labels, 1))}")
+    return session.keep(name, which)
 
 
 def _load(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
@@ -247,6 +260,7 @@ def run(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
     """Carry out one %chat_history subcommand (not ``retry``)."""
     command = COMMANDS.get(args.action)
     if command is None:
-        raise HistoryError(f"unknown action '{args.action}': use show, export, save, load, "
-                           "undo, retry, clear, list or keep")
+        near = did_you_mean(args.action, [*COMMANDS, "retry"])
+        raise HistoryError(f"unknown action '{args.action}'.{near} %chat_history takes show, "
+                           "export, save, load, undo, retry, clear, list or keep")
     return command(args, session, namespace)
