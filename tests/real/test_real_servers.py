@@ -22,7 +22,8 @@ from kernel import Kernel, errors, run_cells, visible
 
 # A footer as a reader sees it: why the reply ended, ..., its total time (the only figure
 # written right after a "· ").
-FOOTER = re.compile(r"(?:finished|cut at the token limit|⚠ incomplete|incomplete|stopped)"
+FOOTER = re.compile(r"(?:finished|cut at the token limit|⚠ incomplete|incomplete|⚠ failed|failed|"
+                    r"stopped)"
                     r"[^\n]*?· \d+\.\d\d s")
 ENDED = ("finished", "cut at the token limit")
 URL = {"llama": LLAMA_URL, "lite": LITELLM_URL, "lite_wrong": LITELLM_URL}

@@ -531,3 +531,49 @@ def test_the_footer_says_why_it_ended_and_what_it_cost_in_words() -> None:
     stopped.close(interrupted=True)
     assert status_text(stopped) == "stopped: the reply is incomplete"
     assert "~1 tokens (estimated)" in footer_text(stopped)  # counted here, and said so
+
+
+@pytest.mark.parametrize("first", [None, TextDelta("half"), ReasoningDelta("hmm"),
+                                   RefusalDelta("no")])
+def test_incomplete_is_said_only_of_a_reply_of_which_something_arrived(
+        first: Any) -> None:
+    from chatmagic.shell.sinks.figures import footer_text, status_text
+
+    failed, stopped = _reply(), _reply()
+    for reply in (failed, stopped):
+        if first is not None:
+            reply.feed(first)
+    failed.feed(StreamError("HTTP 500: down"))
+    failed.close()
+    stopped.close(interrupted=True)
+    if first is None:
+        assert status_text(failed) == "failed: HTTP 500: down"
+        assert status_text(failed, with_error=False) == "⚠ failed: see the error below"
+        assert status_text(stopped) == "stopped before anything arrived"
+        assert "incomplete" not in footer_text(failed) + footer_text(stopped)
+    else:
+        assert status_text(failed) == "incomplete: HTTP 500: down"
+        assert status_text(failed, with_error=False) == "⚠ incomplete: see the error below"
+        assert status_text(stopped) == "stopped: the reply is incomplete"
+
+
+def test_a_cell_and_a_column_where_nothing_arrived_say_failed(shown: DisplayRecorder) -> None:
+    run = Run([_reply()])
+    renderer = CellRenderer("echo", widgets=False, display=shown)
+    renderer.begin(run)
+    run.feed(StreamError("HTTP 500: down"))
+    run.replies[0].close()
+    run.end(renderer)
+    seen = _seen(shown)
+    assert "⚠ failed: see the error below" in seen and "incomplete" not in seen
+    grid_shown = DisplayRecorder()
+    run = Run([_reply("a"), _reply("b")])
+    renderer = ColumnsRenderer(["a", "b"], widgets=False, display=grid_shown)
+    renderer.begin(run)
+    run.feed(TextDelta("hello"), 0)
+    _finish(run, 0)
+    run.feed(StreamError("HTTP 500: down"), 1)
+    run.replies[1].close()
+    run.end(renderer)
+    seen = _seen(grid_shown)
+    assert "failed: HTTP 500: down" in seen and "incomplete" not in seen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...engine.reply import Reply
 
-__all__ = ["header_text", "footer_text", "status_text"]
+__all__ = ["header_text", "footer_text", "status_text", "arrived"]
 
 _FINISH = {
     "stop": "finished",
@@ -18,12 +18,21 @@ def header_text(label: str, reply: Reply) -> str:
     return f"{label} · {reply.profile} ({reply.endpoint.split('://', 1)[-1]})"
 
 
+def arrived(reply: Reply) -> bool:
+    """Whether anything of a reply arrived (text, reasoning, a refusal or a tool call)."""
+    return any(reply.text(i) or reply.reasoning(i) or reply.refusal(i) or reply.tool_calls(i)
+               for i in range(len(reply.choices)))
+
+
 def status_text(reply: Reply, with_error: bool = True) -> str:
-    """Why the reply ended, in words."""
+    """Why the reply ended, in words: "incomplete" only for a reply of which something
+    arrived; one of which nothing did failed, or was stopped, before it began."""
     if reply.error:
-        return f"incomplete: {reply.error}" if with_error else "⚠ incomplete: see the error below"
+        what = "incomplete" if arrived(reply) else "failed"
+        return f"{what}: {reply.error}" if with_error else f"⚠ {what}: see the error below"
     if reply.interrupted:
-        return "stopped: the reply is incomplete"
+        return ("stopped: the reply is incomplete" if arrived(reply)
+                else "stopped before anything arrived")
     reasons = {c.finish for c in reply.choices}
     if None in reasons:
         return "incomplete: no finish reason"
