@@ -1,4 +1,4 @@
-"""The ``chatmagic`` command: ``demo`` (JupyterLab on the quickstart) and ``serve``."""
+"""The ``chatmagic`` command: ``demo`` (JupyterLab on the quickstart), ``serve`` and ``docs``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ chatmagic demo   JupyterLab on the quickstart notebook, wired to a local demo en
                  when no key is configured (OPENAI_API_KEY, OPENAI_BASE_URL and
                  CHATMAGIC_PROFILE unset).
 chatmagic serve  the local OpenAI-compatible endpoint (scripted models, no real model).
+chatmagic docs   the guides (usage, configuration, money, tools, ...): a list, or one of them.
 
 `chatmagic COMMAND --help` shows a command's options."""
 
@@ -50,6 +51,15 @@ Run as root, it adds --allow-root (JupyterLab refuses root without it)."""
 #: user chose, and the demo does not point the first page at the notebook.
 _PAGE_OPTIONS = ("--LabApp.default_url", "--ServerApp.default_url", "--ServerApp.root_dir",
                  "--ServerApp.notebook_dir", "--notebook-dir", "--root-dir")
+
+
+def guides_folder() -> Path | None:
+    """Where the guides are: the package's copy (a wheel's, put there by the build), else
+    the docs/ of the checkout this module runs from (an editable install)."""
+    for folder in (Path(__file__).resolve().parent / "docs", _CHECKOUT / "docs"):
+        if folder.is_dir() and any(folder.glob("*.md")):
+            return folder
+    return None
 
 
 class CliError(Exception):
@@ -181,6 +191,28 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
             endpoint.stop()
 
 
+def _docs(args: argparse.Namespace) -> int:
+    folder = guides_folder()
+    if folder is None:
+        raise CliError("the guides are missing from this installation: reinstall chatmagic")
+    guides = {path.stem: path for path in sorted(folder.glob("*.md"))}
+    if args.guide is None:
+        width = max(map(len, guides))
+        for name, path in guides.items():
+            title = path.read_text(encoding="utf-8").partition("\n")[0].lstrip("# ").strip()
+            print(f"{name:<{width}}  {title}")
+        print(f"\n`chatmagic docs NAME` prints one; they are Markdown files in {folder}")
+        return 0
+    name = args.guide.removesuffix(".md").removeprefix("docs/")
+    if name not in guides:
+        from .core.names import did_you_mean
+
+        raise CliError(f"no guide named {args.guide!r}.{did_you_mean(name, guides)} The guides: "
+                       f"{', '.join(guides)}")
+    sys.stdout.write(guides[name].read_text(encoding="utf-8"))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import time
 
@@ -224,7 +256,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                        help=f"the endpoint's port (default {DEMO_PORT}; 0 picks a free one)")
     serve.add_argument("--ip", default="127.0.0.1",
                        help="the address to listen on (default 127.0.0.1)")
-    return parser, {"demo": demo, "serve": serve}
+    docs = sub.add_parser("docs", help="the guides: a list, or one of them",
+                          description="The guides that come with chatmagic (Markdown): without "
+                                      "a name, their list; with one, that guide.")
+    docs.add_argument("guide", nargs="?", metavar="NAME",
+                      help="a guide's name, e.g. money, tools, configuration")
+    return parser, {"demo": demo, "serve": serve, "docs": docs}
 
 
 def _near_miss(extra: list[str], parser: argparse.ArgumentParser) -> str | None:
@@ -254,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args, extra)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "docs":
+            return _docs(args)
     except CliError as exc:
         print(f"chatmagic {args.command}: {exc}", file=sys.stderr)
         return 2

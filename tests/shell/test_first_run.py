@@ -84,6 +84,16 @@ def test_the_packaged_quickstart_is_the_gallery_one_without_outputs() -> None:
         REPO / "notebooks" / "quickstart.ipynb"), "run scripts/run-gallery (the wheel's copy)"
 
 
+def test_the_quickstart_lists_every_other_gallery_notebook() -> None:
+    book = json.loads((REPO / "notebooks" / "quickstart.ipynb").read_text(encoding="utf-8"))
+    text = "".join("".join(c["source"]) for c in book["cells"] if c["cell_type"] == "markdown")
+    listed = set(re.findall(r"`([\w-]+\.ipynb)`", text))
+    gallery = {p.name for p in (REPO / "notebooks").glob("*.ipynb")
+               if not p.name.startswith("Untitled")} - {"quickstart.ipynb"}
+    assert listed == gallery
+    assert "chatmagic docs" in text  # the guides, where a wheel has them
+
+
 def test_as_root_jupyterlab_gets_allow_root_once() -> None:
     nb = Path("q.ipynb")
     assert "--allow-root" in cli.jupyter_command(nb, "127.0.0.1", False, [], root=True)
@@ -170,6 +180,16 @@ def test_a_near_miss_option_gets_a_suggestion(clean_env: Path) -> None:
     assert result.returncode == 2 and "unrecognized arguments: --prot 1" in result.stderr
 
 
+def test_the_guides_are_listed_and_shown_by_name(clean_env: Path) -> None:
+    listed = chatmagic("docs", cwd=clean_env)
+    assert listed.returncode == 0, listed.stderr
+    assert "money  " in listed.stdout and "Money: what a reply cost" in listed.stdout
+    shown = chatmagic("docs", "money", cwd=clean_env)
+    assert shown.stdout == (REPO / "docs" / "money.md").read_text(encoding="utf-8")
+    line = one_message(chatmagic("docs", "mony", cwd=clean_env))
+    assert "no guide named 'mony'. Did you mean money?" in line
+
+
 # -- a clone with nothing beside it, a wheel, a fresh environment (slow) -------------------
 
 @pytest.fixture(scope="module")
@@ -233,6 +253,10 @@ def test_the_wheel_carries_the_quickstart_and_the_licence(clone: Path, wheel: Pa
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
     assert json.loads(notebook) == without_outputs(clone / "notebooks" / "quickstart.ipynb")
     assert b"Requires-Python: <3.14,>=3.10" in metadata
+    # the guides, which `chatmagic docs` and the messages that name one point to
+    guides = sorted(n.removeprefix("chatmagic/docs/") for n in names
+                    if n.startswith("chatmagic/docs/"))
+    assert guides == sorted(p.name for p in (clone / "docs").glob("*.md"))
 
 
 def _free_port() -> int:
@@ -313,6 +337,10 @@ def test_the_wheel_in_a_fresh_venv_serves_the_quickstart_from_any_folder(
     assert packaged.is_file() and packaged.is_relative_to(venv)
     assert command_line(dry.stdout)[3] == str(anywhere / "quickstart.ipynb")
     assert ("--allow-root" in command_line(dry.stdout)) == ROOT
+
+    guide = chatmagic("docs", "money", cwd=anywhere, python=python)
+    assert guide.stdout.startswith("# Money") and str(venv) in chatmagic(
+        "docs", cwd=anywhere, python=python).stdout  # the package's own copy
 
     output = serves_the_quickstart([str(venv / "bin" / "chatmagic"), "demo"], anywhere)
     assert (anywhere / "quickstart.ipynb").read_bytes() == packaged.read_bytes()

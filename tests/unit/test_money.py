@@ -143,6 +143,8 @@ def test_no_cost_is_shown_where_no_price_is_known(shell: Any, capsys: Any) -> No
     assert not [k for k in row if k.startswith("cost_")] and row["unpriced"] == 2
     shown = capsys.readouterr().out
     assert "2 requests with no known price" in shown and " 0 USD" not in shown
+    # how to give one, said where it is needed (a wheel has no docs/ beside it)
+    assert "[prices]" in shown and "`chatmagic docs money`" in shown
     import chatmagic
     assert "cost" not in chatmagic._magics.session.notebook.get("default").turns[-1].meta
 

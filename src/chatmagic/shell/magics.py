@@ -76,7 +76,7 @@ class ChatMagics(Magics):
                           ).tag(config=True)
     max_cost = Float(0.0, help="Refuse a cell whose requests are estimated to cost more than "
                                "this, in the currency of their prices (0: no limit; see "
-                               "docs/money.md).").tag(config=True)
+                               "the money guide: `chatmagic docs money`).").tag(config=True)
 
     @validate("max_cost")
     def _check_max_cost(self, proposal: Any) -> float:

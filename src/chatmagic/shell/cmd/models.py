@@ -136,7 +136,9 @@ def usage_table(rows: list[dict[str, Any]], by: str | None) -> dict[str, str]:
     unpriced = sum(int(r.get("unpriced") or 0) for r in rows)
     if unpriced:
         note = (f"{unpriced} request{'s' if unpriced != 1 else ''} with no known price: "
-                "not in the cost (see docs/money.md to set prices)")
+                "not in the cost. Give one in chatmagic.toml, per million tokens: [prices] "
+                '"MODEL" = { input = 0.15, output = 0.6 } (the money guide: `chatmagic docs '
+                'money` in a terminal, docs/money.md in the sources)')
         html += f'<div class="cm-note">{text_html(note)}</div>'
         plain += f"\n\n{note}"
     return view(html, plain)
