@@ -155,3 +155,29 @@ def test_every_shape_shown_right_and_nothing_runs_or_fetches(
     _check(lab, 2, "single, reopened", tracker)
     _check(lab, 3, "compare, reopened", tracker, copies=2)
     assert WIDGET_ERROR not in lab.panel().inner_text()
+
+
+def test_a_code_block_stands_on_its_own_background_and_its_pieces_meet(
+        server: LabServer, lab: Lab) -> None:  # noqa: F811
+    """A long code block arrives as several outputs (pieces drawn once each): each piece
+    has the code cell's background, and they touch, so the reader sees one block."""
+    code = "\n".join(f"value_{i} = {i} * 2  # line {i} of a long block" for i in range(300))
+    name = notebook(server, "code-background.ipynb", [
+        "%load_ext chatmagic\n%chat_config set max_field_chars=0",
+        f"reply = {('```python' + chr(10) + code + chr(10) + '```' + chr(10) * 2 + 'after')!r}",
+        "%%chat -m echo/delay=0.002 --no-history\n{reply}",  # streamed: drawn in pieces
+    ])
+    lab.open(name)
+    lab.run_all_and_wait(timeout=120)
+    blocks = lab.output(2).locator(".chatmagic pre")
+    count = blocks.count()
+    assert count >= 2, count  # cut into pieces
+    colours = {blocks.nth(k).evaluate("e => getComputedStyle(e).backgroundColor")
+               for k in range(count)}
+    page = lab.output(2).evaluate("e => getComputedStyle(e.closest('.jp-Notebook')"
+                                  " || document.body).backgroundColor")
+    assert len(colours) == 1 and not colours & {page, "rgba(0, 0, 0, 0)"}, (colours, page)
+    boxes = [blocks.nth(k).bounding_box() for k in range(count)]
+    gaps = [after["y"] - (before["y"] + before["height"]) for before, after in zip(boxes, boxes[1:])]
+    assert all(abs(gap) <= 1 for gap in gaps), gaps
+    lab.screenshot("code-background")

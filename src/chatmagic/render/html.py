@@ -51,11 +51,18 @@ STYLE = "<style>" + "".join(
     f".chatmagic {tag}{{color:var(--jp-mirror-editor-{name}-color,{_FALLBACK[name]})"
     f"{';font-style:italic' if tag == 'c' else ''}}}"
     for tag, name in _TOKEN_TAGS.items()) + (
-    ".chatmagic pre{margin:0 0 .6em!important;padding:0!important;overflow-x:auto}"
+    # A code block on the colour of a code cell's editor (JupyterLab paints pre and code in
+    # the page's colour, with stronger rules than a class selector, hence !important).
+    ".chatmagic pre{margin:0 0 .6em!important;padding:.4em .6em!important;overflow-x:auto;"
+    "background:var(--jp-cell-editor-background,#f6f8fa)!important}"
+    ".chatmagic pre code{background:none!important}"
     # Pieces of one block cut in two meet with no gap (JupyterLab's own rules are stronger
     # than a class selector, hence !important).
     ".chatmagic.cm-cont>:first-child{margin-top:0!important;padding-top:0!important}"
     ".chatmagic.cm-open>:last-child{margin-bottom:0!important;padding-bottom:0!important}"
+    # ... and so do the outputs holding them (JupyterLab gives an output's last element a
+    # bottom margin, here the root's).
+    ".chatmagic.cm-open{margin-bottom:0!important}"
     ".chatmagic .cm-refusal{border-left:3px solid #cf222e;padding-left:8px}"
     ".chatmagic .cm-note{color:var(--jp-ui-font-color2,#57606a);font-size:85%}"
     ".chatmagic .cm-tool{border-left:3px solid var(--jp-brand-color1,#0969da);"
