@@ -189,6 +189,7 @@ def test_aprompt_streams_with_async_for(api: Any, endpoint: FakeEndpoint) -> Non
     assert sent(endpoint) == [["one two three four"]]
 
 
+@pytest.mark.paced  # the reply must still be on its way when its facts are asked for
 def test_aprompt_reads_its_facts_only_once_ended(api: Any, endpoint: FakeEndpoint) -> None:
     async def main() -> Any:
         response = api.aprompt("hi", model="echo/first=0.5")
