@@ -16,11 +16,13 @@ size. The request is still sent (see `warnings`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..core.profiles import Profile
 from ..core.tokens import prompt_tokens
-from .request import Job
+
+if TYPE_CHECKING:
+    from .request import Job
 
 __all__ = ["ModelInfo", "Capabilities", "EndpointWarning", "Fetch", "client_fetch",
            "read_model_group_info", "read_props", "server_root", "has_image",

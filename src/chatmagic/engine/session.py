@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..core import scrub
 from .capabilities import Capabilities, client_fetch
@@ -18,17 +18,17 @@ from ..transport.client import ClientPool
 from ..store.batch_store import BatchStore
 from ..store.conversation import Notebook, Turn
 from ..core.errors import HistoryError, OptionError
-from ..core.images import image_url
 from ..core.options import REQUEST_FIELDS, ChatOptions
 from ..core.pricing import Pricer, check_budget, estimate_cost
 from ..core.profiles import Profile, Profiles
 from .endpoints import Knowledge
-from .request import Job, build_request, targets, user_message
-from ..core.schema import Schema, resolve_schema
 from ..engine.reply import Reply
 from ..core.table import Row
-from ..tools.functions import Tool
-from ..tools.functions import resolve as resolve_tools
+
+if TYPE_CHECKING:
+    from ..core.schema import Schema
+    from ..tools.functions import Tool
+    from .request import Job
 
 __all__ = ["Plan", "Session", "UsageLedger", "resend_options", "current_session", "use_session"]
 
@@ -147,6 +147,12 @@ class Session:
 
         ``user`` replaces the user message built from the prompt (``retry``).
         """
+        # Imported here, on the first cell: `%load_ext` builds a Session but sends nothing.
+        from ..core.images import image_url
+        from ..core.schema import resolve_schema
+        from ..tools.functions import resolve as resolve_tools
+        from .request import Job, build_request, targets, user_message
+
         self.register_keys()  # a key typed or exported since the last cell
         if user is None and not options.prompt.strip() and not options.images:
             raise OptionError("The prompt is empty: write it in the cell body "

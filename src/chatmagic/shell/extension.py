@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+# openai first, from this shallow frame, before any chatmagic module: imported 7 frames
+# deeper (from transport.client), CPython 3.11 mapped and unmapped a frame-stack chunk on
+# nearly every call of its ~700-module import (+50 ms of system time, bench figure 5).
+# The cell's machinery (cmd.chat, the engine's runner, the sinks) loads on the first cell.
+import openai  # noqa: F401
 from IPython.core.error import UsageError
 
 from ..core.errors import ChatError

@@ -35,8 +35,6 @@ from ..core.interpolate import MAX_FIELD_CHARS
 from ..core.options import CHAT_PARSER, ChatOptions, parse_chat_line
 from ..engine.session import Session
 from ..store.conversation import Notebook
-from .cmd import chat as chat_cell
-from .cmd import history as history_view
 from .cmd.context import CellContext, Frontend
 from .ipy import Arg, arguments, in_kernel, line_cell_magic, line_magic, parse_arguments
 
@@ -211,6 +209,8 @@ class ChatMagics(Magics):
             with _refused(cell):
                 run = each.prepare(options, session, ns, context)
             return each.run_blocking(run, options, session, ns)
+        from .cmd import chat as chat_cell  # on first use: %load_ext stays light
+
         with _refused(cell):
             rounds = chat_cell.prepare(options, session, ns, context)
         chat_cell.run_blocking(rounds, session, ns, context)
@@ -229,6 +229,8 @@ class ChatMagics(Magics):
             with _refused(cell):
                 run = each.prepare(options, session, ns, context)
             return await each.run_awaited(run, options, session, ns)
+        from .cmd import chat as chat_cell
+
         with _refused(cell):
             rounds = chat_cell.prepare(options, session, ns, context)
         await chat_cell.run_awaited(rounds, session, ns, context)
@@ -295,6 +297,9 @@ class ChatMagics(Magics):
     @line_magic
     def chat_history(self, line: str) -> None:
         """The conversation as data: an OpenAI messages list, and what to do with it."""
+        from .cmd import chat as chat_cell
+        from .cmd import history as history_view
+
         args = parse_arguments(self.chat_history, line)
         with _refused():
             if args.action == "retry":  # sends the prompt again: a cell of its own
