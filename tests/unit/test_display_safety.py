@@ -214,9 +214,9 @@ def test_models_shows_every_row_and_blanks_a_date_it_cannot_read(
     assert _hidden(out) == [] and "\n!touch" not in out
 
 
-def test_models_table_html_keeps_each_value_on_one_line() -> None:
-    html = table_html(["id"], [[f"a\nb{RLO}"]])
-    assert seen(html) == "ida\\nb\\u202e"
+def test_a_tables_cells_are_one_line_with_every_control_escaped() -> None:
+    html = table_html(["id"], [[f"a\nb{RLO}\u2028c\x1b"]])
+    assert seen(html) == "ida b\\u202e\\u2028c\\x1b"
 
 
 def test_completion_offers_only_ids_safe_to_insert(shell: Any, endpoint: FakeEndpoint) -> None:

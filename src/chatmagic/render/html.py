@@ -365,9 +365,9 @@ def tool_call_text(name: str, arguments: str, result: str | None = None,
 
 def table_html(header: list[str], rows: list[list[Any]]) -> str:
     """A table of plain values (a server's model ids, a profile's URL) as inert HTML, each
-    cell on one line (a line end in a value shows as its escape)."""
+    cell on one line (escaped first: a separator or a control is no space)."""
     head = "".join(f"<th>{text_html(str(h))}" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{text_html(shown_text(str(v), lines=False))}"
+    body = "".join("<tr>" + "".join(f"<td>{text_html(' '.join(shown_text(str(v)).split()))}"
                                     for v in row)
                    for row in rows)
     return f"<table><thead><tr>{head}</thead><tbody>{body}</tbody></table>"
