@@ -22,16 +22,16 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 # Escaped in every text: C0 controls but tab and line feed (a carriage return only where it
 # ends a line, in prose), DEL and C1 (U+009B starts an escape sequence in some terminals), the
-# bidirectional controls, line and paragraph separators, lone surrogates (the kernel cannot
-# send one), and the tag characters (U+E0000-U+E007F: invisible, they can carry words to a
-# model that no reader sees).
-_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+# bidirectional controls, lone surrogates (the kernel cannot send one), and the tag
+# characters (U+E0000-U+E007F: invisible, they can carry words to a model that no reader sees).
+_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
                     "\u202a-\u202e\u2066-\u2069\ud800-\udfff\U000e0000-\U000e007f]"
                     "|\r(?!\n)")
 # In names, arguments, ids and figures also every other invisible format character (Unicode
 # category Cf: zero width spaces and joiners, a soft hyphen, a byte order mark, ...), the
-# Hangul fillers (letters that draw nothing) and a carriage return anywhere: a name that
-# looks like another is a name that hides one.
+# Hangul fillers (letters that draw nothing), line and paragraph separators (a line end
+# where one line is shown) and a carriage return anywhere: a name that looks like another is
+# a name that hides one.
 _STRICT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f"
                      "\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e"
                      "\u2060-\u2064\u2066-\u206f\u3164\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb"
@@ -48,8 +48,8 @@ def visible(text: str, *, prose: bool = False, lines: bool = True) -> str:
     """``text`` with every character that could hide or reorder text written as its escape.
 
     ``prose`` (a reply's text, in a cell or a terminal): only the controls, the
-    bidirectional controls, separators, tag characters and lone surrogates; joiners and
-    other format characters that writing needs (an emoji sequence's U+200D) stay. Else
+    bidirectional controls, tag characters and lone surrogates; joiners and other format
+    characters that writing needs (an emoji sequence's U+200D) and U+2028 stay. Else
     (a tool call's name and arguments, a model id, a header, a footer, an endpoint's
     words) every format character too. ``lines=False`` escapes tab and line feed as well,
     for a value that must stay on one line (a model id, a table cell)."""
