@@ -258,7 +258,7 @@ def test_markup_in_math_does_not_hide_the_rest_of_a_reply(math: str) -> None:
     assert "<style" not in html and live_html(html) == []
 
 
-def test_a_cell_shows_markup_in_math_as_text(shown: Any = None) -> None:
+def test_a_cell_shows_markup_in_math_as_text() -> None:
     recorder = DisplayRecorder()
 
     class Run:

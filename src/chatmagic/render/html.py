@@ -29,7 +29,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Sequence
 
-from ..core.scrub import scrub
+from ..core.scrub import known, scrub
 from ..core.visible import visible
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
@@ -323,8 +323,9 @@ def _pretty_arguments(arguments: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _arguments_html(arguments: str) -> str:
-    """The arguments' block, made once however often its call's state is drawn again."""
+def _arguments_html(arguments: str, keys: int) -> str:
+    """The arguments' block, made once however often its call's state is drawn again (and
+    again once a key is added: ``keys`` is how many are known)."""
     pretty = shown_text(_pretty_arguments(arguments))
     return code_html(pretty, "json" if len(pretty) <= HIGHLIGHT_ARGUMENTS else "")
 
@@ -344,7 +345,7 @@ def tool_call_html(name: str, arguments: str, result: str | None = None,
     # Words, not an icon: a tool emoji is a blank box where no font has it (Debian's chromium).
     head = (f'<span class="cm-note">tool call</span> <b>{text_html(name)}</b>'
             + (f' <span class="cm-note">· {text_html(state)}</span>' if state else ""))
-    body = _arguments_html(arguments) if arguments.strip() else ""
+    body = _arguments_html(arguments, len(known())) if arguments.strip() else ""
     if result is not None:
         body += (f'<div class="cm-note">→ result</div>'
                  f"{code_html(_cut(result, TOOL_RESULT_SHOWN))}")
