@@ -181,3 +181,24 @@ def test_a_code_block_stands_on_its_own_background_and_its_pieces_meet(
     gaps = [after["y"] - (before["y"] + before["height"]) for before, after in zip(boxes, boxes[1:])]
     assert all(abs(gap) <= 1 for gap in gaps), gaps
     lab.screenshot("code-background")
+
+
+def test_markup_in_math_is_shown_and_hides_nothing_after_it(
+        server: LabServer, lab: Lab) -> None:  # noqa: F811
+    """``\\text{<style>…}`` in math: latex2mathml copied it into the MathML as markup, and
+    the ``<style>`` swallowed the rest of the reply. Here it is text, and the rest shows."""
+    name = notebook(server, "math-style.ipynb", [
+        "%load_ext chatmagic",
+        "reply = r'Before $\\text{<style>.jp-OutputArea-output</style>}$ and the words after it.'",
+        "%%chat -m echo --no-history\n{reply}\n\nA second paragraph.",
+    ])
+    lab.open(name)
+    lab.run_all_and_wait(timeout=120)
+    out = lab.output(2)
+    out.locator(".cm-note").last.wait_for(timeout=20_000)  # the footer: the reply is over
+    text = lab.out_text(2)
+    lab.screenshot("math-style")
+    assert "and the words after it." in text and "A second paragraph." in text, text
+    assert "<style>.jp-OutputArea-output" in text, text  # shown as the model wrote it
+    assert out.locator(".chatmagic style").count() == 0
+    assert not lab.errors, lab.errors

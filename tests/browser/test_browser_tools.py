@@ -54,3 +54,40 @@ def test_run_and_skip_buttons_decide_each_call(server: LabServer, lab: Lab) -> N
     assert history.count("add") >= 2 and "→ result" in history, history
     assert WIDGET_ERROR not in lab.panel().inner_text()
     assert not lab.errors, lab.errors
+
+
+BIDI_TOOL = '''
+from typing import Literal
+copied = []
+def cp(src: Literal["invoice\\u202efdp.exe", "notes.txt"], dst: str) -> str:
+    """Copy a file."""
+    copied.append((src, dst))
+    return "copied"
+'''
+
+
+def test_the_consent_block_shows_a_bidi_control_as_its_escape(server: LabServer,
+                                                              lab: Lab) -> None:
+    """A right-to-left override in a call's arguments would show ``invoice.pdf``-like text
+    while the function gets another name: above the buttons it is ``\\u202e``, in sight."""
+    name = notebook(server, "bidi.ipynb", [
+        "%load_ext chatmagic", BIDI_TOOL,
+        "%%chat -m tools --tools cp\nCopy the invoice.",
+        "print(copied)",
+    ])
+    lab.open(name)
+    lab.run(0)
+    lab.run(1)
+    key = lab.run_cell(2)
+    out = lab.output(2)
+    skip = out.locator("button.jupyter-button", has_text="Skip")
+    skip.wait_for(timeout=30_000)
+    text = lab.out_text(2)
+    lab.screenshot("tools-bidi-consent")
+    assert '"src": "invoice\\u202efdp.exe"' in text, text
+    assert "\u202e" not in text and "waiting: Run or Skip" in text, text
+    skip.click()
+    lab.wait_done(key, timeout=30)
+    assert "\u202e" not in lab.out_text(2)
+    assert "[]" in lab.run(3)  # skipped: it never ran
+    assert not lab.errors, lab.errors

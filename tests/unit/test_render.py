@@ -134,7 +134,8 @@ def test_mermaid_and_unknown_languages_are_only_code() -> None:
 
 
 def test_text_html_is_inert_and_document_ignores_mathjax() -> None:
-    assert text_html("a $5 \\( <b> \x00") == "a <span>$</span>5 <span>\\</span>( &lt;b&gt; \ufffd"
+    assert text_html("a $5 \\( <b> \x00") == \
+        "a <span>$</span>5 <span>\\</span>( &lt;b&gt; <span>\\</span>x00"
     assert 'class="chatmagic tex2jax_ignore mathjax_ignore"' in document("x")
 
 

@@ -333,7 +333,8 @@ def test_a_call_is_one_block_grown_in_place_then_its_state(shown: DisplayRecorde
         reply.feed(ToolCallDelta(0, arguments=piece))
         blocks.draw(reply)
     blocks.draw(reply)  # nothing new: nothing sent
-    assert shown.displays == 1 and shown.updates == 4
+    # Redrawn once its arguments doubled: at 4 characters, then 9 (13 and 17 wait).
+    assert shown.displays == 1 and shown.updates == 2
     blocks.draw(reply, final=True)
     blocks.state(0, "ran", "22 °C")
     blocks.draw(reply)  # decided: not redrawn as arriving

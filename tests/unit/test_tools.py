@@ -371,11 +371,22 @@ def test_the_python_apis_prompt_shows_arguments_past_300_characters(
     assert asked and asked[0].startswith("Run many(all ") and asked[0].endswith("? [y/N]: ")
 
 
-def test_what_a_prompt_shows_cannot_hide_or_rewrite_text() -> None:
-    from chatmagic.engine.rounds import shown
+def test_what_a_prompt_shows_cannot_hide_or_rewrite_text(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from chatmagic.engine.rounds import INLINE_ARGUMENTS, ask
+    from chatmagic.tools.functions import ToolCall
 
-    assert shown("ok\x1b[2K\rgone\x08\u202eevil\u2066\x9b\nnext\tcol") == \
-        "ok\ufffd[2K\ufffdgone\ufffd\ufffdevil\ufffd\ufffd\nnext\tcol"
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or "n")
+    hostile = "ok\x1b[2K\rgone\x08\u202eevil\u2066\x9b"
+    ask(ToolCall("c1", "cp\u202e", f'{{"src": "{hostile}"}}'))
+    assert asked[0] == ('Run cp\\u202e({"src": "ok\\x1b[2K\\rgone\\x08\\u202eevil\\u2066'
+                        '\\x9b"})? [y/N]: ')
+    # Printed whole above the question (long arguments): the pretty JSON, escaped the same.
+    long = json.dumps({"dst": "b\u202ea", "pad": "x" * INLINE_ARGUMENTS})
+    ask(ToolCall("c2", "cp", long))
+    printed = capsys.readouterr().out
+    assert '"dst": "b\\u202ea"' in printed and "\u202e" not in printed + asked[1]
 
 
 def test_a_parameters_own_validator_runs_only_once_the_call_is_allowed(

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from .visible import visible
 
 __all__ = ["StreamError", "FailureKind", "KINDS", "server_text", "clean_text", "sentence",
            "said_line", "is_transport"]
@@ -73,7 +74,7 @@ def _html_summary(page: str) -> str:
     words = " ".join(html.unescape(words).split())
     if len(words) > 120:
         words = words[:117].rstrip() + "…"
-    return f"an HTML page ({words})" if words else "an HTML page"
+    return f"an HTML page ({visible(words)})" if words else "an HTML page"
 
 
 def _looks_like_html(text: str) -> bool:
@@ -94,7 +95,7 @@ def said_line(text: str) -> str:
     text = " ".join(_CONTROLS.sub(" ", _ESCAPES.sub("", text)).split())
     if len(text) > MAX_SAID:
         text = f"{text[:MAX_SAID].rstrip()}… ({len(text) - MAX_SAID:,} more characters cut)"
-    return clean_text(text)
+    return visible(text)  # a bidirectional control would reorder what it says
 
 
 def server_text(body: Any) -> str | None:

@@ -17,12 +17,12 @@ Nothing here asks anyone or imports IPython.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..core import scrub
 from ..core.errors import ChatError
+from ..render.html import shown_text
 from .runner import Run, Sink
 from ..tools.functions import ToolCall, ToolResult, assistant_message, check, execute, not_run
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .session import Plan, Session
     from ..engine.reply import Reply
 
-__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "decide", "scrubbed", "ask", "shown",
+__all__ = ["Rounds", "ToolsRefused", "TooManyRounds", "decide", "scrubbed", "ask",
            "INLINE_ARGUMENTS"]
 
 
@@ -160,32 +160,23 @@ def decide(rounds: Rounds, calls: list[ToolCall], allow: Callable[[int, ToolCall
 #: What ``ask`` shows inline; longer arguments are printed whole above the question.
 INLINE_ARGUMENTS = 300
 
-# What could hide or rewrite text on a terminal: control characters (escape sequences, a
-# carriage return, a backspace) and the bidirectional overrides.
-_HIDING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def shown(text: str) -> str:
-    """The model's text as a consent prompt shows it: keys masked, nothing that could hide
-    or rewrite what the user reads."""
-    return _HIDING.sub("\ufffd", scrub.scrub(text))
-
 
 def ask(call: ToolCall, choices: str = "[y/N]") -> str:
     """Ask on stdin whether ``call`` may run, with all of its arguments in sight (a model
     cannot pad past a cut what it passes); the answer, stripped and lower-cased, or ``""``
     when nobody can answer (no stdin: EOF, a headless kernel's StdinNotImplementedError)."""
-    inline = " ".join(call.arguments.split())
+    inline = " ".join(shown_text(call.arguments).split())  # escaped first: U+2028 is no space
     if len(inline) <= INLINE_ARGUMENTS:
-        question = f"Run {shown(call.name)}({shown(inline)})? {choices}: "
+        question = f"Run {shown_text(call.name)}({inline})? {choices}: "
     else:
         try:
             whole = json.dumps(json.loads(call.arguments), indent=2, ensure_ascii=False)
         except (ValueError, RecursionError):
             whole = call.arguments
-        print(f"{shown(call.name)} is called with these arguments ({len(call.arguments):,} "
-              f"characters):\n{shown(whole)}", flush=True)
-        question = (f"Run {shown(call.name)}(all {len(call.arguments):,} characters of its "
+        name = shown_text(call.name)
+        print(f"{name} is called with these arguments ({len(call.arguments):,} "
+              f"characters):\n{shown_text(whole)}", flush=True)
+        question = (f"Run {name}(all {len(call.arguments):,} characters of its "
                     f"arguments printed above)? {choices}: ")
     try:
         answer = input(question)

@@ -29,12 +29,13 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Sequence
 
-from ..core.scrub import scrub
+from ..core.scrub import known, scrub
+from ..core.visible import visible
 from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS, latex_mathml, mathml_attribute
 
-__all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "sanitize",
-           "STYLE", "ROOT_CLASS", "document", "tool_call_html", "tool_call_text",
-           "TOOL_RESULT_SHOWN", "table_html", "view"]
+__all__ = ["markdown_html", "code_html", "text_html", "escape_html", "clean_text", "shown_text",
+           "sanitize", "STYLE", "ROOT_CLASS", "document", "tool_call_html", "tool_call_text",
+           "TOOL_RESULT_SHOWN", "HIGHLIGHT_ARGUMENTS", "table_html", "view"]
 
 ROOT_CLASS = "chatmagic tex2jax_ignore mathjax_ignore"
 
@@ -90,15 +91,20 @@ _CLASSES = {"cm-refusal", "cm-note", "cm-math", "cm-tool"}
 _IMPLIED = re.compile(r"</(?:li|td|th|tr)>|\n(?=</?(?:li|tr|td|th|thead|tbody|ul|ol|table)\b)")
 _RASTER = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 _WEB = re.compile(r"(?:https?:|mailto:)", re.I)
-_CONTROL = re.compile(r"[\x00\ud800-\udfff]")  # NUL and lone surrogates: U+FFFD
 _MATH_CHARS = re.compile(r"[$\\]")
 
 
 def clean_text(text: str) -> str:
-    """Text fit to show: every known key masked (a key the model spread over many deltas
-    never crossed the HTTP edge in one piece), NUL and lone surrogates replaced (the kernel
-    cannot send a lone surrogate)."""
-    return _CONTROL.sub("\ufffd", scrub(text))
+    """Prose fit to show (a reply, its reasoning, a view's text): every known key masked (a
+    key the model spread over many deltas never crossed the HTTP edge in one piece), and
+    what could hide or reorder text shown as its escape (`core.visible`, prose)."""
+    return visible(scrub(text), prose=True)
+
+
+def shown_text(text: str, lines: bool = True) -> str:
+    """A name, an id, an argument, a header or a footer fit to show: keys masked, and every
+    control and invisible format character shown as its escape (`core.visible`)."""
+    return visible(scrub(text), lines=lines)
 
 
 def escape_html(text: str) -> str:
@@ -113,7 +119,7 @@ def _inert(escaped: str) -> str:
 
 def text_html(text: str) -> str:
     """Plain text (a header, a footer, a server's error) as inert HTML."""
-    return _inert(escape_html(clean_text(text)))
+    return _inert(escape_html(shown_text(text)))
 
 
 # -- code ----------------------------------------------------------------------------------
@@ -301,6 +307,11 @@ def document(body: str, *, style: bool = False, classes: str = "") -> str:
 TOOL_RESULT_SHOWN = 600
 
 
+#: Characters of arguments highlighted as JSON; longer ones are shown plain (highlighting
+#: 2 MB of numbers takes seconds and makes its HTML twice the size).
+HIGHLIGHT_ARGUMENTS = 50_000
+
+
 def _pretty_arguments(arguments: str) -> str:
     """A call's arguments as the model wrote them: pretty JSON when they parse."""
     import json
@@ -309,6 +320,14 @@ def _pretty_arguments(arguments: str) -> str:
         return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError):
         return arguments
+
+
+@lru_cache(maxsize=4)
+def _arguments_html(arguments: str, keys: int) -> str:
+    """The arguments' block, made once however often its call's state is drawn again (and
+    again once a key is added: ``keys`` is how many are known)."""
+    pretty = shown_text(_pretty_arguments(arguments))
+    return code_html(pretty, "json" if len(pretty) <= HIGHLIGHT_ARGUMENTS else "")
 
 
 def _cut(text: str, limit: int) -> str:
@@ -321,11 +340,12 @@ def tool_call_html(name: str, arguments: str, result: str | None = None,
                    state: str = "") -> str:
     """One tool call as a compact block: its name, its arguments (pretty JSON), then its
     result (cut when long) or its state ("waiting for approval", "skipped"). Everything in
-    it is the model's or the tool's text, so all of it is escaped."""
+    it is the model's or the tool's text, so all of it is escaped, and every control or
+    invisible character in the name and arguments shows as its escape (`shown_text`)."""
     # Words, not an icon: a tool emoji is a blank box where no font has it (Debian's chromium).
     head = (f'<span class="cm-note">tool call</span> <b>{text_html(name)}</b>'
             + (f' <span class="cm-note">· {text_html(state)}</span>' if state else ""))
-    body = code_html(_pretty_arguments(arguments), "json") if arguments.strip() else ""
+    body = _arguments_html(arguments, len(known())) if arguments.strip() else ""
     if result is not None:
         body += (f'<div class="cm-note">→ result</div>'
                  f"{code_html(_cut(result, TOOL_RESULT_SHOWN))}")
@@ -335,7 +355,8 @@ def tool_call_html(name: str, arguments: str, result: str | None = None,
 def tool_call_text(name: str, arguments: str, result: str | None = None,
                    state: str = "") -> str:
     """The same block as plain text (a terminal, a text/plain reader)."""
-    lines = [f"[tool] {name}({' '.join(arguments.split())})" + (f" · {state}" if state else "")]
+    lines = [f"[tool] {shown_text(name)}({' '.join(shown_text(arguments).split())})"
+             + (f" · {state}" if state else "")]
     if result is not None:
         lines.append(f"  → {_cut(result, TOOL_RESULT_SHOWN)}")
     return clean_text("\n".join(lines))
@@ -344,9 +365,11 @@ def tool_call_text(name: str, arguments: str, result: str | None = None,
 # -- views: %models, %chat_usage, %chat_config, %chat_history -------------------------------
 
 def table_html(header: list[str], rows: list[list[Any]]) -> str:
-    """A table of plain values (a server's model ids, a profile's URL) as inert HTML."""
+    """A table of plain values (a server's model ids, a profile's URL) as inert HTML, each
+    cell on one line (escaped first: a separator or a control is no space)."""
     head = "".join(f"<th>{text_html(str(h))}" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{text_html(' '.join(str(v).split()))}" for v in row)
+    body = "".join("<tr>" + "".join(f"<td>{text_html(' '.join(shown_text(str(v)).split()))}"
+                                    for v in row)
                    for row in rows)
     return f"<table><thead><tr>{head}</thead><tbody>{body}</tbody></table>"
 

@@ -2,6 +2,8 @@
 
 IPython cuts the word being completed at ``:``, ``,`` and ``=``, so a
 candidate is returned as the rest after the last of those in what was typed.
+A model id comes from the endpoint: only one that is a single plain word is offered (a
+line end in one would make the rest of it code in the cell).
 """
 
 from __future__ import annotations
@@ -9,16 +11,25 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ..core.visible import is_visible
 from .cmd.models import model_ids
 from .ipy import context_matcher
 
 if TYPE_CHECKING:
     from .magics import ChatMagics
 
-__all__ = ["install", "candidates"]
+__all__ = ["install", "candidates", "insertable"]
 
 _CHAT_LINE = re.compile(r"^\s*%%?chat\s")
 _DELIMS = re.compile(r"[:,=]")
+# What a model id may hold to be offered: letters, digits and the punctuation ids use
+# (``meta-llama/Llama-3.1-8B``, ``qwen2.5:7b``, ``@cf/x``); no space, quote, comma or brace.
+_INSERTABLE = re.compile(r"[\w.:/@+~-]+")
+
+
+def insertable(model_id: str) -> bool:
+    """Whether an id the endpoint listed is safe to insert into the cell as it is."""
+    return bool(_INSERTABLE.fullmatch(model_id)) and is_visible(model_id)
 
 
 def candidates(magics: "ChatMagics", before: str) -> tuple[str, list[str]]:
@@ -30,8 +41,9 @@ def candidates(magics: "ChatMagics", before: str) -> tuple[str, list[str]]:
         option, typed = "--compare", typed[len("--compare="):]
     profiles = magics.session.profiles.names()
     cache = magics.models_cache
-    ids = model_ids(cache)
-    prefixed = [f"{row['profile']}:{row['id']}" for rows in cache.values() for row in rows]
+    ids = [i for i in model_ids(cache) if insertable(i)]
+    prefixed = [f"{row['profile']}:{row['id']}" for rows in cache.values() for row in rows
+                if insertable(str(row["id"]))]
     if option in ("-p", "--profile"):
         return typed, profiles
     if option in ("-m", "--model"):

@@ -223,7 +223,7 @@ class CellRounds:
                         tooltip="Do not run it; the model is told it was skipped")
         run.on_click(lambda _button: pick(True))
         skip.on_click(lambda _button: pick(False))
-        blocks.state(index, "waiting: Run or Skip")
+        blocks.state(index, "waiting: Run or Skip", show=False)  # drawn once, above the buttons
         box = w.VBox([w.HTML(document(blocks.html(index), style=True)),
                       w.HBox([run, skip], layout=w.Layout(gap="8px"))])
         blocks.replace(index, box)

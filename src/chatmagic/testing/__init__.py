@@ -112,7 +112,8 @@ which answers ``GET /props`` with that and has no ``/model_group/info``.
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
 answers the model id ``name`` with exactly those writes (a float is a pause),
 then closes the connection (``unstreamed=RawReply(...)``: another answer for a
-request without ``stream``); for byte streams no script above makes.
+request without ``stream``); for byte streams no script above makes. ``endpoint.listed =
+[{...}]`` makes ``GET /models`` list exactly those entries (odd ids, dates).
 
 The Batch API: OpenAI's ``/files`` and ``/batches`` (see `batch_server`), each JSONL line
 answered by the scripts above, never streamed; ``batch_seconds`` keeps a batch in progress

@@ -33,7 +33,7 @@ class Handler(ToolReplies, GatewayRoutes):
         if self.path.rstrip("/").endswith("/models"):
             data = [{"id": m, "object": "model", "created": 1700000000 + i,
                      "owned_by": self.owner.owned_by} for i, m in enumerate(self.owner.models)]
-            return self._send_json(200, {"object": "list", "data": data})
+            return self._send_json(200, {"object": "list", "data": self.owner.listed or data})
         if self._capabilities():
             return None
         self._error(404, f"No route for GET {self.path}")

@@ -32,6 +32,8 @@ class EndpointState:
         self.batch_unset = batch_unset
         self.raw = dict(raw or {})
         self.models = models + tuple(name for name in self.raw if name not in models)
+        #: What ``GET /models`` lists, given whole (a hostile list); None: one entry per model.
+        self.listed: list[dict[str, Any]] | None = None
         self._arrivals = 0  # chat requests received so far (one-at-a-time watches it)
         self.api_key = api_key
         self.owned_by = owned_by

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 import openai
 
 from ...core.errors import EndpointError, ProfileError
 from ...core.profiles import PRESETS, Profile
-from ...render.html import table_html, text_html, view
+from ...render.html import shown_text, table_html, text_html, view
 from ...transport.failures import describe_exception
 
 if TYPE_CHECKING:
@@ -21,10 +22,18 @@ __all__ = ["run", "list_models", "fetch_models", "models_table", "usage_table", 
            "account_table"]
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _created(value: Any) -> str:
-    if isinstance(value, (int, float)) and value > 0:
-        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc).date().isoformat()
-    if isinstance(value, str):  # Claude's endpoint: created_at as an ISO string
+    """The day a model was made, from a Unix time or an ISO date; blank for anything else
+    (a server may send 1e20, -1, NaN or words: the row is still shown)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        try:
+            return _dt.datetime.fromtimestamp(value, _dt.timezone.utc).date().isoformat()
+        except (OverflowError, OSError, ValueError):  # past the year 9999, or infinite
+            return ""
+    if isinstance(value, str) and _ISO_DATE.match(value):  # Claude's endpoint: created_at
         return value[:10]
     return ""
 
@@ -40,7 +49,7 @@ def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
     rows = []
     for item in items:
         extra = getattr(item, "model_extra", None) or {}
-        rows.append({"id": item.id, "owned_by": getattr(item, "owned_by", None)
+        rows.append({"id": str(item.id), "owned_by": getattr(item, "owned_by", None)
                      or extra.get("display_name", ""),
                      "created": _created(getattr(item, "created", None)
                                          or extra.get("created_at")),
@@ -108,7 +117,9 @@ def model_ids(cache: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
-    """The table as HTML (every value inert: servers send what they like) and as text."""
+    """The table as HTML (every value inert: servers send what they like) and as text, each
+    value on one line with whatever could hide or reorder it shown as its escape."""
+    rows = [[shown_text(str(v), lines=False) for v in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else []
     plain = [" ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in [header, *rows]]
     return table_html(header, rows), "\n".join(plain)

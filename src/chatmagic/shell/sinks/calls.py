@@ -6,6 +6,10 @@ an output of its own, updated in place through its display id, and always
 ends as ``text/html`` (or ``text/plain``), so a saved notebook keeps it.
 Everything in it is the model's or the tool's text: it goes through
 `html.tool_call_html`, which escapes it all.
+
+While a call's arguments arrive, its block is drawn again only once they have doubled
+since it was last drawn (as a reply's live piece is, `pieces.GROWTH`): the bytes sent for
+arguments of any size, in any number of pieces, stay a few times their size.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from ...engine.reply import Reply
 from ...render.html import document, tool_call_html, tool_call_text
+from ...render.pieces import GROWTH
 from . import Display, ipython_display
 
 __all__ = ["CallBlocks", "TextCalls"]
@@ -49,16 +54,25 @@ class CallBlocks:
         """Show the calls that arrived so far (a new block per call, grown in place)."""
         for index, call in enumerate(reply.tool_calls()):
             function = call["function"]
-            state = "" if final else "arriving…"
-            if index < len(self.drawn) and self.drawn[index][2] not in ("", "arriving…"):
-                continue  # decided already: not redrawn as arriving
-            self._show(index, function["name"], function["arguments"], state)
+            arguments = function["arguments"]
+            if index < len(self.drawn):
+                _, shown, state, _ = self.drawn[index]
+                if state not in ("", "arriving…"):
+                    continue  # decided already: not redrawn as arriving
+                if not final and len(arguments) < GROWTH * len(shown):
+                    continue  # redrawn once doubled: O(size) bytes, however many pieces
+            self._show(index, function["name"], arguments, "" if final else "arriving…")
 
-    def state(self, index: int, state: str, result: str | None = None) -> None:
-        """Show what became of call ``index``: waiting, running, skipped, its result."""
+    def state(self, index: int, state: str, result: str | None = None,
+              show: bool = True) -> None:
+        """Show what became of call ``index``: waiting, running, skipped, its result
+        (``show=False``: only noted, for what `html` draws next)."""
         if index < len(self.drawn):
             name, arguments, _, _ = self.drawn[index]
-            self._show(index, name, arguments, state, result)
+            if show:
+                self._show(index, name, arguments, state, result)
+            else:
+                self.drawn[index] = (name, arguments, state, result)
 
     def replace(self, index: int, widget: Any) -> None:
         """Show a widget where block ``index`` stands (the Run / Skip buttons with it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...core.visible import visible
 from ...engine.reply import Reply
 
 __all__ = ["header_text", "footer_text", "status_text", "arrived"]
@@ -15,7 +16,9 @@ _FINISH = {
 
 
 def header_text(label: str, reply: Reply) -> str:
-    return f"{label} · {reply.profile} ({reply.endpoint.split('://', 1)[-1]})"
+    """The model, profile and endpoint, on one line whatever their names hold."""
+    return visible(f"{label} · {reply.profile} ({reply.endpoint.split('://', 1)[-1]})",
+                   lines=False)
 
 
 def arrived(reply: Reply) -> bool:
@@ -61,4 +64,4 @@ def footer_text(reply: Reply, with_error: bool = True) -> str:
         parts.append(f"{speed:.1f} tok/s")
     parts.append(f"{reply.elapsed:.2f} s")
     parts += reply.notes  # what was done to get the reply (asked again on its own, ...)
-    return " · ".join(parts)
+    return visible(" · ".join(parts))  # the finish reason and the error are the endpoint's

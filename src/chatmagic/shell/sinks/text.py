@@ -7,6 +7,7 @@ from typing import Any
 
 from ...core.events import TextDelta
 from ...engine.runner import Events, Run
+from ...render.html import clean_text
 from .calls import TextCalls
 from .figures import footer_text, header_text
 
@@ -32,7 +33,7 @@ class TextRenderer:
         text = "".join(event.text for _, event in events
                        if type(event) is TextDelta and event.choice == 0)
         if text:
-            sys.stdout.write(text)
+            sys.stdout.write(clean_text(text))  # an escape sequence is shown, never obeyed
             sys.stdout.flush()
 
     def end(self, run: Run, events: Events) -> None:
@@ -40,7 +41,7 @@ class TextRenderer:
             self.refresh(run, events)  # what arrived since the last refresh
             reply = run.replies[0]
             for i in range(1, len(reply.choices)):
-                print(f"\n\n[{self.labels[0]} · choice {i}]\n{reply.text(i)}", end="")
+                print(f"\n\n[{self.labels[0]} · choice {i}]\n{clean_text(reply.text(i))}", end="")
             if reply.tool_calls():
                 print()
                 self.calls.draw(reply, final=True)
@@ -51,5 +52,5 @@ class TextRenderer:
             print(f"\n[{footer_text(reply)}]", flush=True)
             return
         for label, reply in zip(self.labels, run.replies):
-            print(f"[{header_text(label, reply)}]\n{reply.text()}\n[{footer_text(reply)}]\n",
-                  flush=True)
+            text = clean_text(reply.text())
+            print(f"[{header_text(label, reply)}]\n{text}\n[{footer_text(reply)}]\n", flush=True)
