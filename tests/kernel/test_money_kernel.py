@@ -6,34 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from cells import PRICES, echo_cost, write_prices
 from chatmagic.core.pricing import money
 from chatmagic.testing import FakeEndpoint
 from kernel import outputs, run_cells, visible
-
-
-# Per million tokens: large, so the sums read plainly.
-PRICES = """
-default_profile = "fake"
-
-[profiles.fake]
-base_url = "{url}"
-
-[profiles.fake.prices]
-"echo*" = {{ input = 1000, cached_input = 100, output = 10000 }}
-"markdown" = {{ input = 0, output = 0 }}
-"long*" = {{ input = 2000, output = 4000, currency = "CNY" }}
-
-[prices]
-"priced*" = {{ input = 1, output = 1 }}
-"""
-
-
-def _write(path: Path, url: str, text: str = PRICES) -> None:
-    (path / "chatmagic.toml").write_text(text.format(url=url), encoding="utf-8")
-
-
-def _echo_cost(prompt: int, cached: int, completion: int) -> float:
-    return ((prompt - cached) * 1000 + cached * 100 + completion * 10000) / 1e6
 
 
 def test_bad_prices_refuse_loading_the_extension_with_one_message(
@@ -46,17 +22,17 @@ def test_bad_prices_refuse_loading_the_extension_with_one_message(
 
 
 def test_kernel_footer_totals_and_remote(endpoint: FakeEndpoint, clean_env: Path) -> None:
-    _write(clean_env, endpoint.base_url, PRICES + '\n[profiles.gw]\nbase_url = "'
-           + endpoint.gateway_url("openrouter") + '"\n')
+    write_prices(clean_env, endpoint.base_url, PRICES + '\n[profiles.gw]\nbase_url = "'
+                 + endpoint.gateway_url("openrouter") + '"\n')
     nb = run_cells(["%load_ext chatmagic", "%%chat -m echo/cached=4\none two three",
                     "%%chat -m priced/cost=0.5\none two",
                     "%chat_usage -o rows\nprint(rows[0]['cost_USD'])",
                     "%chat_usage --remote -p gw"], cwd=str(clean_env))
     first = visible("".join(outputs(nb.cells[1])))
-    assert money(_echo_cost(6, 4, 3), "USD") in first
+    assert money(echo_cost(6, 4, 3), "USD") in first
     assert "0.5 USD" in visible("".join(outputs(nb.cells[2])))
     printed = "".join(o.get("text", "") for o in nb.cells[3].outputs)
-    assert float(printed.split()[-1]) == pytest.approx(_echo_cost(6, 4, 3) + 0.5)
+    assert float(printed.split()[-1]) == pytest.approx(echo_cost(6, 4, 3) + 0.5)
     remote = visible("".join(outputs(nb.cells[4])))
     assert "answered by OpenRouter key" in remote and "6.5" in remote
 

@@ -7,33 +7,8 @@ from typing import Any
 
 import pytest
 
+from cells import SCHEMA_CELL
 from chatmagic.testing import FakeEndpoint
-
-
-DEFINITIONS = '''\
-import dataclasses
-import re
-from typing import TypedDict
-from pydantic import BaseModel
-
-class Person(BaseModel):
-    name: str
-    age: int
-    tags: list[str]
-
-@dataclasses.dataclass
-class Book:
-    title: str
-    year: int
-    rating: float
-
-class Point(TypedDict):
-    x: int
-    label: str
-
-city = {"type": "object", "properties": {"city": {"type": "string"},
-        "population": {"type": "integer"}}, "required": ["city", "population"]}
-'''
 
 
 @pytest.mark.kernel
@@ -41,7 +16,7 @@ def test_each_kind_comes_back_as_its_type_in_a_kernel(endpoint: FakeEndpoint,
                                                       clean_env: Any) -> None:
     from kernel import errors, outputs, run_cells, visible
 
-    nb = run_cells(["%load_ext chatmagic", DEFINITIONS,
+    nb = run_cells(["%load_ext chatmagic", SCHEMA_CELL,
                     "%%chat -m schema --schema Person -o p\nAda Lovelace was 36.",
                     "%%chat -m schema --schema Book -o b\nDune 1965, rated 4.5",
                     "%%chat -m schema --schema Point -o pt\npoint 3 named A",

@@ -9,26 +9,9 @@ from typing import Any
 
 
 from chatmagic.testing import FakeEndpoint
+from cells import TOOLS_CELL
 from kernel import errors, outputs, run_cells, visible
 from openapi import errors as schema_errors
-
-
-TOOLS_CELL = '''
-ran = []
-def add(a: int, b: int) -> int:
-    """Add two whole numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    ran.append((a, b))
-    return a + b
-
-def boom(x: int) -> int:
-    """Always fails."""
-    raise ValueError(f"no luck with {x}")
-'''
 
 
 def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:

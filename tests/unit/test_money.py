@@ -19,26 +19,7 @@ from chatmagic.core.pricing import (Cost, Estimate, Pricer, PriceBook, check_bud
 from chatmagic.core.profiles import Profiles
 from chatmagic.money.account import NEW_API_QUOTA_PER_USD
 from chatmagic.testing import GATEWAYS, FakeEndpoint
-
-# Per million tokens: large, so the sums read plainly.
-PRICES = """
-default_profile = "fake"
-
-[profiles.fake]
-base_url = "{url}"
-
-[profiles.fake.prices]
-"echo*" = {{ input = 1000, cached_input = 100, output = 10000 }}
-"markdown" = {{ input = 0, output = 0 }}
-"long*" = {{ input = 2000, output = 4000, currency = "CNY" }}
-
-[prices]
-"priced*" = {{ input = 1, output = 1 }}
-"""
-
-
-def _write(path: Path, url: str, text: str = PRICES) -> None:
-    (path / "chatmagic.toml").write_text(text.format(url=url), encoding="utf-8")
+from cells import echo_cost, write_prices
 
 
 @pytest.fixture
@@ -47,7 +28,7 @@ def money_shell(endpoint: FakeEndpoint, clean_env: Path) -> Iterator[Any]:
     import chatmagic
     from IPython.testing.globalipapp import get_ipython
 
-    _write(clean_env, endpoint.base_url)
+    write_prices(clean_env, endpoint.base_url)
     ip = get_ipython()
     chatmagic._magics = None
     chatmagic.load_ipython_extension(ip)
@@ -61,10 +42,6 @@ def _footer(out: str) -> str:
     return lines[-1]
 
 
-def _echo_cost(prompt: int, cached: int, completion: int) -> float:
-    return ((prompt - cached) * 1000 + cached * 100 + completion * 10000) / 1e6
-
-
 # -- the footer, the totals, the history, Response.cost -------------------------------
 
 def test_configured_prices_give_the_cost_in_footer_totals_and_history(
@@ -73,15 +50,15 @@ def test_configured_prices_give_the_cost_in_footer_totals_and_history(
     footer = _footer(capsys.readouterr().out)
     # The fake counts a prompt's words plus 3 a message: 6 in, 3 out, 4 of them cached.
     assert "6 → 3 tokens" in footer
-    expected = _echo_cost(6, 4, 3)
+    expected = echo_cost(6, 4, 3)
     assert money(expected, "USD") in footer and expected == pytest.approx(0.0324)
     money_shell.run_cell_magic("chat", "-m echo --no-history", "one two three")
-    assert money(_echo_cost(6, 0, 3), "USD") in _footer(capsys.readouterr().out)
+    assert money(echo_cost(6, 0, 3), "USD") in _footer(capsys.readouterr().out)
 
     money_shell.run_line_magic("chat_usage", "-o rows")
     (row,) = money_shell.user_ns["rows"]
     assert row["requests"] == 2
-    assert row["cost_USD"] == pytest.approx(_echo_cost(6, 4, 3) + _echo_cost(6, 0, 3))
+    assert row["cost_USD"] == pytest.approx(echo_cost(6, 4, 3) + echo_cost(6, 0, 3))
     assert row["unpriced"] == 0
     shown = capsys.readouterr().out
     assert "cost USD" in shown and money(row["cost_USD"], "USD").split()[0] in shown
@@ -104,7 +81,7 @@ def test_costs_sum_per_currency_and_a_known_zero_is_zero(money_shell: Any, capsy
     rows = {r["model"]: r for r in money_shell.user_ns["rows"]}
     assert "cost_CNY" in rows["long/tokens=10"] and "cost_USD" not in rows["long/tokens=10"]
     assert rows["markdown"]["cost_USD"] == 0
-    assert rows["echo"]["cost_USD"] == pytest.approx(_echo_cost(5, 0, 2))
+    assert rows["echo"]["cost_USD"] == pytest.approx(echo_cost(5, 0, 2))
     table = capsys.readouterr().out
     assert "cost CNY" in table and "cost USD" in table
 
@@ -127,7 +104,7 @@ def test_response_cost_in_the_python_api(money_shell: Any) -> None:
 
     response = chatmagic.prompt("one two three", model="fake:echo")
     assert isinstance(response.cost, Cost)
-    assert response.cost.amount == pytest.approx(_echo_cost(6, 0, 3))
+    assert response.cost.amount == pytest.approx(echo_cost(6, 0, 3))
     assert response.cost.currency == "USD" and float(response.cost) == response.cost.amount
     assert chatmagic.prompt("x", model="fake:reasoning").cost is None
 
@@ -390,11 +367,11 @@ def test_each_prices_every_row_and_says_the_estimate_first(
     rows = money_shell.user_ns["table"]
     rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
     # The fake counts 2 words + 3 in, 2 words out.
-    assert [r["cost"] for r in rows] == [pytest.approx(_echo_cost(5, 0, 2))] * 3
+    assert [r["cost"] for r in rows] == [pytest.approx(echo_cost(5, 0, 2))] * 3
     money_shell.run_line_magic("chat_usage", "--by conversation -o usage")
     (group,) = [u for u in money_shell.user_ns["usage"]
                 if u["conversation"] == "--each words"]
-    assert group["cost_USD"] == pytest.approx(3 * _echo_cost(5, 0, 2))
+    assert group["cost_USD"] == pytest.approx(3 * echo_cost(5, 0, 2))
 
 
 def test_each_above_max_cost_is_refused_saying_the_estimate(
@@ -415,12 +392,12 @@ def test_compare_columns_and_history_show_say_each_cost(money_shell: Any, capsys
     out = capsys.readouterr().out
     footers = [line for line in out.splitlines() if line.startswith("[") and "tokens" in line]
     assert len(footers) == 3
-    assert money(_echo_cost(6, 0, 3), "USD") in footers[0]
+    assert money(echo_cost(6, 0, 3), "USD") in footers[0]
     assert "0 USD" in footers[1]
     assert "USD" not in footers[2]  # reasoning: no price known
     money_shell.run_line_magic("chat_history", "keep 1")
     money_shell.run_line_magic("chat_history", "show")
-    assert money(_echo_cost(6, 0, 3), "USD") in capsys.readouterr().out
+    assert money(echo_cost(6, 0, 3), "USD") in capsys.readouterr().out
 
 
 def test_an_endpoints_figure_counts_even_for_a_reply_planned_without_prices() -> None:

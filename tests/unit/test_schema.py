@@ -7,10 +7,9 @@ JSON built from the schema it received (or wrong on purpose: ``shape=wrong|prose
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import json
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -18,29 +17,7 @@ from pydantic import BaseModel
 from chatmagic.core.errors import InvalidOutput, SchemaError
 from chatmagic.core.schema import resolve_schema
 from chatmagic.testing import FakeEndpoint
-
-
-class Person(BaseModel):
-    name: str
-    age: int
-    tags: list[str]
-
-
-@dataclasses.dataclass
-class Book:
-    title: str
-    year: int
-    rating: float
-
-
-class Point(TypedDict):
-    x: int
-    label: str
-
-
-CITY = {"type": "object", "properties": {"city": {"type": "string"},
-                                         "population": {"type": "integer"}},
-        "required": ["city", "population"]}
+from schema_kinds import Book, Person, Point, city
 
 
 # -- specs -------------------------------------------------------------------------------
@@ -49,7 +26,7 @@ def test_each_kind_of_spec_gives_its_fields_and_a_strict_schema_where_it_can() -
     cases = [(Person, "Person", ("name", "age", "tags"), True),
              (Book, "Book", ("title", "year", "rating"), True),
              (Point, "Point", ("x", "label"), True),
-             (CITY, "reply", ("city", "population"), True),
+             (city, "reply", ("city", "population"), True),
              ("name, age int, tags list[str]", "reply", ("name", "age", "tags"), True)]
     for spec, name, fields, strict in cases:
         schema = resolve_schema(spec)

@@ -17,24 +17,8 @@ from chatmagic.core.events import ToolCallDelta
 from chatmagic.testing import FakeEndpoint
 from chatmagic.core.errors import ToolError
 from chatmagic.tools.functions import ToolCall, describe, execute, resolve
+from cells import TOOLS_CELL
 from openapi import errors as schema_errors
-
-TOOLS_CELL = '''
-ran = []
-def add(a: int, b: int) -> int:
-    """Add two whole numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    ran.append((a, b))
-    return a + b
-
-def boom(x: int) -> int:
-    """Always fails."""
-    raise ValueError(f"no luck with {x}")
-'''
 
 
 def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
