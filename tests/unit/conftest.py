@@ -24,6 +24,11 @@ from openapi import assert_bodies_valid
 
 _NETWORK = (socket.AF_INET, socket.AF_INET6)
 
+try:  # a fresh matplotlib builds its font cache with `fc-list` on first import: done here,
+    import matplotlib.pyplot  # noqa: F401  # before subprocesses are refused, not in a test
+except ImportError:
+    pass
+
 
 def _refuse(what: str) -> Any:
     def refuse(*args: Any, **kwargs: Any) -> Any:
