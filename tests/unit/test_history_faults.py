@@ -113,7 +113,9 @@ def test_an_exchange_over_the_limit_is_kept_in_memory_and_said(
     book.add_turn("default", _turn("after"))
     assert [t.user["content"] for t in book.get("default").turns] == ["small", "q", "after"]
     err = capsys.readouterr().err
-    assert "64.0 MiB of text" in err and "at most 64 MiB" in err and "no setting" in err
+    text = len(huge) + len("q" "user" "assistant") + 2 * len("role" "content")  # keys count
+    assert f"holds {text:,} characters of text" in err
+    assert "at most 67,108,864 (64 MiB)" in err and "no setting raises it" in err
     assert book.path is not None and str(book.path) in err
     reopened = Notebook("big.ipynb", tmp_path)
     assert [t.user["content"] for t in reopened.get("default").turns] == ["small", "after"]

@@ -267,7 +267,7 @@ class Notebook:
               "kernel keeps its conversations in memory only from now on; the file holds them "
               "as they were before this change. To keep them, free space and save each one "
               "(%chat_history list, then %chat_history save FILE -c NAME; load brings it "
-              "back); a restarted kernel journals again.", file=sys.stderr)
+              "back); a restarted kernel journals again, from what the file holds.", file=sys.stderr)
         self.path = None
 
     def set_system(self, name: str, text: str | None) -> None:
@@ -285,11 +285,11 @@ class Notebook:
                 raise
             self.get(name).turns.append(turn)
             if self.path is not None:
-                print(f"warning: this exchange holds {chars / 2**20:.1f} MiB of text; the "
-                      f"history file keeps at most {limits.MAX_TEXT // 2**20} MiB of text per "
-                      "exchange (a fixed limit, no setting raises it). It stays in conversation "
-                      f"'{name}' in memory only: {self.path} does not have it, so a restarted "
-                      "kernel will not.", file=sys.stderr)
+                print(f"warning: this exchange holds {chars:,} characters of text; the history "
+                      f"file keeps at most {limits.MAX_TEXT:,} ({limits.MAX_TEXT / 2**20:g} MiB) "
+                      "per exchange, a fixed limit (no setting raises it). It stays in "
+                      f"conversation '{name}' in memory only: {self.path} does not have it, so "
+                      "a restarted kernel will not.", file=sys.stderr)
 
     def undo(self, name: str) -> Turn:
         conv = self.get(name, create=False)
