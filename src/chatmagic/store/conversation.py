@@ -10,8 +10,8 @@ notebook it serves, journals every change to an append-only JSONL file:
 appending a turn writes one line (O(1) bytes), a line cut short by a crash is
 skipped on load, and a file lock keeps two kernels of the same notebook from
 interleaving their writes. A journal that cannot be written (a full disk) is
-said once, and the conversations go on in memory. Keys are never stored. Messages that come from
-outside are checked by `chatmagic.store.messages`.
+said once, and the conversations go on in memory. Keys are never stored.
+Messages that come from outside are checked by `chatmagic.store.messages`.
 """
 
 from __future__ import annotations
@@ -267,7 +267,8 @@ class Notebook:
               "kernel keeps its conversations in memory only from now on; the file holds them "
               "as they were before this change. To keep them, free space and save each one "
               "(%chat_history list, then %chat_history save FILE -c NAME; load brings it "
-              "back); a restarted kernel journals again, from what the file holds.", file=sys.stderr)
+              "back); a restarted kernel journals again, from what the file holds.",
+              file=sys.stderr)
         self.path = None
 
     def set_system(self, name: str, text: str | None) -> None:
