@@ -9,16 +9,20 @@ tool calls, the tool results, the answer); its facts (model, usage, timings,
 notebook it serves, journals every change to an append-only JSONL file:
 appending a turn writes one line (O(1) bytes), a line cut short by a crash is
 skipped on load, and a file lock keeps two kernels of the same notebook from
-interleaving their writes. Keys are never stored. Messages that come from
-outside are checked by `chatmagic.store.messages`.
+interleaving their writes. A journal that cannot be written (a full disk) is
+said once, and the conversations go on in memory. Keys are never stored.
+Messages that come from outside are checked by `chatmagic.store.messages`.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
+import os
 import re
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +30,9 @@ from typing import Any
 
 from ..core.errors import HistoryError
 from ..core.names import did_you_mean
-from .jsonl import append_json_line
-from .messages import validate_messages
+from . import messages as limits
+from .jsonl import Write, append_json_line
+from .messages import text_chars, validate_messages
 from .rowstore import RowStore
 
 __all__ = ["Turn", "Conversation", "Notebook", "history_dir", "journal_path", "JOURNAL_VERSION"]
@@ -173,6 +178,8 @@ class Notebook:
         #: Journal lines that could not be read (damaged, or from a newer chatmagic): skipped,
         #: the rest loaded; the magics say so once.
         self.unreadable = 0
+        #: How the journal's bytes reach the file: ``os.write`` (a test's disk that fills).
+        self.write: Write = os.write
         if notebook:
             self.path = journal_path(notebook, directory or history_dir())
             self._replay()
@@ -244,18 +251,46 @@ class Notebook:
         op = {"v": JOURNAL_VERSION, **op}
         self._apply(op)
         if self.path is not None:
-            self._append(op)
+            try:
+                self._append(op)
+            except OSError as exc:  # a full disk, a read-only directory: the chat goes on
+                self._in_memory(exc)
 
     def _append(self, op: dict[str, Any]) -> None:
         assert self.path is not None
-        append_json_line(self.path, op)
+        append_json_line(self.path, op, write=self.write)
+
+    def _in_memory(self, exc: OSError) -> None:
+        """The journal cannot be written: say so once, and journal nothing more (a later
+        line would leave a gap); every conversation goes on in memory."""
+        print(f"warning: the history could not be saved to {self.path}: {_why(exc)}. This "
+              "kernel keeps its conversations in memory only from now on; the file holds them "
+              "as they were before this change. To keep them, free space and save each one "
+              "(%chat_history list, then %chat_history save FILE -c NAME; load brings it "
+              "back); a restarted kernel journals again, from what the file holds.",
+              file=sys.stderr)
+        self.path = None
 
     def set_system(self, name: str, text: str | None) -> None:
         if self.get(name).system != text:
             self._do({"op": "system", "conv": name, "text": text})
 
     def add_turn(self, name: str, turn: Turn) -> None:
-        self._do({"op": "turn", "conv": name, **turn.to_dict()})
+        """Add an exchange. One over the journal's limit of text is kept in memory only
+        (the journal would skip its line), and said."""
+        try:
+            self._do({"op": "turn", "conv": name, **turn.to_dict()})
+        except HistoryError:
+            chars = text_chars(turn.messages)
+            if chars <= limits.MAX_TEXT:
+                raise
+            self.get(name).turns.append(turn)
+            if self.path is not None:
+                print(f"warning: this exchange holds {chars:,} characters of text; the history "
+                      f"file keeps at most {limits.MAX_TEXT:,} ({limits.MAX_TEXT / 2**20:g} MiB) "
+                      "per exchange, a fixed limit (no setting raises it). It stays in "
+                      f"conversation '{name}' in memory only: {self.path} does not have it, so "
+                      "a restarted kernel will not.", file=sys.stderr)
 
     def undo(self, name: str) -> Turn:
         conv = self.get(name, create=False)
@@ -272,6 +307,16 @@ class Notebook:
     def replace(self, name: str, conversation: Conversation) -> None:
         self._do({"op": "replace", "conv": name, "system": conversation.system,
                   "turns": [t.to_dict() for t in conversation.turns]})
+
+
+def _why(exc: OSError) -> str:
+    """Why a write failed, in words (a full disk named as one)."""
+    said = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full ({said})"
+    if exc.errno == getattr(errno, "EDQUOT", None):
+        return f"the disk quota is used up ({said})"
+    return said
 
 
 def _check_turn(data: Any) -> None:

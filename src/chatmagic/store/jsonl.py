@@ -4,22 +4,29 @@ The history journal (`conversation`), the store of finished rows (`rowstore`)
 and the Batch API's job store (`batch_store`) all append this way: the file
 and its directory created private (0600 / 0700), the line written whole under
 an exclusive lock (two kernels of one notebook), and never glued onto a last
-line a crash left torn (that one stays unreadable, the new one is read).
+line a crash left torn (that one stays unreadable, the new one is read). A line
+that cannot be written whole (a full disk) is cut off again: the file ends where
+it did, every line in it readable.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 try:
     import fcntl
 except ImportError:  # Windows: appends of one short line each
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["append_json_line", "private_dir"]
+__all__ = ["append_json_line", "private_dir", "Write"]
+
+#: How bytes reach an open file: ``os.write``, or a test's disk that fills up.
+Write = Callable[[int, memoryview], int]
 
 
 def private_dir(directory: Path) -> None:
@@ -29,10 +36,12 @@ def private_dir(directory: Path) -> None:
 
 
 def append_json_line(path: Path, entry: dict[str, Any], *, sync: bool = True,
-                     default: Any = None) -> None:
+                     default: Any = None, write: Write = os.write) -> None:
     """Append ``entry`` as one JSON line to ``path`` (owner-only; OSError when it cannot).
 
-    ``sync`` waits for the disk (a journal); ``default`` is json.dumps' for odd values.
+    The line is written whole or not at all: when a write fails part-way (a full disk),
+    the file is cut back to its length before, and the OSError raised. ``sync`` waits
+    for the disk (a journal); ``default`` is json.dumps' for odd values.
     """
     line = (json.dumps(entry, ensure_ascii=False, default=default) + "\n").encode()
     private_dir(path.parent)
@@ -45,11 +54,26 @@ def append_json_line(path: Path, entry: dict[str, Any], *, sync: bool = True,
         size = os.fstat(fd).st_size
         if size and _last_byte(path, size) != b"\n":
             line = b"\n" + line
-        os.write(fd, line)
-        if sync:
-            os.fsync(fd)
+        try:
+            _write_all(fd, line, write)
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # the first error is the one to tell
+                os.ftruncate(fd, size)  # no part of this line stays
+            raise
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _write_all(fd: int, data: bytes, write: Write) -> None:
+    """All of ``data``: a write may take only part of it (a disk filling up), then fail."""
+    view = memoryview(data)
+    while view:
+        written = write(fd, view)
+        if written <= 0:  # nothing taken and no error: no room
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def _last_byte(path: Path, size: int) -> bytes:

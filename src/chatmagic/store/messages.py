@@ -9,15 +9,17 @@ one `HistoryError` that says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import HistoryError
 
 __all__ = ["validate_messages", "read_messages", "write_private", "MAX_MESSAGES", "MAX_DEPTH",
-           "MAX_TEXT", "MAX_FILE_BYTES"]
+           "MAX_TEXT", "MAX_FILE_BYTES", "text_chars"]
 
 _ROLES = {"system", "user", "assistant", "developer", "tool"}
 
@@ -151,16 +153,45 @@ def read_messages(path: Path, fmt: str = "json") -> list[Any]:
     return data  # type: ignore[no-any-return]
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a saved history readable by its owner only, or raise one HistoryError."""
+def text_chars(messages: list[Any]) -> int:
+    """The characters of text in ``messages``, as `MAX_TEXT` counts them."""
+    return sum(_shape(message, MAX_DEPTH)[1] for message in messages)
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Write a saved history readable by its owner only, or raise one HistoryError; True
+    when it replaced a file that was there.
+
+    Never through a link: a symbolic link at ``path`` (one planted where the file goes) is
+    refused. The text goes to a new private file in the same directory, renamed over
+    ``path`` when whole: a file that was there is replaced, never opened, so no other
+    file's content or mode changes, and a failed write leaves it as it was.
+    """
     if not path.parent.is_dir():
         raise HistoryError(f"save: the directory {path.parent} does not exist; create it first "
                            "or pick another path. Nothing was written.")
+    if path.is_symlink():
+        raise HistoryError(f"save: {path} is a symbolic link (to {os.readlink(path)}); a "
+                           "history is never written through a link. Remove the link or pick "
+                           "another path. Nothing was written.")
+    if path.exists() and not path.is_file():
+        raise HistoryError(f"save: {path} is not a regular file (a directory?); pick another "
+                           "path. Nothing was written.")
+    replaced = path.exists()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise HistoryError(f"save: cannot write {path}: {exc.strerror}. Nothing was written.")\
             from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: make it private
-        f.write(text)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp made it 0600
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)  # a link put there since is replaced, not followed
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise HistoryError(f"save: cannot write {path}: {exc.strerror or exc}. Nothing was "
+                           "written.") from None
+    return replaced

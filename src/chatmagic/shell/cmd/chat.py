@@ -102,14 +102,13 @@ async def run_awaited(rounds: CellRounds, session: Session, namespace: dict[str,
 
 def finish(rounds: CellRounds, session: Session, namespace: dict[str, Any],
            cell: CellContext, interrupted: bool = False) -> None:
-    """Record the replies, fill ``-o VAR``; then (not interrupted) put ``-f code``'s code
+    """Fill ``-o VAR``, record the replies; then (not interrupted) put ``-f code``'s code
     below, and fail the cell when every request failed or the rounds ended unanswered."""
     plan, run = rounds.plan, rounds.run
-    replies = run.replies
-    session.record(plan, replies)
-    options = plan.options
-    if options.out:
+    replies, options = run.replies, plan.options
+    if options.out:  # first: the reply shown is the reply in VAR, whatever recording says
         namespace[options.out] = out_value(plan, run)
+    session.record(plan, replies)
     if interrupted:
         return
     if options.format == "code" and not plan.side_by_side and replies[0].text():

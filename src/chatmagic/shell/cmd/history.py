@@ -244,8 +244,9 @@ def _save(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
     conv = _conversation(args, session, namespace)
     path = Path(args.target).expanduser()
     fmt = "jsonl" if path.suffix == ".jsonl" else args.format
-    write_private(path, formatted(conv, fmt))  # owner-only, like the journals
-    return f"Saved {len(conv.messages())} messages of '{conv.name}' to {path}."
+    replaced = write_private(path, formatted(conv, fmt))  # owner-only, like the journals
+    was = " (it replaces the file that was there)" if replaced else ""
+    return f"Saved {len(conv.messages())} messages of '{conv.name}' to {path}{was}."
 
 
 #: The subcommands, each a function of (parsed arguments, session, the user's namespace).
