@@ -72,6 +72,15 @@ def test_n_choices_interleave_by_index(endpoint: FakeEndpoint) -> None:
     assert [reply.text(i) for i in range(3)] == [f"one two three (choice {i})" for i in range(3)]
 
 
+def test_a_choice_without_its_finish_chunk_is_incomplete_alone(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "echo/via=litellm", n=2)  # [DONE], no finish for choice 1
+    assert reply.failure is None  # the stream ended properly
+    assert [reply.text(i) for i in range(2)] == [f"one two three (choice {i})" for i in (0, 1)]
+    assert (reply.finish_reason(0), reply.finish_reason(1)) == ("stop", None)
+    assert reply.choice_complete(0) and not reply.choice_complete(1)
+    assert not reply.complete  # the reply as a whole: not every choice finished
+
+
 def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
     reply = collect(endpoint, "no-usage")
     assert reply.usage is not None and reply.usage.estimated

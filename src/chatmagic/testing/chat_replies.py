@@ -212,6 +212,8 @@ class ChatReplies(HandlerBase):
                 chunk(0, {"refusal": word})
         finish = finish_reason(body, script)
         for i in range(n):
+            if i and script.via == "litellm":
+                continue  # LiteLLM's proxy streams n > 1 without the later choices' finish
             chunk(i, {}, finish)
         options = body.get("stream_options") or {}
         if options.get("include_usage") and script.base != "no-usage":
