@@ -97,6 +97,8 @@ def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
     ("error-list", "HTTP 400: Request contains an invalid argument.", "", "status", 400),
     ("unauthorized", "HTTP 401: Incorrect API key provided", "", "status", 401),
     ("server-error", "HTTP 500: The server had an error", "", "status", 500),
+    # llama-cpp-python's validation error, as HTTP 500: the request is at fault, not the server
+    ("echo/reject=stream_options", "HTTP 500: 1 validation error", "", "rejected", 500),
     ("no-such-model", "HTTP 404: The model `no-such-model` does not exist", "", "status", 404),
 ])
 def test_failures_are_one_clear_error_and_keep_partial_text(

@@ -101,7 +101,10 @@ it does when the cut came before a word; for any model asked ``n`` > 1, ``via=li
 streams no finish chunk for the choices after the first, as LiteLLM's proxy does),
 ``refuse`` (any model: ``refuse=json_schema``
 answers a json_schema response_format with llama-cpp-python's HTTP 500;
-``refuse=json_object`` refuses json_object too, HTTP 400), ``shape`` (for ``schema``),
+``refuse=json_object`` refuses json_object too, HTTP 400), ``reject`` (any model:
+``reject=image`` answers a message with an image with llama-server's HTTP 500 "image input
+is not supported"; ``reject=FIELD``, a body holding FIELD with llama-cpp-python's HTTP 500
+validation error), ``shape`` (for ``schema``),
 ``choices`` (send at most
 this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.
