@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -34,6 +35,54 @@ def test_keep_by_number_after_n_choices(shell: Any, endpoint: FakeEndpoint) -> N
     shell.run_line_magic("chat_history", "keep 3")
     assert chatmagic.history()[-1]["content"] == "pick (choice 2)"
     assert len(chatmagic.history()) == 2
+
+
+def test_the_terminal_prints_each_choice_with_its_own_header_and_footer(
+        shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
+    shell.run_cell_magic("chat", "-m echo/via=litellm -n 2 -o outs", "pick one")
+    out = capsys.readouterr().out
+    (head0, text0, foot0), (head1, text1, foot1) = _blocks(out)
+    assert head0.startswith("echo/via=litellm · choice 0 · ")
+    assert head1.startswith("echo/via=litellm · choice 1 · ")  # not "choice 0 · choice 1"
+    assert (text0, text1) == ("pick one (choice 0)", "pick one (choice 1)")
+    assert foot0.startswith("finished · ") and "incomplete" not in foot0
+    assert foot1.startswith("incomplete: no finish reason · ")
+    assert shell.user_ns["outs"] == ["pick one (choice 0)", "pick one (choice 1)"]
+
+
+def test_the_history_records_choice_0_as_it_finished(shell: Any, endpoint: FakeEndpoint,
+                                                     capsys: Any) -> None:
+    shell.run_cell_magic("chat", "-m echo/via=litellm -n 2", "pick one")
+    (turn,) = _turns()
+    assert turn.assistant["content"] == "pick one (choice 0)"
+    assert turn.meta["finish_reason"] == "stop" and "incomplete" not in turn.meta
+    shell.run_line_magic("chat_history", "keep 2")  # the one that did not finish
+    (kept,) = _turns()
+    assert kept.assistant["content"] == "pick one (choice 1)"
+    assert kept.meta["incomplete"] and kept.meta["error"] == "no finish reason"
+
+
+def test_a_server_that_ignores_n_is_said_to(shell: Any, endpoint: FakeEndpoint,
+                                            capsys: Any) -> None:
+    shell.run_cell_magic("chat", "-m echo/choices=1 -n 2 -o outs", "pick one")
+    out = capsys.readouterr().out
+    ((_, text, footer),) = _blocks(out)
+    assert text == "pick one" and shell.user_ns["outs"] == ["pick one"]
+    assert footer.startswith("finished · ")
+    assert footer.endswith(" · asked for 2 choices, the endpoint sent 1")
+    shell.run_cell_magic("chat", "-m echo -n 2", "both")  # all sent: nothing said
+    assert "asked for" not in capsys.readouterr().out
+
+
+def _turns() -> list[Any]:
+    import chatmagic
+
+    return list(chatmagic._magics.session.notebook.get("default").turns)
+
+
+def _blocks(out: str) -> list[tuple[str, str, str]]:
+    """What a terminal printed for a cell, as (header, text, footer) per choice."""
+    return re.findall(r"\[([^\]\n]*\(127[^\]\n]*\))\]\n(.*?)\n\[([^\]\n]*)\]", out, re.DOTALL)
 
 
 def test_one_failure_does_not_stop_the_others(shell: Any, endpoint: FakeEndpoint,

@@ -158,6 +158,12 @@ def test_an_endpoint_failure_is_data(api: Any, endpoint: FakeEndpoint) -> None:
     assert (rate.kind, rate.status) == ("status", 401)
 
 
+def test_a_request_the_endpoint_rejects_is_data_and_sent_once(api: Any, endpoint: FakeEndpoint) -> None:
+    failure = api.prompt("hi", model="echo/reject=stop", stop="END").failure
+    assert (failure.kind, failure.status) == ("rejected", 500)
+    assert len(endpoint.chat_requests) == 1
+
+
 @pytest.mark.paced
 @pytest.mark.parametrize("how", ["stop", "break"])
 def test_stop_keeps_what_arrived(api: Any, endpoint: FakeEndpoint, how: str) -> None:

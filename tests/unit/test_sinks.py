@@ -306,6 +306,34 @@ def test_choices_show_the_ones_the_server_sent(shown: DisplayRecorder) -> None:
     assert "echo #3" not in grid
 
 
+def test_each_column_has_its_own_footer(shown: DisplayRecorder) -> None:
+    run = Run([_reply()])
+    renderer = ColumnsRenderer(["echo · choice 0", "echo · choice 1"], widgets=True,
+                               choices=True, display=shown)
+    renderer.begin(run)
+    for choice in (0, 1):
+        run.feed(TextDelta(f"text {choice}", choice))
+    run.feed(Finish("stop", 0))  # choice 1's finish never came
+    run.feed(Usage(5, 4, 9))
+    run.refresh(renderer)
+    run.replies[0].close()
+    run.end(renderer)
+    notes = re.findall(r'<div class="cm-note">([^<]*)</div>', shown.final()[0]["text/html"])
+    footers = [n for n in notes if " → " in n]
+    assert len(footers) == 2
+    assert footers[0].startswith("finished · ") and "incomplete" not in footers[0]
+    assert footers[1].startswith("incomplete: no finish reason · ")
+
+
+def test_fewer_choices_are_a_fact_of_the_reply_only_once_it_ended_well() -> None:
+    reply = Reply("m", "p", "http://h/v1", asked=3)
+    reply.feed(TextDelta("a"))
+    assert reply.missing_choices == 0  # no finish yet: it may still come
+    reply.feed(Finish("stop"))
+    assert reply.missing_choices == 2
+    assert reply.restarted(Restart("again")).asked == 3  # asked again: the same n
+
+
 def test_a_compare_grid_shows_model_html_as_text(shown: DisplayRecorder) -> None:
     run = Run([_reply("xss"), _reply("echo")])
     renderer = ColumnsRenderer(["xss", "echo"], widgets=True, display=shown)

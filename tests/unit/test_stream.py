@@ -72,6 +72,15 @@ def test_n_choices_interleave_by_index(endpoint: FakeEndpoint) -> None:
     assert [reply.text(i) for i in range(3)] == [f"one two three (choice {i})" for i in range(3)]
 
 
+def test_a_choice_without_its_finish_chunk_is_incomplete_alone(endpoint: FakeEndpoint) -> None:
+    reply = collect(endpoint, "echo/via=litellm", n=2)  # [DONE], no finish for choice 1
+    assert reply.failure is None  # the stream ended properly
+    assert [reply.text(i) for i in range(2)] == [f"one two three (choice {i})" for i in (0, 1)]
+    assert (reply.finish_reason(0), reply.finish_reason(1)) == ("stop", None)
+    assert reply.choice_complete(0) and not reply.choice_complete(1)
+    assert not reply.complete  # the reply as a whole: not every choice finished
+
+
 def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
     reply = collect(endpoint, "no-usage")
     assert reply.usage is not None and reply.usage.estimated
@@ -88,6 +97,8 @@ def test_no_usage_is_estimated(endpoint: FakeEndpoint) -> None:
     ("error-list", "HTTP 400: Request contains an invalid argument.", "", "status", 400),
     ("unauthorized", "HTTP 401: Incorrect API key provided", "", "status", 401),
     ("server-error", "HTTP 500: The server had an error", "", "status", 500),
+    # llama-cpp-python's validation error, as HTTP 500: the request is at fault, not the server
+    ("echo/reject=stream_options", "HTTP 500: 1 validation error", "", "rejected", 500),
     ("no-such-model", "HTTP 404: The model `no-such-model` does not exist", "", "status", 404),
 ])
 def test_failures_are_one_clear_error_and_keep_partial_text(

@@ -92,8 +92,11 @@ class Route:
 
 
 def retryable(failure: StreamError) -> bool:
-    """Whether asking again may succeed: rate limits, server errors, dropped connections."""
+    """Whether asking again may succeed: rate limits, server errors, dropped connections
+    (not a server error whose words say the request itself is at fault: ``rejected``)."""
     status = failure.status
+    if failure.kind == "rejected":
+        return False
     if status is not None:
         return status == 429 or status >= 500
     return failure.kind in ("connect", "incomplete")

@@ -74,6 +74,8 @@ class Reply:
     parsed: Any = None
     #: How this model at this endpoint is priced (`chatmagic.core.pricing`); None: not known.
     pricer: Pricer | None = field(default=None, repr=False)
+    #: The choices asked for (``n``): a server that ignores ``n`` sends fewer.
+    asked: int = 1
 
     @property
     def cost(self) -> Cost | None:
@@ -138,7 +140,8 @@ class Reply:
         """The reply of the same request asked again from the start: what this one said is
         void, its notes stay and the restart's is added."""
         fresh = Reply(self.model, self.profile, self.endpoint,
-                      prompt_estimate=self.prompt_estimate, pricer=self.pricer)
+                      prompt_estimate=self.prompt_estimate, pricer=self.pricer,
+                      asked=self.asked)
         fresh.notes = [*self.notes, restart.note]
         return fresh
 
@@ -179,9 +182,22 @@ class Reply:
 
     @property
     def complete(self) -> bool:
-        """Finished normally: a finish reason, no error, not interrupted."""
+        """Finished normally: a finish reason for every choice, no error, not interrupted."""
         return (not self.error and not self.interrupted
                 and all(c.finish is not None for c in self.choices))
+
+    def choice_complete(self, choice: int = 0) -> bool:
+        """One choice finished normally: its own finish reason, no error, not interrupted
+        (LiteLLM's proxy streams ``n`` > 1 without the later choices' finish: that leaves
+        those incomplete, never the ones that finished)."""
+        return (not self.error and not self.interrupted
+                and self._peek(choice).finish is not None)
+
+    @property
+    def missing_choices(self) -> int:
+        """Choices asked for that a reply which ended normally did not hold (a server that
+        ignores ``n``); 0 when it held them all, or did not end normally."""
+        return max(0, self.asked - len(self.choices)) if self.complete else 0
 
     @property
     def ttft(self) -> float | None:

@@ -72,7 +72,7 @@ class Run:
         self.jobs = jobs
         self.replies = [Reply(j.request.model, j.profile.name, j.profile.base_url,
                               prompt_estimate=prompt_tokens(list(j.request.messages)),
-                              pricer=j.pricer)
+                              pricer=j.pricer, asked=int(j.request.params.get("n") or 1))
                         for j in jobs]
         self.clients = clients
         #: What the session knows of its endpoints (one at a time, structured-output modes).

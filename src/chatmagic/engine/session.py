@@ -227,7 +227,8 @@ class Session:
             candidates = [(label, replies[0], i) for i, label in enumerate(plan.labels[:sent])]
         if len(candidates) == 1 or (plan.options.n or 1) > 1:
             label, reply, choice = candidates[0]
-            if reply.text(choice) or reply.complete or reply.refusal(choice) or plan.added:
+            if (reply.text(choice) or reply.choice_complete(choice) or reply.refusal(choice)
+                    or plan.added):
                 self.notebook.add_turn(name, _turn(plan.user, label, reply, choice,
                                                    resend_options(plan.options), plan.added))
         if len(candidates) > 1:
@@ -295,7 +296,7 @@ def _turn(user: dict[str, Any], label: str, reply: Reply, choice: int,
         meta["cost"] = cost.to_dict()
     if options:
         meta["options"] = options
-    if not reply.complete:
+    if not reply.choice_complete(choice):  # its own finish: -n's others may lack theirs
         meta["incomplete"] = True
         meta["error"] = scrub.scrub(reply.error) if reply.error else (
             "stopped" if reply.interrupted else "no finish reason")

@@ -97,9 +97,14 @@ token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 requests of each prompt answer HTTP 429 with ``Retry-After: wait`` / HTTP 503), ``wait``,
 ``to`` (for ``redirect``), ``via`` (for ``one-at-a-time`` and ``context-overflow``:
 ``via=litellm`` answers as LiteLLM's proxy in front of it does; ``via=litellm-error``: as
-it does when the cut came before a word), ``refuse`` (any model: ``refuse=json_schema``
+it does when the cut came before a word; for any model asked ``n`` > 1, ``via=litellm``
+streams no finish chunk for the choices after the first, as LiteLLM's proxy does),
+``refuse`` (any model: ``refuse=json_schema``
 answers a json_schema response_format with llama-cpp-python's HTTP 500;
-``refuse=json_object`` refuses json_object too, HTTP 400), ``shape`` (for ``schema``),
+``refuse=json_object`` refuses json_object too, HTTP 400), ``reject`` (any model:
+``reject=image`` answers a message with an image with llama-server's HTTP 500 "image input
+is not supported"; ``reject=FIELD``, a body holding FIELD with llama-cpp-python's HTTP 500
+validation error), ``shape`` (for ``schema``),
 ``choices`` (send at most
 this many choices whatever ``n`` asks, as servers that ignore ``n`` do). An id with an
 unknown base gets a 404 "model does not exist", as OpenAI does.

@@ -22,6 +22,28 @@ __all__ = ["ChatReplies"]
 class ChatReplies(HandlerBase):
     """The text, usage and bytes of a scripted chat reply, streamed or whole."""
 
+    def _rejected(self, body: dict[str, Any], script: Script) -> bool:
+        """Answer ``reject`` as the servers do, with an HTTP 500 that asking again will not
+        change; False when the request holds nothing it rejects."""
+        if script.reject == "image":
+            if not any(isinstance(m, dict) and isinstance(m.get("content"), list)
+                       and any(isinstance(p, dict) and p.get("type") == "image_url"
+                               for p in m["content"])
+                       for m in body.get("messages") or []):
+                return False
+            # llama-server without an mmproj, word for word (LiteLLM's proxy passes it on).
+            self._error(500, "image input is not supported - hint: if this is unexpected, "
+                             "you may need to provide the mmproj", "server_error")
+            return True
+        if script.reject and script.reject in body:
+            # llama-cpp-python's server: a pydantic validation error, as an HTTP 500.
+            self._error(500, f"1 validation error:\n  {{'type': 'extra_forbidden', 'loc': "
+                             f"('body', '{script.reject}'), 'msg': 'Extra inputs are not "
+                             f"permitted', 'input': {body[script.reject]!r}}}",
+                        "internal_server_error")
+            return True
+        return False
+
     def _reply_text(self, body: dict[str, Any], script: Script) -> str:
         base = script.base
         if base == "schema":
@@ -212,6 +234,8 @@ class ChatReplies(HandlerBase):
                 chunk(0, {"refusal": word})
         finish = finish_reason(body, script)
         for i in range(n):
+            if i and script.via == "litellm":
+                continue  # LiteLLM's proxy streams n > 1 without the later choices' finish
             chunk(i, {}, finish)
         options = body.get("stream_options") or {}
         if options.get("include_usage") and script.base != "no-usage":

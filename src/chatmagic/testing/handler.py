@@ -107,7 +107,8 @@ class Handler(ToolReplies, GatewayRoutes):
             if refused is not None:
                 return self._error(refused[0], refused[1], "internal_server_error"
                                    if refused[0] == 500 else "invalid_request_error")
-        if self._failed(body, script) or self._turned_away(body, script):
+        if self._rejected(body, script) or self._failed(body, script) \
+                or self._turned_away(body, script):
             return None
         if script.base in ("tools", "tools-parallel", "tools-endless"):
             return self._tools(body, script)

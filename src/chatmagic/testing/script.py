@@ -31,6 +31,7 @@ class Script:
     via: str = ""
     choices: int = 0  # at most this many choices, whatever n asks (0: as many as asked)
     refuse: str = ""  # json_schema or json_object: a response_format refused (testing_schema)
+    reject: str = ""  # "image": an image part; else a body field: refused with an HTTP 500
     shape: str = "valid"  # for the schema model (testing_schema.SHAPES)
     fail: str = ""  # answer HTTP 400 when the last user message holds this word
     busy: int = 0  # the first N requests of each prompt: HTTP 429 with Retry-After: wait
@@ -53,7 +54,8 @@ class Script:
             key, _, value = item.partition("=")
             if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
                 setattr(script, key, float(value))
-            elif key in ("eol", "to", "via", "refuse", "shape", "fail", "call", "args"):
+            elif key in ("eol", "to", "via", "refuse", "reject", "shape", "fail", "call",
+                         "args"):
                 setattr(script, key, value)
             elif key in ("tokens", "after", "choices", "busy", "flaky", "cached",
                          "naive"):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from typing import Any
 from urllib.parse import urljoin
@@ -65,6 +66,36 @@ def _key_advice(profile: Profile) -> str:
             else "check the profile's key")
 
 
+# A server's words that the request itself is at fault, whatever status came with them
+# (llama-server and llama-cpp-python answer both with HTTP 500, LiteLLM's proxy passes that
+# on): asked again unchanged, it fails the same way.
+_NO_IMAGES = re.compile(r"image input is not supported|images? (?:input )?(?:is |are )?not "
+                        r"supported|(?:does not|doesn't) support (?:images?|vision)|not a "
+                        r"multimodal model|not configured with a mmproj", re.IGNORECASE)
+_BAD_REQUEST = re.compile(r"validation error|extra inputs are not permitted|unexpected keyword "
+                          r"argument|unknown (?:parameter|field|argument)|unrecognized (?:request "
+                          r")?(?:parameter|argument|field)|not supported|unsupported|invalid "
+                          r"(?:value|parameter|argument|request|type)|is not a valid",
+                          re.IGNORECASE)
+#: Statuses that say the server or a gateway is in trouble, whatever words come with them.
+_PASSING = (502, 503, 504)
+_NO_IMAGES_ADVICE = "this model does not take images: drop the image, or choose a vision model"
+
+
+def _refused_as_sent(status: int, said: str) -> str | None:
+    """The advice for a request whose server says it is itself at fault (an image a model
+    does not take, a field it does not know), or None. A 4xx says so by its status already:
+    only its words about images get their own advice."""
+    if status in _PASSING:
+        return None
+    if _NO_IMAGES.search(said):
+        return _NO_IMAGES_ADVICE
+    if status >= 500 and _BAD_REQUEST.search(said):
+        return ("check the options sent: the endpoint refuses the request itself, so "
+                "asking again will not help")
+    return None
+
+
 def failure_from_exception(exc: BaseException, profile: Profile, model: str,
                            timeout: float | None = None) -> StreamError:
     """The failure a raised exception means: what happened, where, what to do. Never a key."""
@@ -87,16 +118,18 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         if 300 <= status < 400:
             return _redirect(exc, profile, where)
         said = server_text(exc.body) or server_text(_body_text(exc)) or exc.message
+        refused = _refused_as_sent(status, said)
         advice = {
             401: _key_advice(profile),
             403: "the key lacks access to this model or endpoint",
             404: (f"check the model id '{model}' (%models lists what {profile.name} serves)"
                   if model else "check the profile's base_url"),
             429: "rate limited after retries: wait a little, or send fewer requests at once",
-        }.get(status, "the endpoint failed: try again later" if status >= 500 else
-              _key_advice(profile) if _about_the_key(said) else "check the options sent")
+        }.get(status, refused or ("the endpoint failed: try again later" if status >= 500 else
+              _key_advice(profile) if _about_the_key(said) else "check the options sent"))
         return StreamError(f"{where} answered HTTP {status}: {said} — {advice}.",
-                           "status", status, _retry_after(exc.response.headers))
+                           "rejected" if refused and status >= 500 else "status", status,
+                           _retry_after(exc.response.headers))
     if transport:  # raised while reading the body, which the SDK does not wrap
         return StreamError(f"The connection to {where} broke during the reply "
                            f"({type(exc).__name__}): try again.", "connect")

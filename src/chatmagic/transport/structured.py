@@ -79,7 +79,7 @@ def shape_request(request: dict[str, Any], schema: Schema, mode: str) -> dict[st
 
 def refuses_mode(failure: StreamError, mode: str) -> bool:
     """Whether a failure is the endpoint refusing the response_format it was sent."""
-    if mode == "none" or failure.kind != "status" or failure.status is None:
+    if mode == "none" or failure.kind not in ("status", "rejected") or failure.status is None:
         return False
     if failure.status in (401, 403, 404, 408, 429) or not 400 <= failure.status < 600:
         return False

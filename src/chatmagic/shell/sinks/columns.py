@@ -52,7 +52,7 @@ def _column_html(label: str, reply: Reply, choice: int, images: bool) -> str:
     body = markdown_html(reply.text(choice), remote_images=images)
     return (f'<div class="cm-note"><b>{text_html(header_text(label, reply))}</b></div>'
             f"{_thinking(reply, choice, images)}{body}{_refusal(reply, choice, images)}"
-            f'<div class="cm-note">{text_html(footer_text(reply))}</div>')
+            f'<div class="cm-note">{text_html(footer_text(reply, choice=choice))}</div>')
 
 
 def static_grid(columns: list[tuple[str, Reply, int]], note: str = "",
@@ -130,7 +130,7 @@ class _Column:
                 self.tail.value = _widget_html(live.html(self.images), live.classes)
                 self.shown = self.text.size
         # While it streams, the footer says so (its figures come at the end).
-        words = (footer_text(reply) if reply.ended is not None
+        words = (footer_text(reply, choice=choice) if reply.ended is not None
                  else f"streaming… {reply.elapsed:.1f} s")
         self.foot.value = _widget_html(f'<div class="cm-note">{text_html(words)}</div>')
 

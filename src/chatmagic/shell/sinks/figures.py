@@ -27,24 +27,28 @@ def arrived(reply: Reply) -> bool:
                for i in range(len(reply.choices)))
 
 
-def status_text(reply: Reply, with_error: bool = True) -> str:
+def status_text(reply: Reply, with_error: bool = True, choice: int | None = None) -> str:
     """Why the reply ended, in words: "incomplete" only for a reply of which something
-    arrived; one of which nothing did failed, or was stopped, before it began."""
+    arrived; one of which nothing did failed, or was stopped, before it began. With
+    ``choice``, that choice's own finish only (a column of ``-n``)."""
     if reply.error:
         what = "incomplete" if arrived(reply) else "failed"
         return f"{what}: {reply.error}" if with_error else f"⚠ {what}: see the error below"
     if reply.interrupted:
         return ("stopped: the reply is incomplete" if arrived(reply)
                 else "stopped before anything arrived")
-    reasons = {c.finish for c in reply.choices}
+    reasons = ({c.finish for c in reply.choices} if choice is None
+               else {reply.finish_reason(choice)})
     if None in reasons:
         return "incomplete: no finish reason"
     return "; ".join(_FINISH.get(r, f"finish_reason={r}") for r in sorted(reasons))  # type: ignore
 
 
-def footer_text(reply: Reply, with_error: bool = True) -> str:
-    """Finish reason, tokens in/out, time to first token, speed, total time."""
-    parts = [status_text(reply, with_error)]
+def footer_text(reply: Reply, with_error: bool = True, choice: int | None = None) -> str:
+    """Finish reason (of ``choice`` only, when given), tokens in/out, time to first token,
+    speed, total time, what was done to get the reply, and the choices asked for that a
+    server which ignores ``n`` did not send."""
+    parts = [status_text(reply, with_error, choice)]
     usage = reply.usage
     if usage is not None:
         mark = "~" if usage.estimated else ""
@@ -64,4 +68,7 @@ def footer_text(reply: Reply, with_error: bool = True) -> str:
         parts.append(f"{speed:.1f} tok/s")
     parts.append(f"{reply.elapsed:.2f} s")
     parts += reply.notes  # what was done to get the reply (asked again on its own, ...)
+    if reply.missing_choices:
+        parts.append(f"asked for {reply.asked} choices, the endpoint sent "
+                     f"{len(reply.choices)}")
     return visible(" · ".join(parts))  # the finish reason and the error are the endpoint's

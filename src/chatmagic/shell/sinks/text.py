@@ -40,8 +40,6 @@ class TextRenderer:
         if len(run.replies) == 1:
             self.refresh(run, events)  # what arrived since the last refresh
             reply = run.replies[0]
-            for i in range(1, len(reply.choices)):
-                print(f"\n\n[{self.labels[0]} · choice {i}]\n{clean_text(reply.text(i))}", end="")
             if reply.tool_calls():
                 print()
                 self.calls.draw(reply, final=True)
@@ -49,8 +47,19 @@ class TextRenderer:
                 from ...render.structured import parsed_text
 
                 print(f"\n\n{parsed_text(self.schema, reply.parsed)}", end="")
-            print(f"\n[{footer_text(reply)}]", flush=True)
+            print(f"\n[{footer_text(reply, choice=0)}]", flush=True)
+            # The other choices of -n, each under its own header and over its own footer.
+            for i in range(1, len(reply.choices)):
+                print(f"\n[{header_text(self._label(i), reply)}]\n{clean_text(reply.text(i))}\n"
+                      f"[{footer_text(reply, choice=i)}]", flush=True)
             return
         for label, reply in zip(self.labels, run.replies):
             text = clean_text(reply.text())
             print(f"[{header_text(label, reply)}]\n{text}\n[{footer_text(reply)}]\n", flush=True)
+
+    def _label(self, choice: int) -> str:
+        """Choice ``choice``'s label: the plan's (one per choice asked), else numbered."""
+        if choice < len(self.labels):
+            return self.labels[choice]
+        # More choices than asked: -n 1's one label has no number, -n N's have theirs.
+        return (f"{self.labels[0]} · " if len(self.labels) == 1 else "") + f"choice {choice}"
