@@ -23,6 +23,7 @@ from .limits import TooLarge
 __all__ = ["SSEMessage", "SSEDecoder"]
 
 _LINE_END = re.compile("\r\n|\r|\n")
+_BLANKS = re.compile("(?:\r\n|\r|\n){3,}")
 #: JSON's whitespace; str.strip() would also take U+2028, U+0085 and the like, which are
 #: data here (as they are no line ends).
 _BLANK = " \t\n"
@@ -90,11 +91,15 @@ class SSEDecoder:
             if text[0] == "\ufeff":
                 text = text[1:]
         self.work += len(text)
+        # A CR ends its line now (no waiting for a LF that may never come).
+        self._skip_lf = text[-1:] == "\r"
+        if "\n\n\n" in text or "\r\r\r" in text or "\r\n\r\n\r\n" in text:
+            # Blank lines after the first do nothing: a run of them is read as one (a body of
+            # nothing but line ends would otherwise cost a step per byte).
+            text = _BLANKS.sub("\n\n", text)
         # Only the new text is scanned: the line's start held in _tail has no line end.
         if "\r" in text:
             lines = _LINE_END.split(text)
-            # A CR ends its line now (no waiting for a LF that may never come).
-            self._skip_lf = text[-1:] == "\r"
         else:
             lines = text.split("\n")
         rest = lines.pop()
