@@ -78,7 +78,7 @@ def local(endpoint: FakeEndpoint, **fields: Any) -> Profile:
 # -- 1. figures that are no numbers ------------------------------------------------------
 
 @pytest.mark.parametrize("figure", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"\"1e400\"",
-                                    b"1" + b"0" * 30])
+                                    b"1" + b"0" * 30, b"1" + b"0" * 400])
 def test_a_usage_figure_that_is_no_number_keeps_the_reply(transport: InProcessTransport,
                                                           figure: bytes) -> None:
     usage = (b'{"prompt_tokens": 5, "completion_tokens": ' + figure +

@@ -42,6 +42,8 @@ def _text_of(value: Any) -> str:
 
 #: More tokens than any request can use: a figure past it is garbage, not a count to price.
 _MAX_TOKENS = 2**53
+#: More dollars than one request can cost: a figure past it is garbage, not a price.
+_MAX_COST = 1e9
 
 
 def _details_text(details: Any) -> str:
@@ -168,13 +170,9 @@ def reported_cost(value: Any) -> float | None:
         return None
     try:
         cost = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         return None
     return cost if 0 <= cost < _MAX_COST else None  # NaN fails both comparisons
-
-
-#: More dollars than one request can cost: a figure past it is garbage, not a price.
-_MAX_COST = 1e9
 
 
 _MAX_CALLS = 128  # OpenAI's bound on tools; a larger index is garbage
