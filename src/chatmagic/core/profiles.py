@@ -61,6 +61,11 @@ class Profile:
     #: Most requests in flight to this endpoint during a run over many inputs (--each): a
     #: lower bound than --concurrency for a rate-limited account or a small server.
     concurrency: int | None = None
+    #: The most bytes one response's body may hold once decompressed, in MB (10**6 bytes),
+    #: and one line (or event) of a stream: past either, reading stops with one clear
+    #: failure, keeping what came (`chatmagic.transport.limits`).
+    max_response_mb: float = 256.0
+    max_line_mb: float = 16.0
     #: Set when a working-directory file points a key of the user's here without consent.
     untrusted: Untrusted | None = field(default=None, repr=False, compare=False)
 
@@ -154,7 +159,7 @@ PRESETS: dict[str, Profile] = {p.name: p for p in [
 _PROFILE_KEYS = {"base_url", "api_key_env", "api_key", "model", "headers", "max_tokens_field",
                  "needs_key", "include_usage", "timeout", "params", "description",
                  "one_at_a_time", "structured_output",
-                 "concurrency", "prices"}
+                 "concurrency", "prices", "max_response_mb", "max_line_mb"}
 
 
 def config_paths(cwd: Path | None = None) -> list[Path]:
@@ -246,6 +251,11 @@ def _profile_from_table(name: str, table: Any, base: Profile | None, path: Path)
     if limit is not None and (type(limit) is not int or limit < 1):
         raise ProfileError(f"{path}: [profiles.{name}] concurrency must be a whole number of "
                            f"at least 1, not {limit!r}")
+    for name_ in ("max_response_mb", "max_line_mb"):
+        size = table.get(name_)
+        if size is not None and (type(size) not in (int, float) or not 0 < size < 1e9):
+            raise ProfileError(f"{path}: [profiles.{name}] {name_} must be a number of "
+                               f"megabytes above 0, not {size!r}")
     fields = dict(table)
     fields.pop("prices", None)  # read by PriceBook.from_toml: prices are no endpoint field
     fields["base_url"] = str(fields.get("base_url", base.base_url if base else "")).rstrip("/")

@@ -12,6 +12,7 @@ here sends or awaits: `chatmagic.transport.stream` drives it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ..core.events import (Finish, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
@@ -39,14 +40,61 @@ def _text_of(value: Any) -> str:
     return ""  # None, booleans, anything else: no text
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool):
+#: More tokens than any request can use: a figure past it is garbage, not a count to price.
+_MAX_TOKENS = 2**53
+#: More dollars than one request can cost: a figure past it is garbage, not a price.
+_MAX_COST = 1e9
+
+
+def _details_text(details: Any) -> str:
+    """The readable reasoning of OpenRouter's ``reasoning_details``: its ``reasoning.text``
+    and ``reasoning.summary`` entries (``reasoning.encrypted`` is for the model only)."""
+    parts = []
+    for entry in details if isinstance(details, list) else ():
+        if isinstance(entry, dict):
+            kind = entry.get("type")
+            said = entry.get("text") if kind == "reasoning.text" else \
+                entry.get("summary") if kind == "reasoning.summary" else None
+            parts.append(said if isinstance(said, str) else "")
+    return "".join(parts)
+
+
+def _thinking_text(parts: list[Any]) -> str:
+    """The text of Magistral's ``{"type": "thinking", "thinking": [text parts]}`` content
+    parts (`_text_of` reads the content's other parts, which carry ``text``)."""
+    return "".join(_text_of(part.get("thinking")) for part in parts
+                   if isinstance(part, dict) and part.get("type") == "thinking")
+
+
+def _count(value: Any) -> int | None:
+    """A token figure; None when it is no count (NaN, Infinity, 1e400, a huge number)."""
+    if isinstance(value, bool) or value is None:
         return 0
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit() and len(value) < 20):
+            return None if value else 0
+        value = int(value)
     if isinstance(value, (int, float)):
+        # JSON's NaN, Infinity and 1e400 (a float inf) parse; int() of them raises.
+        if value != value or not -_MAX_TOKENS < value < _MAX_TOKENS:
+            return None
         return max(0, int(value))
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return 0
+
+
+def _usage_event(usage: dict[str, Any]) -> Usage | None:
+    """The usage a chunk reports; None when its token figures are no numbers (the reply then
+    counts as one whose endpoint reported none: its tokens are estimated, marked so)."""
+    details = usage.get("completion_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    prompt, completion, total = (_count(usage.get(name)) for name in
+                                 ("prompt_tokens", "completion_tokens", "total_tokens"))
+    if prompt is None or completion is None or total is None:
+        return None
+    return Usage(prompt, completion, total, _count(details.get("reasoning_tokens")) or 0,
+                 cached_tokens=_cached_tokens(usage),
+                 cost=reported_cost(usage.get("cost")))
 
 
 def chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEvent]:
@@ -75,10 +123,14 @@ def chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEve
         if not thought:
             thought = delta.get("reasoning")
             thought = (thought if type(thought) is str else _text_of(thought)) if thought else ""
-        if thought:
-            events.append(ReasoningDelta(clean_text(thought) if clean else thought, index))
+        if not thought and delta.get("reasoning_details"):
+            thought = _details_text(delta["reasoning_details"])  # OpenRouter's, alone
         # Empty strings are noise (the first chunk's role=assistant carries content="").
         text = delta.get("content")
+        if text and type(text) is list:  # Magistral: thinking parts before the text parts
+            thought += _thinking_text(text)
+        if thought:
+            events.append(ReasoningDelta(clean_text(thought) if clean else thought, index))
         if text:
             if type(text) is not str:
                 text = _text_of(text)
@@ -97,14 +149,9 @@ def chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEve
             events.append(Finish(clean_text(str(reason)), index))
     usage = payload.get("usage")
     if isinstance(usage, dict):
-        details = usage.get("completion_tokens_details")
-        details = details if isinstance(details, dict) else {}
-        events.append(Usage(_count(usage.get("prompt_tokens")),
-                            _count(usage.get("completion_tokens")),
-                            _count(usage.get("total_tokens")),
-                            _count(details.get("reasoning_tokens")),
-                            cached_tokens=_cached_tokens(usage),
-                            cost=reported_cost(usage.get("cost"))))
+        counted = _usage_event(usage)
+        if counted is not None:
+            events.append(counted)
     return events
 
 
@@ -113,8 +160,8 @@ def _cached_tokens(usage: dict[str, Any]) -> int:
     (also Qwen, Gemini, OpenRouter), else DeepSeek's ``prompt_cache_hit_tokens``."""
     details = usage.get("prompt_tokens_details")
     if isinstance(details, dict) and _count(details.get("cached_tokens")):
-        return _count(details.get("cached_tokens"))
-    return _count(usage.get("prompt_cache_hit_tokens"))
+        return _count(details.get("cached_tokens")) or 0
+    return _count(usage.get("prompt_cache_hit_tokens")) or 0
 
 
 def reported_cost(value: Any) -> float | None:
@@ -123,9 +170,9 @@ def reported_cost(value: Any) -> float | None:
         return None
     try:
         cost = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         return None
-    return cost if cost >= 0 and cost == cost and cost != float("inf") else None
+    return cost if 0 <= cost < _MAX_COST else None  # NaN fails both comparisons
 
 
 _MAX_CALLS = 128  # OpenAI's bound on tools; a larger index is garbage
@@ -169,12 +216,76 @@ def snippet(text: str) -> str:
 _decode = json.JSONDecoder().decode  # json.loads less its per-call checks: once per token
 
 
+_Piece = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta
+
+
+class _Halves:
+    """Surrogate pairs a server split across two chunks (``\\ud83d`` ending one delta,
+    ``\\ude00`` starting the next, as a UTF-16 tokenizer can): a high half ending a piece
+    is held back and joined to the low half that starts the next piece of the same text;
+    a half left alone becomes U+FFFD (the kernel cannot send one)."""
+
+    def __init__(self) -> None:
+        #: (kind, choice, call index) -> the piece whose text ended in a held high half
+        self.held: dict[tuple[type, int, int], _Piece] = {}
+
+    def join(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)):
+                joined = self._piece(event)
+                if joined is not None:
+                    out.append(joined)
+                continue
+            if isinstance(event, Finish):  # this choice says no more: its held halves are lone
+                for key in [k for k in self.held if k[1] == event.choice]:
+                    out.append(_lone(self.held.pop(key)))
+            out.append(event)
+        return out
+
+    def _piece(self, event: _Piece) -> _Piece | None:
+        call = event.index if isinstance(event, ToolCallDelta) else -1
+        key = (type(event), event.choice, call)
+        text = _text(event)
+        held = self.held.pop(key, None)
+        if held is not None:
+            if not text:
+                self.held[key] = held  # a piece with nothing to join (a call's id): hold on
+            elif "\udc00" <= text[0] <= "\udfff":
+                pair = _text(held)[-1] + text[0]
+                text = pair.encode("utf-16-le", "surrogatepass").decode("utf-16-le") + text[1:]
+            else:
+                text = "\ufffd" + text
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            self.held[key] = event
+            text = text[:-1]
+        if not text and not isinstance(event, ToolCallDelta):
+            return None
+        if not isinstance(event, ToolCallDelta):
+            return replace(event, text=clean_text(text))
+        piece = replace(event, id=clean_text(event.id), name=clean_text(event.name),
+                        arguments=clean_text(text))
+        return piece if piece.id or piece.name or piece.arguments else None
+
+
+def _text(piece: _Piece) -> str:
+    return piece.arguments if isinstance(piece, ToolCallDelta) else piece.text
+
+
+def _lone(piece: _Piece) -> _Piece:
+    """The U+FFFD a held half becomes when its pair never comes."""
+    if isinstance(piece, ToolCallDelta):
+        return ToolCallDelta(piece.index, arguments="\ufffd", choice=piece.choice)
+    return replace(piece, text="\ufffd")
+
+
 class Frames:
     """Reads dispatched SSE messages into events, keeping what the stream said so far."""
 
     def __init__(self) -> None:
         self.count = 0
         self.finished = self.done = self.failed = False
+        self._halves = _Halves()
 
     def read_all(self, messages: list[SSEMessage]) -> list[StreamEvent]:
         """The events of these messages, up to a failure or [DONE] (nothing after counts)."""
@@ -207,7 +318,10 @@ class Frames:
             return [StreamError(f"the endpoint reported an error mid-stream: {said}", "server")
                     if said is not None else
                     StreamError(f"the endpoint sent a frame that is no chunk: {snippet(text)}")]
-        events = chunk_events(payload, "\\ud" in text or "\\uD" in text)
+        if "\\ud" in text or "\\uD" in text or self._halves.held:
+            events = self._halves.join(chunk_events(payload))
+        else:
+            events = chunk_events(payload)
         for event in events:
             if type(event) is Finish:
                 self.finished = True

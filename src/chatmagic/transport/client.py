@@ -1,11 +1,12 @@
 """The only place that constructs openai clients: one per profile, built lazily, reused.
 
 Each client gets an HTTP client of ours (the SDK's ``http_client``) whose
-transport is the edge every response passes: headers and body bytes are
-scrubbed of every known key (streamed bodies too), redirects are never
-followed (a 3xx surfaces as an HTTP status error, so nothing is sent to
-another origin), and the standard proxy variables are honoured as httpx reads
-them, with loopback exempt whenever ``NO_PROXY`` names localhost, 127.0.0.1 or ::1.
+transport is the edge every response passes (`chatmagic.transport.edge`): headers and
+body bytes are scrubbed of every known key (streamed bodies too), a body is read within
+the profile's ``max_response_mb``, only a 307/308 to the same origin is followed (any
+other 3xx surfaces as an HTTP status error, so nothing is sent to another origin), and
+the standard proxy variables are honoured as httpx reads them, with loopback exempt
+whenever ``NO_PROXY`` names localhost, 127.0.0.1 or ::1.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import re
 import threading
 import urllib.request
 import weakref
-import zlib
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import httpx2
@@ -27,8 +27,10 @@ import openai
 
 from ..core.errors import ProfileError
 from ..core.profiles import Profile
-from ..core.scrub import StreamScrubber, install_log_scrubber, register, scrub, scrub_bytes
+from ..core.scrub import install_log_scrubber, register, scrub
 from ..core.trust import is_loopback
+from .edge import AsyncScrubbingTransport, ScrubbingTransport
+from .limits import limit_bytes
 
 __all__ = ["ClientPool", "proxy_for", "redirect_advice"]
 
@@ -36,8 +38,6 @@ install_log_scrubber()
 
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
-# Bodies we can scrub must arrive as bytes we can read: ask for no other encoding.
-_ACCEPT_ENCODING = "gzip, deflate"
 
 
 # -- proxies -------------------------------------------------------------------
@@ -132,7 +132,7 @@ def redirect_advice(base_url: str, request_url: str, location: str) -> str:
     if same_host and (here.scheme, there.scheme) == ("http", "https") and \
             there.port in (None, 443):
         return (f"the endpoint moved to https: set base_url = \"{new_base}\" "
-                f"(it is {base}); redirects are not followed")
+                f"(it is {base}); a move to another origin is not followed")
     if not same_host or here.scheme != there.scheme or \
             (here.port or _port(here.scheme)) != (there.port or _port(there.scheme)):
         return (f"the endpoint redirects to another origin, {there.scheme}://{there.netloc}; "
@@ -140,139 +140,18 @@ def redirect_advice(base_url: str, request_url: str, location: str) -> str:
                 f"there. If that host is the right one, set base_url = \"{new_base}\".")
     if new_path.rstrip("/") == urlsplit(base).path.rstrip("/") + "/v1":
         return (f"base_url is missing /v1: set base_url = \"{new_base}\" (it is {base}); "
-                "redirects are not followed")
+                f"{_ONLY_307}")
     return (f"the endpoint redirects to {there.path or '/'} on the same host: set base_url = "
-            f"\"{new_base}\" (it is {base}); redirects are not followed")
+            f"\"{new_base}\" (it is {base}); {_ONLY_307}")
+
+
+#: Which redirects are followed (`chatmagic.transport.edge`): a 301, 302 or 303 would turn
+#: the POST into a GET, as browsers do, and the endpoint would answer that instead.
+_ONLY_307 = "only a 307 or 308 on the same origin is followed"
 
 
 def _port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
-
-
-# -- the scrubbing edge ----------------------------------------------------------
-def _decoder(encoding: str) -> Any:
-    if encoding in ("", "identity"):
-        return None
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return _Deflate()
-    raise ValueError(encoding)
-
-
-class _Deflate:
-    """'deflate' is zlib-wrapped by the RFC and raw in practice: take either, as httpx does."""
-
-    def __init__(self) -> None:
-        self._obj: Any = None
-
-    def decompress(self, data: bytes) -> bytes:
-        if self._obj is None:
-            self._obj = zlib.decompressobj()
-            try:
-                return bytes(self._obj.decompress(data))
-            except zlib.error:
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-        return bytes(self._obj.decompress(data))
-
-    def flush(self) -> bytes:
-        return bytes(self._obj.flush()) if self._obj is not None else b""
-
-
-def _clean_headers(response: httpx2.Response) -> list[tuple[bytes, bytes]]:
-    # The body is decoded and its length changes when a key is masked: drop both headers.
-    return [(name, scrub_bytes(value)) for name, value in response.headers.raw
-            if name.lower() not in (b"content-length", b"content-encoding")]
-
-
-def _refusal(request: httpx2.Request, encoding: str) -> httpx2.Response:
-    message = (f"the endpoint answered in the encoding {encoding[:40]!r}, which chatmagic did "
-               f"not ask for (it asks for {_ACCEPT_ENCODING}); the reply was not read")
-    # A bad gateway's answer; the SDK must not retry what the endpoint will send again.
-    return httpx2.Response(502, json={"error": {"message": message, "type": "bad_encoding"}},
-                           headers={"x-should-retry": "false"}, request=request)
-
-
-class _ScrubbedStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, decoder: Any) -> None:
-        self._inner, self._decoder = inner, decoder
-
-    def __iter__(self) -> Iterator[bytes]:
-        scrubber = StreamScrubber()
-        for chunk in self._inner:
-            out = scrubber.feed(self._decoder.decompress(chunk) if self._decoder else chunk)
-            if out:
-                yield out
-        tail = scrubber.feed(self._decoder.flush() if self._decoder else b"") + scrubber.flush()
-        if tail:
-            yield tail
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _AsyncScrubbedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: Any, decoder: Any) -> None:
-        self._inner, self._decoder = inner, decoder
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        scrubber = StreamScrubber()
-        async for chunk in self._inner:
-            out = scrubber.feed(self._decoder.decompress(chunk) if self._decoder else chunk)
-            if out:
-                yield out
-        tail = scrubber.feed(self._decoder.flush() if self._decoder else b"") + scrubber.flush()
-        if tail:
-            yield tail
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class ScrubbingTransport(httpx2.BaseTransport):
-    """Wraps a transport: every response comes back with no known key in it."""
-
-    def __init__(self, inner: httpx2.BaseTransport) -> None:
-        self._inner = inner
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.headers["Accept-Encoding"] = _ACCEPT_ENCODING
-        response = self._inner.handle_request(request)
-        encoding = response.headers.get("content-encoding", "").strip().lower()
-        try:
-            decoder = _decoder(encoding)
-        except ValueError:
-            response.close()
-            return _refusal(request, encoding)
-        return httpx2.Response(response.status_code, headers=_clean_headers(response),
-                               stream=_ScrubbedStream(response.stream, decoder),
-                               extensions=response.extensions, request=request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class AsyncScrubbingTransport(httpx2.AsyncBaseTransport):
-    """The async twin of `ScrubbingTransport`."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.headers["Accept-Encoding"] = _ACCEPT_ENCODING
-        response = await self._inner.handle_async_request(request)
-        encoding = response.headers.get("content-encoding", "").strip().lower()
-        try:
-            decoder = _decoder(encoding)
-        except ValueError:
-            await response.aclose()
-            return _refusal(request, encoding)
-        return httpx2.Response(response.status_code, headers=_clean_headers(response),
-                               stream=_AsyncScrubbedStream(response.stream, decoder),
-                               extensions=response.extensions, request=request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 # -- the pool --------------------------------------------------------------------
@@ -321,7 +200,8 @@ class ClientPool:
         for part in (profile.require_key(self._environ), *sorted(profile.headers.items()),
                      self.proxy(profile) or ""):
             secret.update(repr(part).encode() + b"\0")
-        return (profile.name, profile.base_url, secret.hexdigest(), profile.timeout)
+        return (profile.name, profile.base_url, secret.hexdigest(), profile.timeout,
+                profile.max_response_mb)
 
     def proxy(self, profile: Profile) -> str | None:
         """The proxy (with credentials) requests to this profile go through."""
@@ -352,7 +232,8 @@ class ClientPool:
         key = self._identity(profile)
         if key not in self._sync:
             transport = self._transport(profile, httpx2.HTTPTransport)
-            http = httpx2.Client(transport=ScrubbingTransport(transport),
+            http = httpx2.Client(transport=ScrubbingTransport(
+                                     transport, limit_bytes(profile.max_response_mb)),
                                  timeout=openai.DEFAULT_TIMEOUT, follow_redirects=False)
             self._sync[key] = openai.OpenAI(**self._kwargs(profile, http))
         return self._sync[key]
@@ -372,7 +253,8 @@ class ClientPool:
                 del self._async[gone]
             if key not in self._async:
                 transport = self._transport(profile, httpx2.AsyncHTTPTransport)
-                http = httpx2.AsyncClient(transport=AsyncScrubbingTransport(transport),
+                http = httpx2.AsyncClient(transport=AsyncScrubbingTransport(
+                                              transport, limit_bytes(profile.max_response_mb)),
                                           timeout=openai.DEFAULT_TIMEOUT,
                                           follow_redirects=False)
                 self._async[key] = (weakref.ref(loop),

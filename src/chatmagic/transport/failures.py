@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import ssl
 import time
 from typing import Any
 from urllib.parse import urljoin
@@ -17,6 +18,7 @@ import openai
 from ..core.failures import StreamError, clean_text, is_transport, sentence, server_text
 from ..core.profiles import Profile
 from .client import proxy_for, redirect_advice
+from .limits import MB, TooLarge
 
 __all__ = ["failure_from_exception", "describe_exception"]
 
@@ -100,12 +102,21 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
                            timeout: float | None = None) -> StreamError:
     """The failure a raised exception means: what happened, where, what to do. Never a key."""
     where = f"{profile.name} ({profile.base_url})"
+    if isinstance(exc, TooLarge):
+        return StreamError(f"{where}: {exc.what} went past {exc.limit / MB:g} MB, so chatmagic "
+                           "stopped reading it (what came before is kept). If its replies "
+                           f"are that large, raise {exc.setting} in [profiles.{profile.name}] "
+                           "of chatmagic.toml.", "protocol")
     transport = is_transport(exc)
     if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
         limit = f" within {timeout:g} s" if timeout else ""
         return StreamError(f"No answer from {where}{limit}: the endpoint is slow or stalled. "
                            "Try again, or raise --timeout.", "timeout")
     if isinstance(exc, openai.APIConnectionError):
+        refused = _certificate_failure(exc)
+        if refused is not None:
+            return StreamError(f"Cannot reach {where}: {_certificate_advice(refused)}",
+                               "connect")
         cause = type(exc.__cause__ or exc).__name__
         proxy = proxy_for(profile.base_url)
         if proxy:
@@ -137,6 +148,34 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         return StreamError(sentence(clean_text(f"Request to {where} failed: {exc}")), "protocol")
     return StreamError(sentence(clean_text(f"Request to {where} failed: "
                                            f"{type(exc).__name__}: {exc}")), "protocol")
+
+
+def _certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The TLS certificate check that refused the server, anywhere in the exception's chain."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return exc
+        for arg in exc.args:  # httpcore keeps the ssl error as an argument
+            if isinstance(arg, ssl.SSLCertVerificationError):
+                return arg
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
+
+
+def _certificate_advice(refused: ssl.SSLCertVerificationError) -> str:
+    """What the failed certificate check means, and the fix that fits its reason."""
+    reason = clean_text(str(refused.verify_message or refused.reason or "refused"))
+    said = f"the server's TLS certificate failed the check ({reason})"
+    if "hostname" in reason.lower() or "ip address mismatch" in reason.lower():
+        return f"{said}: it is for another host; check the host name in base_url."
+    if "expired" in reason.lower() or "not yet valid" in reason.lower():
+        return f"{said}: the server's certificate is out of date, or this machine's clock is."
+    return (f"{said}: it is signed by a certificate authority this machine does not trust "
+            "(a company proxy, a self-signed server). Set SSL_CERT_FILE to that authority's "
+            "PEM file (or SSL_CERT_DIR to its folder) before starting Python; the check is "
+            "never turned off.")
 
 
 def _body_text(exc: openai.APIStatusError) -> str | None:

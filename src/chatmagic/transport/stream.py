@@ -27,6 +27,7 @@ from ..core.failures import clean_text, is_transport, sentence, server_text
 from ..core.profiles import Profile
 from .chunks import Frames, chunk_events, may_hold_surrogates, plain_body, reported_cost, snippet
 from .failures import failure_from_exception
+from .limits import limit_bytes
 from .sse import SSEDecoder
 
 __all__ = ["astream_chat", "aretry_without_stream"]
@@ -71,9 +72,9 @@ class _Silence:
         return bool(self.held) and not self.said and not self.counted
 
 
-async def _sse_events(response: Any) -> AsyncIterator[StreamEvent | _Empty]:
+async def _sse_events(response: Any, max_line: int) -> AsyncIterator[StreamEvent | _Empty]:
     """The events of a streamed chat completion, read from the response's raw bytes."""
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_line)
     frames = Frames()
     silence = _Silence()
     async for chunk in response.iter_bytes():
@@ -147,12 +148,12 @@ class _Failed:
     exc: Exception
 
 
-async def _events(client: openai.AsyncOpenAI, request: dict[str, Any],
+async def _events(client: openai.AsyncOpenAI, request: dict[str, Any], profile: Profile,
                   ) -> AsyncIterator[StreamEvent | _Failed | _Empty]:
     try:
         if request.get("stream"):
             async with client.chat.completions.with_streaming_response.create(**request) as resp:
-                async for event in _sse_events(resp):
+                async for event in _sse_events(resp, limit_bytes(profile.max_line_mb)):
                     yield event
         else:
             async for plain in _complete(client, request):
@@ -190,7 +191,7 @@ async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], prof
     closes the HTTP response.
     """
     empty = False
-    async for event in _events(client, request):
+    async for event in _events(client, request, profile):
         if isinstance(event, _Empty):
             empty = True
         elif isinstance(event, (StreamError, _Failed)):
@@ -213,7 +214,7 @@ async def aretry_without_stream(client: openai.AsyncOpenAI, request: dict[str, A
     `Note` saying so, or one StreamError in the server's own words."""
     plain = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
     noted = False
-    async for event in _events(client, plain):
+    async for event in _events(client, plain, profile):
         if isinstance(event, (StreamError, _Failed)):
             said = _failure(event, profile, request)
             where = f"{profile.name} ({profile.base_url})"
