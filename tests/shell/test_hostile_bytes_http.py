@@ -128,7 +128,7 @@ def test_an_unknown_certificate_authority_is_named_with_its_fix(
         monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
         trusted = chatmagic_reply(endpoint.base_url, "hello")
     failure = reply.failure
-    assert failure is not None and failure.kind == "connect"
+    assert failure is not None and failure.kind == "certificate"
     assert "TLS certificate failed the check (self-signed certificate)" in failure.message
     assert "SSL_CERT_FILE" in failure.message and "is the server running" not in failure.message
     assert str(raw.value) == "Connection error."  # all the raw SDK says

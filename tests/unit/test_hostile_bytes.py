@@ -161,7 +161,7 @@ def _refused(reason: str) -> openai.APIConnectionError:
 def test_a_certificate_failure_names_the_check_and_the_fix(reason: str, says: str) -> None:
     profile = Profile("corp", "https://llm.example/v1", needs_key=False)
     failure = failure_from_exception(_refused(reason), profile, "m")
-    assert failure.kind == "connect"
+    assert failure.kind == "certificate"
     assert "TLS certificate failed the check" in failure.message and reason in failure.message
     assert says in failure.message and "is the server running" not in failure.message
 
@@ -354,3 +354,15 @@ def test_the_sse_reader_does_linear_work_whatever_the_lines(shape: str) -> None:
         decoder.end()
         per_byte.append(decoder.work / len(body))
     assert per_byte[0] <= 2.01 and per_byte[1] <= 2.01, per_byte
+
+
+def test_a_certificate_failure_is_not_asked_again() -> None:
+    from chatmagic.engine.exchange import retryable
+
+    profile = Profile("corp", "https://llm.example/v1", needs_key=False)
+    refused = failure_from_exception(_refused("self-signed certificate"), profile, "m")
+    unreachable = failure_from_exception(
+        openai.APIConnectionError(request=httpx2.Request("POST", "https://llm.example/v1")),
+        profile, "m")
+    assert not retryable(refused)  # the same certificate fails the same check again
+    assert retryable(unreachable)  # while a server that is not up yet may come up

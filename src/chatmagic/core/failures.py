@@ -22,18 +22,18 @@ __all__ = ["StreamError", "FailureKind", "KINDS", "server_text", "clean_text", "
            "said_line", "is_transport"]
 
 #: What a failure can be. ``connect``: the endpoint could not be reached (or the connection
-#: broke); ``timeout``: no answer (or no complete one) in time; ``status``: an HTTP error
-#: status; ``rejected``: an HTTP 5xx whose words say the request itself is at fault (an image
-#: for a model that takes none, a field the server does not take): unlike other 5xx, asking
-#: again unchanged fails the same way; ``redirect``: an HTTP 3xx; ``server``: the endpoint
-#: reported an error inside a 200 answer or a stream; ``protocol``: bytes that are no reply
-#: we can read; ``incomplete``: a stream that ended before its finish reason; ``empty``: a
-#: stream with nothing in it;
-#: ``interrupted``: stopped here (Stop, an interrupt); ``invalid_output``: a reply that is
-#: not the JSON its ``--schema`` asks for (the text stays); ``tool_rounds``: the model was
-#: still calling tools at ``max_rounds``.
-FailureKind = Literal["connect", "timeout", "status", "rejected", "redirect", "server",
-                      "protocol", "incomplete", "empty", "interrupted", "invalid_output",
+#: broke); ``certificate``: its TLS certificate was refused (asking again cannot help);
+#: ``timeout``: no answer (or no complete one) in time; ``status``: an HTTP error status;
+#: ``rejected``: an HTTP 5xx whose words say the request itself is at fault (an image for a
+#: model that takes none, a field the server does not take): unlike other 5xx, asking again
+#: unchanged fails the same way; ``redirect``: an HTTP 3xx; ``server``: the endpoint reported
+#: an error inside a 200 answer or a stream; ``protocol``: bytes that are no reply we can
+#: read; ``incomplete``: a stream that ended before its finish reason; ``empty``: a stream
+#: with nothing in it; ``interrupted``: stopped here (Stop, an interrupt); ``invalid_output``:
+#: a reply that is not the JSON its ``--schema`` asks for (the text stays); ``tool_rounds``:
+#: the model was still calling tools at ``max_rounds``.
+FailureKind = Literal["connect", "certificate", "timeout", "status", "rejected", "redirect",
+                      "server", "protocol", "incomplete", "empty", "interrupted", "invalid_output",
                       "tool_rounds"]
 KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 

@@ -113,10 +113,10 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         return StreamError(f"No answer from {where}{limit}: the endpoint is slow or stalled. "
                            "Try again, or raise --timeout.", "timeout")
     if isinstance(exc, openai.APIConnectionError):
-        refused = _certificate_failure(exc)
-        if refused is not None:
-            return StreamError(f"Cannot reach {where}: {_certificate_advice(refused)}",
-                               "connect")
+        certificate = _certificate_failure(exc)
+        if certificate is not None:
+            return StreamError(f"Cannot reach {where}: {_certificate_advice(certificate)}",
+                               "certificate")
         cause = type(exc.__cause__ or exc).__name__
         proxy = proxy_for(profile.base_url)
         if proxy:
