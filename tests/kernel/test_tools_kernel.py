@@ -50,7 +50,9 @@ def test_a_call_runs_once_and_the_answer_uses_its_result(endpoint: FakeEndpoint,
     assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
     assert history[-1] == {"role": "assistant", "content": "The tools said: 5"}
     assert not schema_errors({"model": "x", "messages": history})
-    assert after["messages"][:4] == history
+    # ... with the calls' missing text as "" (llama-cpp-python refuses null).
+    assert history[1]["content"] is None
+    assert after["messages"][:4] == [history[0], {**history[1], "content": ""}, *history[2:]]
 
 
 def test_headless_without_yes_runs_nothing(endpoint: FakeEndpoint, clean_env: Path) -> None:

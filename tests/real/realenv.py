@@ -8,6 +8,11 @@ from typing import Any
 LLAMA_URL = os.environ.get("CHATMAGIC_REAL_LLAMA_URL", "")
 LITELLM_URL = os.environ.get("CHATMAGIC_REAL_LITELLM_URL", "")
 LITELLM_KEY = os.environ.get("CHATMAGIC_REAL_LITELLM_KEY", "")
+#: llama-cpp-python's server again, with --chat_format chatml-function-calling (tools).
+LLAMA_TOOLS_URL = os.environ.get("CHATMAGIC_REAL_LLAMA_TOOLS_URL", "")
+#: llama.cpp's own server (llama-server, from the xllamacpp wheel), with this many slots.
+LLAMACPP_URL = os.environ.get("CHATMAGIC_REAL_LLAMACPP_URL", "")
+LLAMACPP_SLOTS = int(os.environ.get("CHATMAGIC_REAL_LLAMACPP_SLOTS", "2"))
 N_CTX = int(os.environ.get("CHATMAGIC_REAL_N_CTX", "2048"))
 WRONG_KEY = "sk-wrong-" + "7" * 24  # a key LiteLLM never issued
 

@@ -1,6 +1,8 @@
-"""chatmagic in a real kernel against llama-cpp-python's server and LiteLLM's proxy.
+"""chatmagic in a real kernel against llama-cpp-python's server, llama.cpp's own server and
+LiteLLM's proxy.
 
-Profiles (tests/real/conftest.py): ``llama`` is the llama server itself, ``lite`` is LiteLLM
+Profiles (tests/real/conftest.py): ``llama`` is llama-cpp-python's server, ``llamacpp`` is
+llama.cpp's own server (llama-server, two slots), ``lite`` is LiteLLM
 in front of it (models ``gemma-a`` and ``gemma-b`` routed to it, ``gemma-down`` to a closed
 port), ``lite_wrong`` is LiteLLM with a key it never issued. Gemma 3 270M's words are not
 asserted: what text arrived, why it ended, the footer, the usage and the errors are.
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from realenv import LITELLM_URL, LLAMA_URL, N_CTX, SAMPLING, assert_no_key
+from realenv import LITELLM_URL, LLAMA_URL, LLAMACPP_URL, N_CTX, SAMPLING, assert_no_key
 from kernel import Kernel, errors, run_cells, visible
 
 # A footer as a reader sees it: why the reply ended, ..., its total time (the only figure
@@ -26,7 +28,11 @@ FOOTER = re.compile(r"(?:finished|cut at the token limit|⚠ incomplete|incomple
                     r"stopped)"
                     r"[^\n]*?· \d+\.\d\d s")
 ENDED = ("finished", "cut at the token limit")
-URL = {"llama": LLAMA_URL, "lite": LITELLM_URL, "lite_wrong": LITELLM_URL}
+URL = {"llama": LLAMA_URL, "llamacpp": LLAMACPP_URL, "lite": LITELLM_URL,
+       "lite_wrong": LITELLM_URL}
+#: The process that generates for each profile (its CPU use is measured).
+PID = {"llama": "CHATMAGIC_REAL_LLAMA_PID", "lite": "CHATMAGIC_REAL_LLAMA_PID",
+       "llamacpp": "CHATMAGIC_REAL_LLAMACPP_PID"}
 
 
 def run(cwd: Path, cells: list[str], timeout: int = 240) -> Any:
@@ -67,7 +73,7 @@ def ok(nb: Any) -> None:
 USAGE = "%chat_usage --reset -o u\nprint(u[0] if u else None)"
 
 
-@pytest.mark.parametrize("profile", ["llama", "lite"])
+@pytest.mark.parametrize("profile", ["llama", "lite", "llamacpp"])
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
 def test_a_reply_arrives_ends_and_is_counted(real: Path, profile: str, stream: bool) -> None:
     flag = "" if stream else " --no-stream"
@@ -89,22 +95,24 @@ def test_a_reply_arrives_ends_and_is_counted(real: Path, profile: str, stream: b
         assert 1 <= usage["completion_tokens"] <= 24, usage
         if footer.startswith("cut at"):
             assert usage["completion_tokens"] == 24, usage  # characters / 4 gave about 10
-    elif stream:
+    elif stream and profile == "lite":
         # LiteLLM counts a stream itself when the backend sends no usage: its figure, not
         # chatmagic's estimate, and one or two off (docs/real-servers.md).
         assert usage["estimated"] is False and "estimated" not in footer, (usage, footer)
         assert 1 <= usage["completion_tokens"] <= 24 + 2, usage
     else:
-        # The server's own figures: at most --max-tokens, exactly that when cut there.
+        # The server's own figures (llama.cpp's server sends them in a stream too, for
+        # stream_options): at most --max-tokens, exactly that when cut there.
         assert usage["estimated"] is False and "estimated" not in footer, (usage, footer)
         assert 1 <= usage["completion_tokens"] <= 24, usage
         if footer.startswith("cut at"):
             assert usage["completion_tokens"] == 24, usage
 
 
-def test_a_second_turn_sends_the_first(real: Path) -> None:
+@pytest.mark.parametrize("profile", ["llama", "llamacpp"])
+def test_a_second_turn_sends_the_first(real: Path, profile: str) -> None:
     # --no-stream, so the prompt sizes are the server's own counts of what it received.
-    ask = f"%%chat -p llama --no-stream {SAMPLING} --max-tokens 16"
+    ask = f"%%chat -p {profile} --no-stream {SAMPLING} --max-tokens 16"
     nb = run(real, [f"{ask} -o r1\nMy name is Ada. Say hello to me.", USAGE,
                     f"{ask}\nWhat is my name?", USAGE,
                     f"{ask} --no-history\nWhat is my name?", USAGE,
@@ -230,7 +238,8 @@ def _too_long() -> str:
 
 @pytest.mark.parametrize("profile, stream", [
     ("llama", True), ("llama", False),
-    ("lite", True), ("lite", False)])
+    ("lite", True), ("lite", False),
+    ("llamacpp", True), ("llamacpp", False)])
 def test_a_prompt_past_the_context_is_a_failure(real: Path, profile: str, stream: bool) -> None:
     flag = "" if stream else " --no-stream"
     prompt = _too_long()
@@ -242,9 +251,10 @@ def test_a_prompt_past_the_context_is_a_failure(real: Path, profile: str, stream
     assert URL[profile] in message and "context" in message.lower(), message
     assert str(N_CTX) in message, message  # the server's own words: its context size
     # Said before sending where the endpoint tells its context (LiteLLM's /model_group/info
-    # from gemma-a's model_info); llama-cpp-python tells nothing, so nothing is said.
+    # from gemma-a's model_info, llama.cpp's /props); llama-cpp-python tells nothing, so
+    # nothing is said.
     warned = warnings(nb.cells[2])
-    if profile == "lite":
+    if profile in ("lite", "llamacpp"):
         assert len(warned) == 1 and f"more than its context of {N_CTX:,}" in warned[0], warned
     else:
         assert warned == [], warned
@@ -255,10 +265,12 @@ def test_a_prompt_past_the_context_is_a_failure(real: Path, profile: str, stream
 
 def test_models_lists_what_each_server_serves(real: Path) -> None:
     nb = run(real, ["%models -p lite -o a\nprint(sorted(r['id'] for r in a))",
-                    "%models -p llama -o b\nprint(sorted(r['id'] for r in b))"])
+                    "%models -p llama -o b\nprint(sorted(r['id'] for r in b))",
+                    "%models -p llamacpp -o c\nprint(sorted(r['id'] for r in c))"])
     ok(nb)
     assert values(nb.cells[1]) == ["gemma-a", "gemma-b", "gemma-down"]
     assert "gemma-3-270m" in values(nb.cells[2])
+    assert values(nb.cells[3]) == ["gemma-3-270m"]  # llama.cpp's server: the alias only
     assert_no_key(nb)
 
 
@@ -274,9 +286,9 @@ def _busy(pid: int, seconds: float = 1.0) -> float:
     return (_cpu_seconds(pid) - start) / (time.monotonic() - t0)
 
 
-@pytest.mark.parametrize("profile", ["llama", "lite"])
+@pytest.mark.parametrize("profile", ["llama", "lite", "llamacpp"])
 def test_interrupt_stops_the_server_generating(real: Path, profile: str) -> None:
-    pid = int(os.environ["CHATMAGIC_REAL_LLAMA_PID"])
+    pid = int(os.environ[PID[profile]])
     with Kernel({"CHATMAGIC_HISTORY_DIR": str(real / "h")}) as kernel:
         kernel.execute("%load_ext chatmagic")
         seen: dict[str, float] = {}

@@ -253,6 +253,24 @@ def test_every_round_is_counted_once(shell: Any, endpoint: FakeEndpoint) -> None
     assert rows[0]["prompt_tokens"] < rows[1]["prompt_tokens"]  # the second sent more
 
 
+def test_the_calls_message_is_sent_with_empty_text_and_kept_as_openai_wrote_it(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    # llama-cpp-python's server refuses an assistant message with "content": null (HTTP 500):
+    # every round after the first failed there. "" is valid for OpenAI and for it.
+    _define(shell)
+    shell.run_cell_magic("chat", "-m tools --tools add --yes", "2 + 3?")
+    calls = endpoint.chat_requests[1].body["messages"][-2]
+    assert calls["role"] == "assistant" and calls["tool_calls"] and calls["content"] == ""
+    # The history keeps the message as the model sent it (no text: null, as OpenAI's own
+    # replies carry it); the next cell sends it with "" again.
+    shell.run_line_magic("chat_history", "export -o h")
+    assert shell.user_ns["h"][1]["content"] is None
+    shell.run_cell_magic("chat", "-m echo", "and then?")
+    resent = [m for m in endpoint.last_body["messages"] if m.get("tool_calls")]
+    assert [m["content"] for m in resent] == [""]
+    assert not schema_errors(endpoint.last_body)
+
+
 def test_retry_of_a_tool_turn_offers_the_tools_again_and_asks_again(
         shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     ran = _define(shell)

@@ -54,7 +54,8 @@ class Request:
 
     def body(self) -> dict[str, Any]:
         """The JSON body sent (without a schema put in: see `shaped`)."""
-        body: dict[str, Any] = {"model": self.model, "messages": list(self.messages),
+        body: dict[str, Any] = {"model": self.model,
+                                "messages": [_sendable(m) for m in self.messages],
                                 "stream": self.stream, **self.params}
         if self.response_format is not None:
             body["response_format"] = dict(self.response_format)
@@ -77,6 +78,16 @@ class Request:
     def with_messages(self, *added: Message) -> "Request":
         """The same request with ``added`` after its messages (a tool round's)."""
         return replace(self, messages=(*self.messages, *added))
+
+
+def _sendable(message: Message) -> Message:
+    """A message as sent: an assistant's missing text (``"content": null``, as OpenAI's own
+    replies with tool calls carry it and the history keeps it) goes as ``""``. OpenAI takes
+    both; llama-cpp-python's server refuses null (HTTP 500), which failed every tool round
+    after the first there."""
+    if message.get("role") == "assistant" and message.get("content") is None:
+        return {**message, "content": ""}
+    return message
 
 
 @dataclass(frozen=True)
