@@ -144,10 +144,6 @@ def test_props_tell_the_context_and_no_vision(real: Path) -> None:
     assert footer.startswith(ENDED), footer
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "failure advice (another change's): llama.cpp's server answers a refused image with HTTP "
-    "500 \"image input is not supported\"; chatmagic asks 3 times and says \"the endpoint "
-    "failed: try again later\", which no retry mends"))
 def test_a_refused_image_is_not_asked_again_nor_advised_to_wait(real: Path) -> None:
     nb = run(real, [f"%%chat -p llamacpp --max-tokens 4 -i {PIXEL}\nWhat is in this image?"])
     (error,) = errors(nb.cells[1])
