@@ -38,15 +38,20 @@ def test_a_tool_round_trip_on_chatml_function_calling(real: Path) -> None:
                     f"%%chat -p llama_tools {SAMPLING} --max-tokens 16 -o answer\n"
                     "So what is 2 + 3?",
                     "print(repr(answer))"])
-    # Round 1 called add and it ran; round 2 (the calls and the result sent back) was
-    # answered with a call again (forced), which the round limit answers "not run".
-    (error,) = errors(nb.cells[2])
-    assert error["ename"] == "TooManyRounds", error  # not the server's HTTP 500
-    assert "after 2 request(s)" in error["evalue"] and LLAMA_TOOLS_URL not in error["evalue"]
+    # Round 1 called add (forced) and it ran; round 2 (the calls and the result sent back,
+    # tool_choice now "auto") was accepted: answered with text, or with a call again, which
+    # the round limit answers "not run". Before, round 2 was the server's HTTP 500.
+    errs = errors(nb.cells[2])
     roles, contents, types = values(nb.cells[3])
-    assert roles == ["user", "assistant", "tool", "assistant", "tool"], roles
+    if errs:
+        (error,) = errs
+        assert error["ename"] == "TooManyRounds", error
+        assert "after 2 request(s)" in error["evalue"] and LLAMA_TOOLS_URL not in error["evalue"]
+        assert roles == ["user", "assistant", "tool", "assistant", "tool"], roles
+    else:
+        assert roles == ["user", "assistant", "tool", "assistant"], roles
     assert types == ["int", "int"], types  # add ran once, with the schema's types
-    assert len(contents) == 2, contents  # kept as the model sent them: no text
+    assert len(contents) == roles.count("tool"), contents  # one calls message a result
     # The next cell sends the whole exchange back, and is answered.
     for cell in nb.cells[4:]:
         assert not errors(cell), errors(cell)

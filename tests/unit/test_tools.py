@@ -271,6 +271,19 @@ def test_the_calls_message_is_sent_with_empty_text_and_kept_as_openai_wrote_it(
     assert not schema_errors(endpoint.last_body)
 
 
+@pytest.mark.parametrize("forced", ['{"type":"function","function":{"name":"add"}}',
+                                    '"required"'])
+def test_a_forced_call_is_forced_in_the_first_round_only(
+        shell: Any, endpoint: FakeEndpoint, forced: str) -> None:
+    # Forced again after it has called, a model can only call again (Gemma on llama-cpp-python
+    # did, round after round, until --max-rounds): the rounds after the first ask with "auto".
+    ran = _define(shell)
+    shell.run_cell_magic("chat", f"-m tools --tools add --yes --param 'tool_choice={forced}'",
+                         "2 + 3?")
+    sent = [r.body.get("tool_choice") for r in endpoint.chat_requests]
+    assert sent == [json.loads(forced), "auto"] and ran == [(2, 3)]
+
+
 def test_retry_of_a_tool_turn_offers_the_tools_again_and_asks_again(
         shell: Any, endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     ran = _define(shell)

@@ -76,8 +76,24 @@ class Request:
         return kwargs if self.schema is None else shape_request(kwargs, self.schema, mode)
 
     def with_messages(self, *added: Message) -> "Request":
-        """The same request with ``added`` after its messages (a tool round's)."""
-        return replace(self, messages=(*self.messages, *added))
+        """The same request with ``added`` after its messages (a tool round's).
+
+        A ``tool_choice`` that forces a call (a named function, or ``"required"``) becomes
+        ``"auto"``: the model has called and has the results, and forced again it could only
+        call again, round after round, until ``--max-rounds``."""
+        return replace(self, messages=(*self.messages, *added), params=_unforced(self.params))
+
+
+def _unforced(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``params`` with a forcing ``tool_choice`` (in the body, or in ``extra_body`` where
+    ``--param`` puts it) made ``"auto"``."""
+    def unforced(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        forced = fields.get("tool_choice") not in (None, "auto", "none")
+        return {**fields, "tool_choice": "auto"} if forced else fields
+
+    params = unforced(params)
+    extra = params.get("extra_body")
+    return {**params, "extra_body": unforced(extra)} if isinstance(extra, Mapping) else params
 
 
 def _sendable(message: Message) -> Message:
