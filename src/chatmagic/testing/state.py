@@ -4,6 +4,7 @@ its scripts read (arrivals, tries per prompt, requests in flight)."""
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -41,6 +42,11 @@ class EndpointState:
         #: Chat requests being answered now, and the most at once (a scheduler's bound).
         self.in_flight = 0
         self.max_in_flight = 0
+        #: Connections accepted on the socket (a client reusing its connections opens few).
+        self.connections = 0
+        # Which requests a ``faults`` model fails: random, but the same sequence every run.
+        self._faults = random.Random(26)
+        self._fault_turn = 0
 
     @property
     def port(self) -> int:
@@ -87,6 +93,18 @@ class EndpointState:
         with self._lock:
             self.in_flight += delta
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def _fault(self, share: float) -> str:
+        """For a ``faults`` model: "" (answer), else "429", "500" or "cut", in turn."""
+        with self._lock:
+            if self._faults.random() >= share:
+                return ""
+            self._fault_turn += 1
+            return ("429", "500", "cut")[self._fault_turn % 3]
 
     def _first_rate_limit(self, key: str) -> bool:
         with self._lock:
