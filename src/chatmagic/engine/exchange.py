@@ -114,6 +114,7 @@ class Watch:
         self.answered = False  # the endpoint answered (a stream, even an empty one)
         self.failure: StreamError | None = None  # held back: the exchange decides
         self.empty: StreamError | None = None  # an empty stream
+        self.slot = 0  # the number of the gate's slot it held
 
     async def pass_on(self, stream: AsyncIterator[StreamEvent], emit: Emit) -> None:
         """Every event of ``stream`` to ``emit``, but its failure (kept in ``failure``)."""
@@ -175,7 +176,7 @@ async def _attempt(request: Request, kwargs: dict[str, object], route: Route,
     async with route.gate.slot() as slot:
         await _within(request.timeout, watch.pass_on(
             _events(route.client, kwargs, request), emit), watch, profile)
-    watch.overlapped = slot.overlapped and request.stream
+    watch.overlapped, watch.slot = slot.overlapped and request.stream, slot.number
     if watch.empty is not None and not slot.overlapped:
         # Alone, an empty stream is the server hiding an error: asked again without
         # streaming, which says why. (Overlapped, it is a cut stream: asked again alone.)
@@ -248,7 +249,7 @@ async def exchange(request: Request, route: Route, emit: Emit, policy: Policy = 
                 and (policy.retry_after_text or not watch.said)):
             wait = _backoff(tries, failure, policy)
             if failure.status == 429:
-                gate.throttled(wait)
+                gate.throttled(wait, watch.slot)
             emit(Restart(_retry_note(failure, wait), failure, wait))
             await asyncio.sleep(wait)
             continue
