@@ -139,8 +139,12 @@ class Watch:
     @property
     def cut(self) -> bool:
         """Whether another request in flight to the endpoint cut this streamed attempt:
-        nothing at all, no finish reason, or a proxy's error before a word."""
-        failed = self.failure is not None and self.failure.kind != "incomplete"
+        nothing at all, a stream that ended as streams end but with no finish reason (or one
+        and not a word), or a proxy's error before a word. A failed attempt is no such
+        evidence: a stream that broke off (``incomplete``: no finish reason, no [DONE]) or a
+        dropped connection is retried as the failure it is, and the endpoint keeps its
+        concurrency."""
+        failed = self.failure is not None
         return self.overlapped and (self.empty is not None or self.broke_first
                                     or not failed and not (self.finished and self.said))
 

@@ -53,6 +53,8 @@ class Progress:
     ended: float | None = None
     stopped: bool = False
     slowed: set[str] = field(default_factory=set)  # endpoints that answered 429
+    #: Endpoints this run found cutting a stream for another request: one at a time from then.
+    serial: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)  # of the costs summed in ``cost``
 
     def count(self, row: Row, reused: bool = False) -> None:
@@ -147,6 +149,8 @@ class Scheduler:
                 self.progress.retries += 1
                 if event.failure is not None and event.failure.status == 429:
                     self.progress.slowed.add(job.profile.base_url)
+                elif event.failure is None:  # a stream another request cut: one at a time
+                    self.progress.serial.add(job.profile.base_url)
                 reply = reply.restarted(event)
             else:
                 reply.feed(event)

@@ -68,7 +68,15 @@ def progress_line(progress: Progress) -> str:
         parts.append(f"{_seconds(left)} left")
     if progress.slowed:
         parts.append("slowed down (rate limited)")
+    parts += _serial(progress)
     return " · ".join(parts)
+
+
+def _serial(progress: Progress) -> list[str]:
+    """What says an endpoint is now sent one request at a time (its rate drops with it)."""
+    return [f"{url} gets one request at a time (it ended a stream without a finish reason "
+            "when another request arrived; profile setting one_at_a_time)"
+            for url in sorted(progress.serial)]
 
 
 def summary_line(run: EachRun) -> str:
@@ -87,6 +95,7 @@ def summary_line(run: EachRun) -> str:
     words.append(f"tokens {p.prompt_tokens:,} in / {p.completion_tokens:,} out" + _money(p))
     if p.retries:
         words.append(f"{p.retries:,} retried")
+    words += _serial(p)
     rate = p.rate()
     words.append(_seconds(p.elapsed) + (f", {rate:.1f} rows/s" if rate else ""))
     return " · ".join(words)
