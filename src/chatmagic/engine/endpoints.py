@@ -28,8 +28,8 @@ from ..core.profiles import Profile
 __all__ = ["Knowledge", "Gate", "Gates", "Slot", "GROW_AFTER"]
 
 #: Successes since the last 429 (or the last step up) after which one more request may be in
-#: flight again: a limit halved from 64 is whole again after 128 replies.
-GROW_AFTER = 4
+#: flight again: a limit halved from 64 is whole again after 64 replies (one window).
+GROW_AFTER = 2
 
 
 @dataclass

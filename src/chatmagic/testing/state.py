@@ -46,7 +46,8 @@ class EndpointState:
         self.connections = 0
         # Which requests a ``faults`` model fails: random, but the same sequence every run.
         self._faults = random.Random(26)
-        self._fault_turn = 0
+        #: The faults a ``faults`` model sent so far, by kind ("429", "500", "cut").
+        self.faults_sent = {"429": 0, "500": 0, "cut": 0}
 
     @property
     def port(self) -> int:
@@ -103,8 +104,9 @@ class EndpointState:
         with self._lock:
             if self._faults.random() >= share:
                 return ""
-            self._fault_turn += 1
-            return ("429", "500", "cut")[self._fault_turn % 3]
+            kind = ("429", "500", "cut")[sum(self.faults_sent.values()) % 3]
+            self.faults_sent[kind] += 1
+            return kind
 
     def _first_rate_limit(self, key: str) -> bool:
         with self._lock:
