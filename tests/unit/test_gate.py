@@ -21,10 +21,10 @@ def test_the_429s_of_one_burst_halve_the_limit_once_then_successes_restore_it() 
         seen = []
         burst = await _burst(gate, 16)
         for number in burst:  # every request in flight answers 429
-            gate.throttled(0)  # OLD number
+            gate.throttled(0, number)
         seen.append(gate.limit)  # halved once, not sixteen times
         later = await _burst(gate, 1)
-        gate.throttled(0)  # OLD later[0]  # a request sent after the halving: news, halved again
+        gate.throttled(0, later[0])  # a request sent after the halving: news, halved again
         seen.append(gate.limit)
         for _ in range(GROW_AFTER * 4):  # successes in a row: one more per GROW_AFTER
             gate.succeeded()
@@ -41,12 +41,12 @@ def test_a_429_between_successes_starts_the_count_again() -> None:
     async def run() -> list[int]:
         gate = Gate(8)
         first = await _burst(gate, 1)
-        gate.throttled(0)  # OLD first[0]
+        gate.throttled(0, first[0])
         seen = [gate.limit]
         for _ in range(GROW_AFTER - 1):
             gate.succeeded()
         again = await _burst(gate, 1)
-        gate.throttled(0)  # OLD again[0]
+        gate.throttled(0, again[0])
         seen.append(gate.limit)
         for _ in range(GROW_AFTER - 1):
             gate.succeeded()
@@ -62,7 +62,7 @@ def test_the_gate_lets_no_more_than_its_limit_in_flight() -> None:
     async def run() -> int:
         gate = Gate(8)
         burst = await _burst(gate, 8)
-        gate.throttled(0)  # OLD burst[0]  # 4 now
+        gate.throttled(0, burst[0])  # 4 now
         most = 0
 
         async def one() -> None:
