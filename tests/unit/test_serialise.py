@@ -5,6 +5,7 @@ off (a failure, retried as one); and when it is, the run's progress says so."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +75,23 @@ def test_a_run_that_serialises_an_endpoint_says_so(endpoint: FakeEndpoint) -> No
     assert knowledge.serial == progress.serial == {endpoint.base_url}
     line = progress_line(progress)
     assert line.count("one request at a time") == 1 and endpoint.base_url in line
+
+
+@pytest.mark.paced  # the streams overlap, so one-at-a-time cuts one
+def test_map_warns_once_when_it_serialises_an_endpoint(endpoint: FakeEndpoint, clean_env: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    import chatmagic
+    from chatmagic import EndpointWarning
+
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.base_url)
+    monkeypatch.setattr("chatmagic.engine.session._current", None)
+    monkeypatch.setattr(chatmagic, "_magics", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = chatmagic.map("{item}", ["a b c", "d e f", "g h i"],
+                              model="one-at-a-time/delay=0.02", concurrency=3)
+    assert table["error"].isna().all()
+    said = [str(w.message) for w in caught if issubclass(w.category, EndpointWarning)]
+    assert len(said) == 1 and "one request at a time" in said[0] and endpoint.base_url in said[0]

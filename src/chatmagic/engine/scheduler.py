@@ -31,10 +31,17 @@ from .exchange import ROWS, Policy, Routes, exchange
 from .reply import Reply
 from .request import Job
 
-__all__ = ["Progress", "Scheduler", "row_of", "DEFAULT_CONCURRENCY"]
+__all__ = ["Progress", "Scheduler", "row_of", "DEFAULT_CONCURRENCY", "serial_note"]
 
 #: Requests in flight at most when a run names no --concurrency.
 DEFAULT_CONCURRENCY = 8
+
+
+def serial_note(base_url: str) -> str:
+    """What says a run found an endpoint that cuts a stream for another request: from then on
+    it gets one request at a time (and the run's rate drops with it)."""
+    return (f"{base_url} gets one request at a time from now on (it ended a stream without a "
+            "finish reason when another request arrived; profile setting one_at_a_time)")
 
 
 @dataclass

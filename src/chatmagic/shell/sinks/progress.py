@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ...each.run import EachRun
-from ...engine.scheduler import Progress
+from ...engine.scheduler import Progress, serial_note
 from ...render.html import document, table_html, text_html
 from .lifetime import close_tree
 from . import Display, ipython_display
@@ -73,10 +73,7 @@ def progress_line(progress: Progress) -> str:
 
 
 def _serial(progress: Progress) -> list[str]:
-    """What says an endpoint is now sent one request at a time (its rate drops with it)."""
-    return [f"{url} gets one request at a time (it ended a stream without a finish reason "
-            "when another request arrived; profile setting one_at_a_time)"
-            for url in sorted(progress.serial)]
+    return [serial_note(url) for url in sorted(progress.serial)]
 
 
 def summary_line(run: EachRun) -> str:
