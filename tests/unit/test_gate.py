@@ -75,3 +75,31 @@ def test_the_gate_lets_no_more_than_its_limit_in_flight() -> None:
         return most
 
     assert asyncio.run(run()) == 4
+
+
+def test_a_request_that_waited_for_its_place_through_a_halving_is_news() -> None:
+    # Numbered when sent, not when queued: a 429 to a request sent after the halving halves
+    # again, even if it had been waiting for a place since before.
+    async def run() -> list[int]:
+        gate = Gate(4)
+        release = asyncio.Event()
+        numbers: list[int] = []
+
+        async def one() -> None:
+            async with gate.slot() as slot:
+                numbers.append(slot.number)
+                await release.wait()
+
+        tasks = [asyncio.ensure_future(one()) for _ in range(6)]
+        while len(numbers) < 4:
+            await asyncio.sleep(0)
+        for number in numbers:  # the four in flight answer 429; two wait for a place
+            gate.throttled(0, number)
+        seen = [gate.limit]
+        release.set()
+        await asyncio.gather(*tasks)
+        gate.throttled(0, numbers[-1])  # one of the two that waited, sent after the halving
+        seen.append(gate.limit)
+        return seen
+
+    assert asyncio.run(run()) == [2, 1]

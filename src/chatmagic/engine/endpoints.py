@@ -77,15 +77,14 @@ class Gate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
         """Wait for a free place, hold it while the request runs, then free it."""
-        self._numbers += 1
-        slot = Slot(self._numbers)
-        await self._enter(slot.number)
+        slot = Slot(await self._enter())
         try:
             yield slot
         finally:
             slot.overlapped = await self._leave(slot.number)
 
-    async def _enter(self, number: int) -> None:
+    async def _enter(self) -> int:
+        """Wait for a free place; its number (numbered as they are taken: in sending order)."""
         async with self.changed:
             while True:
                 wait = self.resume_at - asyncio.get_running_loop().time()
@@ -98,9 +97,12 @@ class Gate:
                 if len(self.active) < self.limit:
                     break
                 await self.changed.wait()
+            self._numbers += 1
+            number = self._numbers
             self.active.add(number)
             if len(self.active) > 1:
                 self.overlapped.update(self.active)
+        return number
 
     async def _leave(self, number: int) -> bool:
         """Leave; whether another request was in flight here while this one was."""
