@@ -547,6 +547,32 @@ def bench_render_time(mode: str) -> list[Row]:
     return render_time(mode)
 
 
+def bench_faults(mode: str) -> list[Row]:
+    """Figures 12 and 13 (bench/each_faults.py, bench/reply_memory.py): --each under faults
+    against a hand loop with retries, the connections it opened, and (full run only) the peak
+    memory of a process reading a 100 MB reply against the raw SDK's."""
+    from each_faults import SIZES as FAULT_SIZES, measure as faults
+    from reply_memory import measure as memory
+
+    size = FAULT_SIZES[mode]
+    # smoke: 20 ms a row, so the check takes a few seconds
+    got = faults(size["rows"], size["concurrency"], size["reps"],
+                 latency=0.1 if mode == "full" else 0.02)
+    rows, concurrency = got["rows"], got["concurrency"]
+    figures = [
+        ratio_row(f"12 --each under 5% faults, time / hand loop ({rows} rows, c={concurrency})",
+                  rows / got["chatmagic_rows_per_s"], rows / got["loop_rows_per_s"], "s",
+                  round(1 / 0.9, 2)),
+        ratio_row("12 --each connections / (concurrency + cut streams)",
+                  got["chatmagic_connections"], got["chatmagic_connection_budget"], "n", 1.0),
+    ]
+    if mode == "smoke":  # a small reply's figure is the imports' (python bench/reply_memory.py)
+        return figures
+    mem = memory(100.0, baselines=False)
+    return figures + [ratio_row(f"13 peak memory, {mem['mb']:g} MB reply / raw SDK",
+                                mem["chatmagic_mb"] * 1e6, mem["sdk_mb"] * 1e6, "B", 1.2)]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def positive(text: str) -> int:
         try:
@@ -608,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             kernel = None
             rows += bench_load(env, home, size)
             rows += bench_render_time(mode)
+            rows += bench_faults(mode)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -341,6 +341,7 @@ def map(template: str, items: Any, models: str | Sequence[str] | None = None,
     The other keywords are those of `prompt` (``system``, ``profile``, ``temperature``, ...)."""
     from ..each.plan import estimate_run, plan_each
     from ..each.run import EachRun
+    from ..engine.scheduler import serial_note
     from ..store.rowstore import store_for
 
     keywords = _given(locals())
@@ -368,4 +369,6 @@ def map(template: str, items: Any, models: str | Sequence[str] | None = None,
         run.run()
     finally:
         run.record_usage(session.usage, "map()")  # in %chat_usage, as a cell's rows are
+    for url in sorted(run.progress.serial):  # no progress line here: a warning says it
+        warnings.warn(EndpointWarning(serial_note(url)), stacklevel=2)
     return run.table()

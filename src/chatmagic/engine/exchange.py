@@ -117,6 +117,7 @@ class Watch:
         self.answered = False  # the endpoint answered (a stream, even an empty one)
         self.failure: StreamError | None = None  # held back: the exchange decides
         self.empty: StreamError | None = None  # an empty stream
+        self.slot = 0  # the number of the gate's slot it held
 
     async def pass_on(self, stream: AsyncIterator[StreamEvent], emit: Emit) -> None:
         """Every event of ``stream`` to ``emit``, but its failure (kept in ``failure``)."""
@@ -141,8 +142,12 @@ class Watch:
     @property
     def cut(self) -> bool:
         """Whether another request in flight to the endpoint cut this streamed attempt:
-        nothing at all, no finish reason, or a proxy's error before a word."""
-        failed = self.failure is not None and self.failure.kind != "incomplete"
+        nothing at all, a stream that ended as streams end but with no finish reason (or one
+        and not a word), or a proxy's error before a word. A failed attempt is no such
+        evidence: a stream that broke off (``incomplete``: no finish reason, no [DONE]) or a
+        dropped connection is retried as the failure it is, and the endpoint keeps its
+        concurrency."""
+        failed = self.failure is not None
         return self.overlapped and (self.empty is not None or self.broke_first
                                     or not failed and not (self.finished and self.said))
 
@@ -178,7 +183,7 @@ async def _attempt(request: Request, kwargs: dict[str, object], route: Route,
     async with route.gate.slot() as slot:
         await _within(request.timeout, watch.pass_on(
             _events(route.client, kwargs, request), emit), watch, profile)
-    watch.overlapped = slot.overlapped and request.stream
+    watch.overlapped, watch.slot = slot.overlapped and request.stream, slot.number
     if watch.empty is not None and not slot.overlapped:
         # Alone, an empty stream is the server hiding an error: asked again without
         # streaming, which says why. (Overlapped, it is a cut stream: asked again alone.)
@@ -251,7 +256,7 @@ async def exchange(request: Request, route: Route, emit: Emit, policy: Policy = 
                 and (policy.retry_after_text or not watch.said)):
             wait = _backoff(tries, failure, policy)
             if failure.status == 429:
-                gate.throttled(wait)
+                gate.throttled(wait, watch.slot)
             emit(Restart(_retry_note(failure, wait), failure, wait))
             await asyncio.sleep(wait)
             continue

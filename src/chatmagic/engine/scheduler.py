@@ -31,10 +31,17 @@ from .exchange import ROWS, Policy, Routes, exchange
 from .reply import Reply
 from .request import Job
 
-__all__ = ["Progress", "Scheduler", "row_of", "DEFAULT_CONCURRENCY"]
+__all__ = ["Progress", "Scheduler", "row_of", "DEFAULT_CONCURRENCY", "serial_note"]
 
 #: Requests in flight at most when a run names no --concurrency.
 DEFAULT_CONCURRENCY = 8
+
+
+def serial_note(base_url: str) -> str:
+    """What says a run found an endpoint that cuts a stream for another request: from then on
+    it gets one request at a time (and the run's rate drops with it)."""
+    return (f"{base_url} gets one request at a time from now on (it ended a stream without a "
+            "finish reason when another request arrived; profile setting one_at_a_time)")
 
 
 @dataclass
@@ -53,6 +60,8 @@ class Progress:
     ended: float | None = None
     stopped: bool = False
     slowed: set[str] = field(default_factory=set)  # endpoints that answered 429
+    #: Endpoints this run found cutting a stream for another request: one at a time from then.
+    serial: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)  # of the costs summed in ``cost``
 
     def count(self, row: Row, reused: bool = False) -> None:
@@ -147,6 +156,8 @@ class Scheduler:
                 self.progress.retries += 1
                 if event.failure is not None and event.failure.status == 429:
                     self.progress.slowed.add(job.profile.base_url)
+                elif event.failure is None:  # a stream another request cut: one at a time
+                    self.progress.serial.add(job.profile.base_url)
                 reply = reply.restarted(event)
             else:
                 reply.feed(event)

@@ -94,7 +94,10 @@ token), ``tokens`` (for ``long``), ``after`` (tokens before a failure),
 ``eol`` (``lf``, ``cr`` or ``crlf``: how a streamed line ends), ``pause``
 (seconds to wait after the first text chunk, to see it dispatched on time),
 ``fail`` (answer HTTP 400 to a prompt holding this word), ``busy`` / ``flaky`` (the first N
-requests of each prompt answer HTTP 429 with ``Retry-After: wait`` / HTTP 503), ``wait``,
+requests of each prompt answer HTTP 429 with ``Retry-After: wait`` / HTTP 503), ``faults``
+(this share of requests fails, at random but the same sequence every run, in turn: HTTP 429
+with ``Retry-After: wait``, HTTP 500, a stream cut before its last word with no finish reason
+and no ``[DONE]``; ``echo/faults=0.05``), ``wait``,
 ``to`` (for ``redirect``), ``via`` (for ``one-at-a-time`` and ``context-overflow``:
 ``via=litellm`` answers as LiteLLM's proxy in front of it does; ``via=litellm-error``: as
 it does when the cut came before a word; for any model asked ``n`` > 1, ``via=litellm``
@@ -113,6 +116,10 @@ Capabilities: the endpoint answers ``GET /model_group/info`` (at its root, as Li
 proxy does) from ``model_info`` (default `MODEL_INFO`: ``text-only``, ``small-context``,
 and ``echo``, which takes images; ``model_info={}``: no such route); ``FakeEndpoint(props={...})`` makes it a llama.cpp ``llama-server`` instead,
 which answers ``GET /props`` with that and has no ``/model_group/info``.
+
+Connections: a stream that ends as it should is sent chunked on a connection kept open for
+the next request, as real servers do (one that breaks off closes it); ``connections`` counts
+the connections accepted.
 
 Raw bytes: ``FakeEndpoint(raw={"name": RawReply([b"data: ...\r", 0.5, ...])})``
 answers the model id ``name`` with exactly those writes (a float is a pause),

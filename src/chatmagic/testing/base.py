@@ -12,11 +12,31 @@ from .records import RawReply
 from .script import Script
 from .state import EndpointState
 
-__all__ = ["HandlerBase", "Cut", "lower_headers"]
+__all__ = ["HandlerBase", "Cut", "Chunked", "lower_headers"]
 
 
 class Cut(Exception):
     """A one-at-a-time stream ended for a newer request."""
+
+
+class Chunked:
+    """A handler's ``wfile`` writing an HTTP/1.1 chunked body: each write one chunk."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.raw.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def end(self) -> None:
+        """The last chunk: the body is whole, the connection free for the next request."""
+        self.raw.write(b"0\r\n\r\n")
+        self.raw.flush()
 
 
 def lower_headers(headers: Any) -> dict[str, str]:
@@ -33,6 +53,10 @@ class HandlerBase(BaseHTTPRequestHandler):
     #: slept (a handler may be made without them, for tests that need no pauses).
     pace = True
     _arrival = 0  # the number of chat requests received with this one (one-at-a-time)
+    _cut = False  # a ``faults`` model cuts this stream short (no finish reason, no [DONE])
+    #: Whether a stream that ends as it should is sent chunked on a connection kept open for
+    #: the next request, as real servers do (the in-process transport reads no chunked body).
+    chunked_streams = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
         pass

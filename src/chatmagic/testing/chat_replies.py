@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from .base import Cut, HandlerBase
+from .base import Chunked, Cut, HandlerBase
 from .catalog import (MARKDOWN_REPLY, MISLABELLED_REPLY, SEPARATORS_REPLY, SURROGATE_REPLY,
                       XSS_REFUSAL, XSS_REPLY, XSS_THOUGHTS)
 from .records import RecordedRequest
@@ -17,6 +17,9 @@ from .script import (Script, choice_suffix, count_tokens, finish_reason, message
                      sentiment, words)
 
 __all__ = ["ChatReplies"]
+
+#: Streams that break off (the connection closes mid-body): never chunked, never kept open.
+_BREAKING = {"drop", "error-midstream", "event-error", "hang", "one-at-a-time"}
 
 
 class ChatReplies(HandlerBase):
@@ -118,9 +121,30 @@ class ChatReplies(HandlerBase):
         self.send_header("Cache-Control", "no-cache")
         for key, value in self._money_headers(script).items():
             self.send_header(key, value)
-        self.send_header("Connection", "close")
+        chunked = self.chunked_streams and base not in _BREAKING and not self._cut
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
-        self.close_connection = True
+        if chunked:
+            raw = self.wfile
+            chunks = Chunked(raw)
+            self.wfile = chunks  # type: ignore[assignment]
+            try:
+                self._stream_body(body, script)
+                chunks.end()
+            except BaseException:
+                self.close_connection = True
+                raise
+            finally:
+                self.wfile = raw
+        else:
+            self._stream_body(body, script)
+
+    def _stream_body(self, body: dict[str, Any], script: Script) -> None:
+        base = script.base
         created = int(time.time())
         frame_head = {"id": "chatcmpl-local", "object": "chat.completion.chunk",
                       "created": created, "model": body.get("model")}
@@ -214,7 +238,8 @@ class ChatReplies(HandlerBase):
                 chunk(0, {"refusal": word})
         else:
             for position, word in enumerate(tokens):
-                if script.base in ("error-midstream", "drop") and position == script.after:
+                if (script.base in ("error-midstream", "drop") and position == script.after
+                        or self._cut and position == min(script.after, len(tokens) - 1)):
                     if script.base == "error-midstream":
                         send({"error": {"message": "upstream model crashed mid-stream",
                                         "type": "server_error", "code": 500}})

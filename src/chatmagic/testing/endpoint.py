@@ -67,6 +67,10 @@ class FakeEndpoint(EndpointState):
         class Served(Handler):
             owner = endpoint
 
+            def setup(self) -> None:
+                super().setup()
+                endpoint._connected()  # once per connection, however many requests it carries
+
         self._server = _QuietServer((self._host, self._port), Served)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,

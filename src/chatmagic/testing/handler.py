@@ -180,6 +180,16 @@ class Handler(ToolReplies, GatewayRoutes):
             if tries < script.busy + script.flaky:
                 self._error(503, "The server is overloaded.", "server_error")
                 return True
+        fault = self.owner._fault(script.faults) if script.faults else ""
+        if fault == "429":
+            self._error(429, "Rate limit reached for requests.", "rate_limit_error",
+                        headers={"Retry-After": f"{script.wait:g}"})
+            return True
+        if fault == "500" or fault == "cut" and not body.get("stream"):
+            self._error(500, "The server had an error while processing your request.",
+                        "server_error")
+            return True
+        self._cut = fault == "cut"
         if script.base == "rate-limited" and self.owner._first_rate_limit(model):
             self._error(429, "Rate limit reached. Please try again in 0s.",
                         "rate_limit_error", headers={"Retry-After": "0"})

@@ -9,7 +9,7 @@ Each request is written out as HTTP/1.1 bytes and handed to the endpoint's real 
 handler on a thread of its own; what the handler writes comes back as the response, piece
 by piece as it was written (an event stream arrives as the same SSE bytes, in the same
 pieces, as over loopback). Bodies are framed by ``Content-Length`` or by the end of the
-handler's answer (this endpoint never sends ``Transfer-Encoding: chunked``).
+handler's answer (in process the endpoint never sends ``Transfer-Encoding: chunked``).
 
 Scripted pauses (``delay``, ``first``, ``pause``, a `RawReply`'s floats) are skipped unless
 ``pace=True``. The request's read timeout holds as a socket's would: a handler silent for
@@ -275,6 +275,7 @@ class InProcessTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
         class InProcess(Handler):
             owner = endpoint
             pace = self.pace
+            chunked_streams = False  # one request a pipe, its body framed by its end
 
             def setup(self) -> None:
                 self.rfile, self.wfile = self.request

@@ -36,7 +36,8 @@ class Script:
     fail: str = ""  # answer HTTP 400 when the last user message holds this word
     busy: int = 0  # the first N requests of each prompt: HTTP 429 with Retry-After: wait
     flaky: int = 0  # the first N requests of each prompt: HTTP 503
-    wait: float = 0.1  # Retry-After of busy (seconds)
+    wait: float = 0.1  # Retry-After of busy and of faults' 429 (seconds)
+    faults: float = 0.0  # this share of requests fails: a 429, a 500, a cut stream in turn
     cost: float | None = None  # usage.cost
     cached: int = 0  # prompt_tokens_details.cached_tokens
     cost_header: float | None = None  # x-litellm-response-cost
@@ -52,7 +53,7 @@ class Script:
             script.cost = 0.0042
         for item in filter(None, re.split(r"[,&]", opts)):
             key, _, value = item.partition("=")
-            if key in ("delay", "first", "pause", "wait", "cost", "cost_header"):
+            if key in ("delay", "first", "pause", "wait", "cost", "cost_header", "faults"):
                 setattr(script, key, float(value))
             elif key in ("eol", "to", "via", "refuse", "reject", "shape", "fail", "call",
                          "args"):

@@ -4,6 +4,7 @@ its scripts read (arrivals, tries per prompt, requests in flight)."""
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -43,6 +44,12 @@ class EndpointState:
         #: Chat requests being answered now, and the most at once (a scheduler's bound).
         self.in_flight = 0
         self.max_in_flight = 0
+        #: Connections accepted on the socket (a client reusing its connections opens few).
+        self.connections = 0
+        # Which requests a ``faults`` model fails: random, but the same sequence every run.
+        self._faults = random.Random(26)
+        #: The faults a ``faults`` model sent so far, by kind ("429", "500", "cut").
+        self.faults_sent = {"429": 0, "500": 0, "cut": 0}
 
     @property
     def port(self) -> int:
@@ -89,6 +96,19 @@ class EndpointState:
         with self._lock:
             self.in_flight += delta
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def _fault(self, share: float) -> str:
+        """For a ``faults`` model: "" (answer), else "429", "500" or "cut", in turn."""
+        with self._lock:
+            if self._faults.random() >= share:
+                return ""
+            kind = ("429", "500", "cut")[sum(self.faults_sent.values()) % 3]
+            self.faults_sent[kind] += 1
+            return kind
 
     def _first_rate_limit(self, key: str) -> bool:
         with self._lock:

@@ -15,6 +15,7 @@ history and the usage counter read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator
@@ -77,11 +78,14 @@ async def _sse_events(response: Any, max_line: int) -> AsyncIterator[StreamEvent
     decoder = SSEDecoder(max_line)
     frames = Frames()
     silence = _Silence()
-    async for chunk in response.iter_bytes():
+    chunks = response.iter_bytes()
+    async for chunk in chunks:
         for event in frames.read_all(decoder.feed(chunk)):
             for passed in silence.pass_on(event):
                 yield passed
         if frames.failed or frames.done:
+            if frames.done:
+                await _read_to_end(chunks)
             break
     else:
         for event in frames.read_all(decoder.end()):
@@ -139,6 +143,33 @@ async def _complete(client: openai.AsyncOpenAI, request: dict[str, Any],
             # headers leave before the reply exists, so they cannot hold its whole cost.
             event = replace(event, cost=header_cost)
         yield event
+
+
+#: What may follow ``[DONE]`` and still be read, and for how long: an HTTP/1.1 connection goes
+#: back to the pool only once its body has ended (the chunked body's last chunk comes after
+#: [DONE]); a stream closed before that closes its connection, and the next request opens one.
+#: Past either bound the connection is closed instead, as before.
+DRAIN_BYTES = 16 * 1024
+DRAIN_SECONDS = 0.1
+
+
+async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] to the body's end, within `DRAIN_BYTES` and `DRAIN_SECONDS`
+    (a server that keeps the stream open is not waited for)."""
+    async def drain() -> None:
+        left = DRAIN_BYTES
+        async for chunk in chunks:
+            left -= len(chunk)
+            if left < 0:
+                return
+
+    try:
+        await asyncio.wait_for(drain(), DRAIN_SECONDS)
+    except asyncio.TimeoutError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - the reply is whole: a broken end is no failure
+        if not is_transport(exc):
+            raise
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ...each.run import EachRun
-from ...engine.scheduler import Progress
+from ...engine.scheduler import Progress, serial_note
 from ...render.html import document, table_html, text_html
 from .lifetime import close_tree
 from . import Display, ipython_display
@@ -68,7 +68,12 @@ def progress_line(progress: Progress) -> str:
         parts.append(f"{_seconds(left)} left")
     if progress.slowed:
         parts.append("slowed down (rate limited)")
+    parts += _serial(progress)
     return " · ".join(parts)
+
+
+def _serial(progress: Progress) -> list[str]:
+    return [serial_note(url) for url in sorted(progress.serial)]
 
 
 def summary_line(run: EachRun) -> str:
@@ -87,6 +92,7 @@ def summary_line(run: EachRun) -> str:
     words.append(f"tokens {p.prompt_tokens:,} in / {p.completion_tokens:,} out" + _money(p))
     if p.retries:
         words.append(f"{p.retries:,} retried")
+    words += _serial(p)
     rate = p.rate()
     words.append(_seconds(p.elapsed) + (f", {rate:.1f} rows/s" if rate else ""))
     return " · ".join(words)
