@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from chatmagic.engine.endpoints import GROW_AFTER, Gate
+from chatmagic.engine.endpoints import Gate
 
 
 async def _burst(gate: Gate, count: int) -> list[int]:
@@ -26,10 +26,10 @@ def test_the_429s_of_one_burst_halve_the_limit_once_then_successes_restore_it() 
         later = await _burst(gate, 1)
         gate.throttled(0, later[0])  # a request sent after the halving: news, halved again
         seen.append(gate.limit)
-        for _ in range(GROW_AFTER * 4):  # successes in a row: one more per GROW_AFTER
+        for _ in range(4):  # successes in a row: one more each
             gate.succeeded()
         seen.append(gate.limit)
-        for _ in range(GROW_AFTER * 100):
+        for _ in range(100):
             gate.succeeded()
         seen.append(gate.limit)  # back to the run's concurrency, never above
         return seen
@@ -37,25 +37,34 @@ def test_the_429s_of_one_burst_halve_the_limit_once_then_successes_restore_it() 
     assert asyncio.run(run()) == [8, 4, 8, 16]
 
 
-def test_a_429_between_successes_starts_the_count_again() -> None:
+def test_a_429_after_successes_halves_what_they_grew_to() -> None:
     async def run() -> list[int]:
         gate = Gate(8)
         first = await _burst(gate, 1)
         gate.throttled(0, first[0])
         seen = [gate.limit]
-        for _ in range(GROW_AFTER - 1):
-            gate.succeeded()
-        again = await _burst(gate, 1)
-        gate.throttled(0, again[0])
-        seen.append(gate.limit)
-        for _ in range(GROW_AFTER - 1):
-            gate.succeeded()
-        seen.append(gate.limit)  # not yet: the count began at the last 429
         gate.succeeded()
+        gate.succeeded()
+        seen.append(gate.limit)  # each success adds one, the first after a 429 included
+        again = await _burst(gate, 1)
+        gate.throttled(0, again[0])  # sent after the halving: halves what the successes made
         seen.append(gate.limit)
+        gate.succeeded()
+        seen.append(gate.limit)  # and the next success adds one at once: nothing is counted
         return seen
 
-    assert asyncio.run(run()) == [4, 2, 2, 3]
+    assert asyncio.run(run()) == [4, 6, 3, 4]
+
+
+def test_an_endpoint_sent_one_request_at_a_time_never_grows_again() -> None:
+    async def run() -> int:
+        gate = Gate(8)
+        gate.one_at_a_time()
+        for _ in range(10):
+            gate.succeeded()
+        return gate.limit
+
+    assert asyncio.run(run()) == 1
 
 
 def test_the_gate_lets_no_more_than_its_limit_in_flight() -> None:

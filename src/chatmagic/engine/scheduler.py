@@ -4,7 +4,7 @@
 tasks do not grow with the number of rows) and hands each finished one to
 ``on_row`` as a `Row`. Every row is one `exchange` with the rows' policy
 (`ROWS`: retried with backoff whatever came before the failure); per endpoint
-its `Gate` bounds what is in flight (a 429 halves it, calm raises it again),
+its `Gate` bounds what is in flight (a 429 halves it, each success adds one back),
 and an endpoint seen cutting a stream for another request gets one at a time.
 Any failure left is the row's ``error``: the other rows go on.
 
