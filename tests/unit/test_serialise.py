@@ -42,13 +42,13 @@ def test_a_stream_that_broke_off_is_a_failure_not_a_cut() -> None:
     assert not _watched(TextDelta("one "), overlapped=False).cut
 
 
-def _run(endpoint: FakeEndpoint, model: str, rows: int, concurrency: int
-         ) -> tuple[list[Row], Progress, Knowledge]:
+def _run(endpoint: FakeEndpoint, model: str, rows: int, concurrency: int,
+         knowledge: Knowledge | None = None) -> tuple[list[Row], Progress, Knowledge]:
     profile = Profile("local", endpoint.base_url, needs_key=False)
     jobs = [(i, Job(Request(profile, model, ({"role": "user", "content": f"w{i} x y z"},)),
                     model, key=i)) for i in range(rows)]
     done: list[Row] = []
-    knowledge, progress = Knowledge(), Progress(rows)
+    knowledge, progress = knowledge or Knowledge(), Progress(rows)
     scheduler = Scheduler(ClientPool({}), concurrency, knowledge=knowledge, progress=progress,
                           on_row=lambda _position, _job, row: done.append(row))
     asyncio.run(scheduler.arun(jobs))
@@ -77,6 +77,19 @@ def test_a_run_that_serialises_an_endpoint_says_so(endpoint: FakeEndpoint) -> No
     assert line.count("one request at a time") == 1 and endpoint.base_url in line
 
 
+def test_a_later_run_to_an_endpoint_the_session_found_serial_says_so_too(
+        endpoint: FakeEndpoint) -> None:
+    # An earlier run found it: this one sends one at a time from its first row, cutting
+    # nothing, and its progress still says why its rate is what it is.
+    rows, progress, knowledge = _run(endpoint, "echo", 3, 3, Knowledge({endpoint.base_url}))
+    assert all(row.ok for row in rows) and progress.retries == 0
+    assert progress.serial == {endpoint.base_url}
+    assert progress_line(progress).count("one request at a time") == 1
+    # only for the endpoints this run sends to
+    rows, progress, knowledge = _run(endpoint, "echo", 3, 3, Knowledge({"http://other/v1"}))
+    assert all(row.ok for row in rows) and progress.serial == set()
+
+
 @pytest.mark.paced  # the streams overlap, so one-at-a-time cuts one
 def test_map_warns_once_when_it_serialises_an_endpoint(endpoint: FakeEndpoint, clean_env: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,3 +108,8 @@ def test_map_warns_once_when_it_serialises_an_endpoint(endpoint: FakeEndpoint, c
     assert table["error"].isna().all()
     said = [str(w.message) for w in caught if issubclass(w.category, EndpointWarning)]
     assert len(said) == 1 and "one request at a time" in said[0] and endpoint.base_url in said[0]
+    with warnings.catch_warnings(record=True) as caught:  # a later map() in this session
+        warnings.simplefilter("always")
+        chatmagic.map("{item}", ["j k l", "m n o"], model="echo", concurrency=2)
+    again = [str(w.message) for w in caught if issubclass(w.category, EndpointWarning)]
+    assert again == said

@@ -38,9 +38,9 @@ DEFAULT_CONCURRENCY = 8
 
 
 def serial_note(base_url: str) -> str:
-    """What says a run found an endpoint that cuts a stream for another request: from then on
-    it gets one request at a time (and the run's rate drops with it)."""
-    return (f"{base_url} gets one request at a time from now on (it ended a stream without a "
+    """What says a run's endpoint gets one request at a time for the rest of the session (this
+    run or an earlier one saw it cut a stream for another request): the run's rate drops."""
+    return (f"{base_url} gets one request at a time in this session (it ended a stream without a "
             "finish reason when another request arrived; profile setting one_at_a_time)")
 
 
@@ -60,7 +60,8 @@ class Progress:
     ended: float | None = None
     stopped: bool = False
     slowed: set[str] = field(default_factory=set)  # endpoints that answered 429
-    #: Endpoints this run found cutting a stream for another request: one at a time from then.
+    #: Endpoints this run sends one at a time because they cut a stream for another request
+    #: (found by this run, or earlier in the session).
     serial: set[str] = field(default_factory=set)
     currencies: set[str] = field(default_factory=set)  # of the costs summed in ``cost``
 
@@ -147,6 +148,8 @@ class Scheduler:
     async def _row(self, routes: Routes, position: int, job: Job) -> None:
         began = time.perf_counter()
         request = job.request
+        if job.profile.base_url in self.knowledge.serial:  # found by an earlier run: say so too
+            self.progress.serial.add(job.profile.base_url)
         reply = Reply(request.model, job.profile.name, job.profile.base_url,
                       prompt_estimate=prompt_tokens(list(request.messages)), pricer=job.pricer)
 
