@@ -103,22 +103,29 @@ def test_a_full_disk_in_a_cell_is_said_once_and_the_conversation_goes_on(
         "saved"]
 
 
-def test_an_exchange_over_the_limit_is_kept_in_memory_and_said(
+def test_an_exchange_over_the_limit_keeps_its_conversation_in_memory_and_said_once(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     book = Notebook("big.ipynb", tmp_path)
     book.add_turn("default", _turn("small"))
     huge = "x" * (messages_module.MAX_TEXT + 1)  # the real limit: 64 MiB of text
-    book.add_turn("default", Turn.of({"role": "user", "content": "q"},
-                                     {"role": "assistant", "content": huge}))
+    big = Turn.of({"role": "user", "content": "q"}, {"role": "assistant", "content": huge})
+    book.add_turn("default", big)
     book.add_turn("default", _turn("after"))
-    assert [t.user["content"] for t in book.get("default").turns] == ["small", "q", "after"]
+    book.set_system("default", "later")
+    book.add_turn("default", big)  # another: nothing more to say
+    book.add_turn("other", _turn("elsewhere"))  # another conversation is journalled still
+    assert [t.user["content"] for t in book.get("default").turns] == [
+        "small", "q", "after", "q"]
     err = capsys.readouterr().err
     text = len(huge) + len("q" "user" "assistant") + 2 * len("role" "content")  # keys count
-    assert f"holds {text:,} characters of text" in err
+    assert err.count("warning:") == 1 and f"holds {text:,} characters of text" in err
     assert "at most 67,108,864 (64 MiB)" in err and "no setting raises it" in err
     assert book.path is not None and str(book.path) in err
-    reopened = Notebook("big.ipynb", tmp_path)
-    assert [t.user["content"] for t in reopened.get("default").turns] == ["small", "after"]
+    assert "in memory only from now on" in err and "%chat_history save FILE -c default" in err
+    reopened = Notebook("big.ipynb", tmp_path)  # as it was before: no gap where "q" was
+    assert [t.user["content"] for t in reopened.get("default").turns] == ["small"]
+    assert reopened.get("default").system is None
+    assert [t.user["content"] for t in reopened.get("other").turns] == ["elsewhere"]
     assert reopened.unreadable == 0
 
 

@@ -10,7 +10,9 @@ notebook it serves, journals every change to an append-only JSONL file:
 appending a turn writes one line (O(1) bytes), a line cut short by a crash is
 skipped on load, and a file lock keeps two kernels of the same notebook from
 interleaving their writes. A journal that cannot be written (a full disk) is
-said once, and the conversations go on in memory. Keys are never stored.
+said once, and the conversations go on in memory; so does one conversation after
+an exchange too large for its line (journalling it on would leave a gap). Keys
+are never stored.
 Messages that come from outside are checked by `chatmagic.store.messages`.
 """
 
@@ -180,6 +182,9 @@ class Notebook:
         self.unreadable = 0
         #: How the journal's bytes reach the file: ``os.write`` (a test's disk that fills).
         self.write: Write = os.write
+        #: Conversations kept in memory only since an exchange too large for the journal: a
+        #: later line of theirs would follow a turn the file does not have.
+        self.unjournalled: set[str] = set()
         if notebook:
             self.path = journal_path(notebook, directory or history_dir())
             self._replay()
@@ -250,7 +255,7 @@ class Notebook:
     def _do(self, op: dict[str, Any]) -> None:
         op = {"v": JOURNAL_VERSION, **op}
         self._apply(op)
-        if self.path is not None:
+        if self.path is not None and op["conv"] not in self.unjournalled:
             try:
                 self._append(op)
             except OSError as exc:  # a full disk, a read-only directory: the chat goes on
@@ -276,8 +281,8 @@ class Notebook:
             self._do({"op": "system", "conv": name, "text": text})
 
     def add_turn(self, name: str, turn: Turn) -> None:
-        """Add an exchange. One over the journal's limit of text is kept in memory only
-        (the journal would skip its line), and said."""
+        """Add an exchange. One over the journal's limit of text is kept in memory only, and
+        so is the rest of its conversation (the journal would have a gap): said once."""
         try:
             self._do({"op": "turn", "conv": name, **turn.to_dict()})
         except HistoryError:
@@ -285,12 +290,15 @@ class Notebook:
             if chars <= limits.MAX_TEXT:
                 raise
             self.get(name).turns.append(turn)
-            if self.path is not None:
+            if self.path is not None and name not in self.unjournalled:
+                self.unjournalled.add(name)
                 print(f"warning: this exchange holds {chars:,} characters of text; the history "
                       f"file keeps at most {limits.MAX_TEXT:,} ({limits.MAX_TEXT / 2**20:g} MiB) "
-                      "per exchange, a fixed limit (no setting raises it). It stays in "
-                      f"conversation '{name}' in memory only: {self.path} does not have it, so "
-                      "a restarted kernel will not.", file=sys.stderr)
+                      "per exchange, a fixed limit (no setting raises it). Conversation "
+                      f"'{name}' is kept in memory only from now on, this exchange and every "
+                      f"later change to it: {self.path} keeps it as it was before, and so will "
+                      "a restarted kernel. To keep it, save it (%chat_history save FILE -c "
+                      f"{name}).", file=sys.stderr)
 
     def undo(self, name: str) -> Turn:
         conv = self.get(name, create=False)
