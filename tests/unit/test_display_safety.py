@@ -70,6 +70,17 @@ def test_ordinary_text_is_left_as_it_is_and_escaping_twice_changes_nothing() -> 
     assert visible(once, lines=False) == once and visible(once, prose=True) == once
 
 
+def test_mending_lone_surrogates_and_escaping_for_display_are_two_functions() -> None:
+    """`core.failures.no_lone_surrogates` only mends what the kernel cannot send (kept in
+    the reply); `render.html.clean_text` is what is shown, keys masked and controls escaped."""
+    from chatmagic.core.failures import no_lone_surrogates
+    from chatmagic.render.html import clean_text
+
+    text = f"a\ud800b\U0001f600 {RLO}\x1b[2J"
+    assert no_lone_surrogates(text) == f"a\ufffdb\U0001f600 {RLO}\x1b[2J"
+    assert clean_text(text) == "a\\ud800b\U0001f600 \\u202e\\x1b[2J"
+
+
 def test_one_line_values_escape_their_line_ends() -> None:
     assert visible("gpt\n!touch x\tz", lines=False) == "gpt\\n!touch x\\tz"
     assert is_visible("meta-llama/Llama-3.1-8B") and not is_visible("a\nb")
