@@ -16,7 +16,7 @@ import pytest
 
 from chatmagic.core.events import Finish, StreamError, TextDelta, ToolCallDelta
 from chatmagic.core.failures import server_text
-from chatmagic.core.visible import BIDI_CONTROLS, is_visible, visible
+from chatmagic.core.visible import is_visible, visible
 from chatmagic.engine.reply import Reply
 from chatmagic.render.html import markdown_html, table_html, tool_call_html, tool_call_text
 from chatmagic.render.mathml import latex_mathml
@@ -30,8 +30,14 @@ from inert import live_html
 from kernel import visible as seen
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "cp a b" shown, "cp b a" run
+#: Unicode's bidirectional controls (its Bidi_Control property), from its own data: the
+#: embeddings, overrides and isolates by their bidirectional class, and the three marks.
+BIDI_CONTROLS = [*(chr(c) for c in range(0x110000) if unicodedata.bidirectional(chr(c))
+                   in ("LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI")),
+                 *map(unicodedata.lookup, ("ARABIC LETTER MARK", "LEFT-TO-RIGHT MARK",
+                                           "RIGHT-TO-LEFT MARK"))]
 HIDING = ["\x00", "\x1b", "\r", "\x7f", "\x9b", "\u2028", "\u2029", "\ud800", "\U000e0041",
-          *sorted(BIDI_CONTROLS)]
+          *BIDI_CONTROLS]
 
 
 def _hidden(text: str) -> list[str]:
