@@ -16,7 +16,7 @@ import pytest
 
 from chatmagic.core.events import Finish, StreamError, TextDelta, ToolCallDelta
 from chatmagic.core.failures import server_text
-from chatmagic.core.visible import BIDI_CONTROLS, is_visible, visible
+from chatmagic.core.visible import is_visible, visible
 from chatmagic.engine.reply import Reply
 from chatmagic.render.html import markdown_html, table_html, tool_call_html, tool_call_text
 from chatmagic.render.mathml import latex_mathml
@@ -30,8 +30,14 @@ from inert import live_html
 from kernel import visible as seen
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "cp a b" shown, "cp b a" run
+#: Unicode's bidirectional controls (its Bidi_Control property), from its own data: the
+#: embeddings, overrides and isolates by their bidirectional class, and the three marks.
+BIDI_CONTROLS = [*(chr(c) for c in range(0x110000) if unicodedata.bidirectional(chr(c))
+                   in ("LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI")),
+                 *map(unicodedata.lookup, ("ARABIC LETTER MARK", "LEFT-TO-RIGHT MARK",
+                                           "RIGHT-TO-LEFT MARK"))]
 HIDING = ["\x00", "\x1b", "\r", "\x7f", "\x9b", "\u2028", "\u2029", "\ud800", "\U000e0041",
-          *sorted(BIDI_CONTROLS)]
+          *BIDI_CONTROLS]
 
 
 def _hidden(text: str) -> list[str]:
@@ -68,6 +74,17 @@ def test_ordinary_text_is_left_as_it_is_and_escaping_twice_changes_nothing() -> 
     hostile = "".join(HIDING) + "\n\t"
     once = visible(hostile, lines=False)
     assert visible(once, lines=False) == once and visible(once, prose=True) == once
+
+
+def test_mending_lone_surrogates_and_escaping_for_display_are_two_functions() -> None:
+    """`core.failures.no_lone_surrogates` only mends what the kernel cannot send (kept in
+    the reply); `render.html.clean_text` is what is shown, keys masked and controls escaped."""
+    from chatmagic.core.failures import no_lone_surrogates
+    from chatmagic.render.html import clean_text
+
+    text = f"a\ud800b\U0001f600 {RLO}\x1b[2J"
+    assert no_lone_surrogates(text) == f"a\ufffdb\U0001f600 {RLO}\x1b[2J"
+    assert clean_text(text) == "a\\ud800b\U0001f600 \\u202e\\x1b[2J"
 
 
 def test_one_line_values_escape_their_line_ends() -> None:

@@ -238,3 +238,27 @@ def test_a_key_spread_over_deltas_is_masked_where_it_is_shown() -> None:
         live.add(("Your key is " if i == 0 else "") + key[i:i + 3])
     shown = live.live().html() + text_html(key)
     assert key not in shown and "sk-…987" in shown
+
+
+def test_call_blocks_drawn_one_after_another_keep_one_calls_arguments_not_several() -> None:
+    """The arguments' HTML is cached for the redraws of a call, not for the kernel's life:
+    four calls of 1 MB of arguments drawn in turn leave one call's bytes behind, not four."""
+    import gc
+    import tracemalloc
+
+    from chatmagic.render.html import tool_call_html
+
+    size = 1_000_000
+    tool_call_html("warm", '{"a": 1}')  # the lexers' imports are not what is measured
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        drawn = 0
+        for i in range(4):
+            drawn = len(tool_call_html("put", f'{{"data": "{i}{"x" * size}"}}'))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert drawn > size and kept < 2 * (size + drawn)  # one call's arguments and block

@@ -421,6 +421,20 @@ def test_a_terminal_streams_one_reply_and_prints_compares_at_the_end(
     assert "\x1b[" not in out and "<" not in html.unescape(out).replace("<", "", 0)
 
 
+def test_a_terminal_line_end_split_over_two_refreshes_stays_a_line_end(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run = Run([_reply()])
+    renderer = TextRenderer(["echo"])
+    renderer.begin(run)
+    _stream(renderer, run, ["one\r", "\ntwo\r", "\r\nthree\r"])
+    _finish(run)
+    run.end(renderer)
+    out = capsys.readouterr().out
+    # A CRLF cut between two pieces is one line end; a "\r" no "\n" follows (one before
+    # another "\r", one at the very end) still shows as its escape.
+    assert "one\r\ntwo\\r\r\nthree\\r\n[" in out
+
+
 # -- the progress of --each ---------------------------------------------------------------
 
 @dataclass

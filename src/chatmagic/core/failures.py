@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from .visible import visible
 
-__all__ = ["StreamError", "FailureKind", "KINDS", "server_text", "clean_text", "sentence",
+__all__ = ["StreamError", "FailureKind", "KINDS", "server_text", "no_lone_surrogates", "sentence",
            "said_line", "is_transport"]
 
 #: What a failure can be. ``connect``: the endpoint could not be reached (or the connection
@@ -51,7 +51,7 @@ class StreamError:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def clean_text(text: str) -> str:
+def no_lone_surrogates(text: str) -> str:
     """Text with lone surrogates (from JSON escapes like ``\\ud800``) replaced by U+FFFD.
 
     A Python string holds a valid pair as one character, so any surrogate left is

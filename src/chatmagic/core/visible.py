@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["visible", "is_visible", "BIDI_CONTROLS"]
-
-#: The bidirectional controls: embeddings and overrides (U+202A-U+202E), isolates
-#: (U+2066-U+2069), and the marks (LRM, RLM, the Arabic letter mark).
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                          "\u200e\u200f\u061c")
+__all__ = ["visible", "is_visible"]
 
 # Escaped in every text: C0 controls but tab and line feed (a carriage return only where it
 # ends a line, in prose), DEL and C1 (U+009B starts an escape sequence in some terminals), the
-# bidirectional controls, lone surrogates (the kernel cannot send one), and the tag
-# characters (U+E0000-U+E007F: invisible, they can carry words to a model that no reader sees).
+# bidirectional controls (the Arabic letter mark U+061C, LRM and RLM U+200E-U+200F,
+# embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069), lone surrogates (the
+# kernel cannot send one), and the tag characters (U+E0000-U+E007F: invisible, they can
+# carry words to a model that no reader sees).
 _PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
                     "\u202a-\u202e\u2066-\u2069\ud800-\udfff\U000e0000-\U000e007f]"
                     "|\r(?!\n)")

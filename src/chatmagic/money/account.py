@@ -22,7 +22,7 @@ import openai
 
 from ..core import scrub
 from ..core.errors import EndpointError
-from ..core.failures import clean_text, server_text
+from ..core.failures import no_lone_surrogates, server_text
 from ..core.profiles import Profile
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class _Asker:
             payload = json.loads(text)
         except ValueError:
             raise _Problem(route, f"answered something that is not JSON: "
-                                  f"{clean_text(text[:80])!r}") from None
+                                  f"{no_lone_surrogates(text[:80])!r}") from None
         if isinstance(payload, dict) and ("error" in payload or payload.get("success") is False
                                           or payload.get("code") is False):
             said = server_text(payload) or str(payload.get("message") or "")

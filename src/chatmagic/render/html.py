@@ -322,10 +322,13 @@ def _pretty_arguments(arguments: str) -> str:
         return arguments
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
 def _arguments_html(arguments: str, keys: int) -> str:
-    """The arguments' block, made once however often its call's state is drawn again (and
-    again once a key is added: ``keys`` is how many are known)."""
+    """The arguments' block, made once however often its call's state is drawn again in a
+    row (and again once a key is added: ``keys`` is how many are known). One entry: the
+    cache keeps its arguments and their HTML for the kernel's life, so one call's, not
+    several (drawing another call's block costs one highlight of at most
+    `HIGHLIGHT_ARGUMENTS` characters)."""
     pretty = shown_text(_pretty_arguments(arguments))
     return code_html(pretty, "json" if len(pretty) <= HIGHLIGHT_ARGUMENTS else "")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.events import (Finish, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
                           TextDelta, ToolCallDelta, Usage)
-from ..core.failures import clean_text, server_text
+from ..core.failures import no_lone_surrogates, server_text
 from .sse import SSEMessage
 
 __all__ = ["chunk_events", "reported_cost", "may_hold_surrogates", "snippet", "Frames",
@@ -130,23 +130,23 @@ def chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEve
         if text and type(text) is list:  # Magistral: thinking parts before the text parts
             thought += _thinking_text(text)
         if thought:
-            events.append(ReasoningDelta(clean_text(thought) if clean else thought, index))
+            events.append(ReasoningDelta(no_lone_surrogates(thought) if clean else thought, index))
         if text:
             if type(text) is not str:
                 text = _text_of(text)
             if text:
-                events.append(TextDelta(clean_text(text) if clean else text, index))
+                events.append(TextDelta(no_lone_surrogates(text) if clean else text, index))
         refusal = delta.get("refusal")
         if refusal:
             refusal = refusal if type(refusal) is str else _text_of(refusal)
             if refusal:
-                events.append(RefusalDelta(clean_text(refusal) if clean else refusal, index))
+                events.append(RefusalDelta(no_lone_surrogates(refusal) if clean else refusal, index))
         calls = delta.get("tool_calls")
         if calls:
             events += _call_events(calls, index, clean)
         reason = choice.get("finish_reason")
         if reason:
-            events.append(Finish(clean_text(str(reason)), index))
+            events.append(Finish(no_lone_surrogates(str(reason)), index))
     usage = payload.get("usage")
     if isinstance(usage, dict):
         counted = _usage_event(usage)
@@ -195,7 +195,7 @@ def _call_events(calls: Any, choice: int, clean: bool) -> list[StreamEvent]:
             parts[2] = json.dumps(parts[2])
         id_, name, arguments = (p if isinstance(p, str) else "" for p in parts)
         if clean:
-            id_, name, arguments = clean_text(id_), clean_text(name), clean_text(arguments)
+            id_, name, arguments = no_lone_surrogates(id_), no_lone_surrogates(name), no_lone_surrogates(arguments)
         if 0 <= index < _MAX_CALLS and (id_ or name or arguments):
             events.append(ToolCallDelta(index, id_, name, arguments, choice))
     return events
@@ -208,7 +208,7 @@ def may_hold_surrogates(text: str) -> bool:
 
 def snippet(text: str) -> str:
     """The start of a text a server sent, as a short printable quote for a message."""
-    return repr(clean_text(text[:200]))
+    return repr(no_lone_surrogates(text[:200]))
 
 
 # -- SSE messages: one chunk each, up to [DONE] or a failure --------------------------
@@ -262,9 +262,9 @@ class _Halves:
         if not text and not isinstance(event, ToolCallDelta):
             return None
         if not isinstance(event, ToolCallDelta):
-            return replace(event, text=clean_text(text))
-        piece = replace(event, id=clean_text(event.id), name=clean_text(event.name),
-                        arguments=clean_text(text))
+            return replace(event, text=no_lone_surrogates(text))
+        piece = replace(event, id=no_lone_surrogates(event.id), name=no_lone_surrogates(event.name),
+                        arguments=no_lone_surrogates(text))
         return piece if piece.id or piece.name or piece.arguments else None
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import openai
 
-from ..core.failures import StreamError, clean_text, is_transport, sentence, server_text
+from ..core.failures import StreamError, no_lone_surrogates, is_transport, sentence, server_text
 from ..core.profiles import Profile
 from .client import proxy_for, redirect_advice
 from .limits import MB, TooLarge
@@ -145,8 +145,8 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         return StreamError(f"The connection to {where} broke during the reply "
                            f"({type(exc).__name__}): try again.", "connect")
     if isinstance(exc, openai.OpenAIError):
-        return StreamError(sentence(clean_text(f"Request to {where} failed: {exc}")), "protocol")
-    return StreamError(sentence(clean_text(f"Request to {where} failed: "
+        return StreamError(sentence(no_lone_surrogates(f"Request to {where} failed: {exc}")), "protocol")
+    return StreamError(sentence(no_lone_surrogates(f"Request to {where} failed: "
                                            f"{type(exc).__name__}: {exc}")), "protocol")
 
 
@@ -166,7 +166,7 @@ def _certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | N
 
 def _certificate_advice(refused: ssl.SSLCertVerificationError) -> str:
     """What the failed certificate check means, and the fix that fits its reason."""
-    reason = clean_text(str(refused.verify_message or refused.reason or "refused"))
+    reason = no_lone_surrogates(str(refused.verify_message or refused.reason or "refused"))
     said = f"the server's TLS certificate failed the check ({reason})"
     if "hostname" in reason.lower() or "ip address mismatch" in reason.lower():
         return f"{said}: it is for another host; check the host name in base_url."

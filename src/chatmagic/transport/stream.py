@@ -24,7 +24,7 @@ import openai
 
 from ..core.events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamError, StreamEvent,
                           TextDelta, ToolCallDelta, Usage)
-from ..core.failures import clean_text, is_transport, sentence, server_text
+from ..core.failures import no_lone_surrogates, is_transport, sentence, server_text
 from ..core.profiles import Profile
 from .chunks import Frames, chunk_events, may_hold_surrogates, plain_body, reported_cost, snippet
 from .failures import failure_from_exception
@@ -196,7 +196,7 @@ async def _events(client: openai.AsyncOpenAI, request: dict[str, Any], profile: 
             yield _Failed(exc)  # raised while reading the body, which the SDK does not wrap
         else:
             yield StreamError(f"chatmagic could not read the reply ({type(exc).__name__}: "
-                              f"{clean_text(str(exc))[:200]})")
+                              f"{no_lone_surrogates(str(exc))[:200]})")
 
 
 def _failure(event: StreamError | _Failed, profile: Profile, request: dict[str, Any],
@@ -205,7 +205,7 @@ def _failure(event: StreamError | _Failed, profile: Profile, request: dict[str, 
         return failure_from_exception(event.exc, profile, str(request.get("model")),
                                       request.get("timeout"))
     # Every failure names its endpoint (the base URL, never the key).
-    return replace(event, message=sentence(clean_text(
+    return replace(event, message=sentence(no_lone_surrogates(
         f"{profile.name} ({profile.base_url}): {event.message}")))
 
 

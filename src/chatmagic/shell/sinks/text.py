@@ -21,24 +21,30 @@ class TextRenderer:
         self.labels = labels
         self.calls = TextCalls()  # the tool calls, printed once each has arrived
         self.schema = schema  # --schema: the object's fields are printed after the JSON
+        self._held = ""  # a carriage return the next piece may make a line end (see refresh)
 
     def begin(self, run: Run) -> None:
+        self._held = ""
         if len(run.replies) == 1:
             print(f"[{header_text(self.labels[0], run.replies[0])}]", flush=True)
 
-    def refresh(self, run: Run, events: Events) -> None:
+    def refresh(self, run: Run, events: Events, final: bool = False) -> None:
         if len(run.replies) != 1:
             return  # interleaved columns would be unreadable: print them at the end
         # A single request restarts only before its first word: nothing printed to undo.
-        text = "".join(event.text for _, event in events
-                       if type(event) is TextDelta and event.choice == 0)
+        text = self._held + "".join(event.text for _, event in events
+                                    if type(event) is TextDelta and event.choice == 0)
+        # A "\r" at the end may be half of a "\r\n" the next piece ends: shown now, alone,
+        # it would be an escape ("\\r"). Held back until the next piece or the end.
+        self._held = "\r" if text.endswith("\r") and not final else ""
+        text = text[:len(text) - len(self._held)]
         if text:
             sys.stdout.write(clean_text(text))  # an escape sequence is shown, never obeyed
             sys.stdout.flush()
 
     def end(self, run: Run, events: Events) -> None:
         if len(run.replies) == 1:
-            self.refresh(run, events)  # what arrived since the last refresh
+            self.refresh(run, events, final=True)  # what arrived since the last refresh
             reply = run.replies[0]
             if reply.tool_calls():
                 print()
