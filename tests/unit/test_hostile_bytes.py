@@ -288,11 +288,13 @@ def test_a_response_past_max_response_mb_stops_keeping_the_text(
     failure = reply.failure
     assert failure is not None and failure.kind == "protocol"
     assert "the response went past 0.5 MB" in failure.message and "max_response_mb" in failure.message
+    assert "(the text that came before is kept)" in failure.message
     kept = reply.text()
     assert kept and set(kept.split()) == {"word"} and len(kept) < len(many)
     assert len(endpoint.chat_requests) == 1  # never asked again
     unstreamed = collect(local(endpoint, max_response_mb=0.1), "plain", stream=False)
     assert unstreamed.failure is not None and "past 0.1 MB" in unstreamed.failure.message
+    assert "kept" not in unstreamed.failure.message  # nothing came before: nothing is kept
     assert collect(local(endpoint), "long").failure is None  # the default holds it
 
 
@@ -366,3 +368,18 @@ def test_a_certificate_failure_is_not_asked_again() -> None:
         profile, "m")
     assert not retryable(refused)  # the same certificate fails the same check again
     assert retryable(unreachable)  # while a server that is not up yet may come up
+
+
+def test_a_batch_files_content_is_read_whole_past_max_response_mb(
+        transport: InProcessTransport) -> None:
+    """A Batch API result file is the user's own data, as large as the batch: no cap on it
+    (as a profile's max_response_mb once failed every fetch of a result past 256 MB)."""
+    endpoint = transport.add(FakeEndpoint())
+    client = ClientPool({}).sync(local(endpoint, max_response_mb=0.001)).with_options(
+        max_retries=0)
+    rows = b"".join(b'{"custom_id": "r%d", "body": "%s"}\n' % (i, b"x" * 90)
+                    for i in range(100))  # 10 kB: ten times the profile's limit
+    uploaded = client.files.create(file=("in.jsonl", rows), purpose="batch")
+    assert client.files.content(uploaded.id).content == rows
+    with pytest.raises(TooLarge):  # the same bytes anywhere else stay held to the limit
+        client.models.list()  # the fake serves more than 1 kB of models
