@@ -305,6 +305,18 @@ def test_an_event_of_many_data_lines_is_held_to_max_line_mb() -> None:
             decoder.feed(b"data: 0123456789\n")
 
 
+@pytest.mark.parametrize("line", [b"data:\n", b"data\n", b"data: \n"])
+def test_an_event_of_empty_data_lines_is_held_to_max_line_mb(line: bytes) -> None:
+    """Empty data lines add no text but one line break each: held to the limit too (an
+    event of them once grew without end)."""
+    decoder = SSEDecoder(max_line=1000)
+    with pytest.raises(TooLarge, match="one event of the stream"):
+        decoder.feed(line * 1002)  # joined: 1001 line breaks
+    # 999 empty lines and an "x": 1000 bytes joined, the limit itself
+    assert SSEDecoder(max_line=1000).feed(line * 999 + b"data: x\n\n") == [
+        SSEMessage("\n" * 999 + "x")]
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
 def test_decompression_makes_bounded_pieces_and_stops_at_the_limit(encoding: str) -> None:
     wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS,
