@@ -137,6 +137,18 @@ def test_a_tool_calls_arguments_keep_a_pair_split_across_chunks() -> None:
     assert [getattr(e, "name", "") for e in events][0] == "f"
 
 
+@pytest.mark.parametrize("end", [b"data: [DONE]\n\n", b""])
+def test_a_half_left_when_the_stream_ends_without_a_finish_is_kept_as_ufffd(
+        transport: InProcessTransport, end: bytes) -> None:
+    """No finish reason to let the held half go: [DONE], or the body's end, does."""
+    half = [b'data: {"choices": [{"index": 0, "delta": {"content": "smile \\ud83d"}}]}\n\n',
+            b'data: {"choices": [{"index": 0, "delta": {"refusal": "no \\ud83d"}}]}\n\n', end]
+    endpoint = serve(transport, half=RawReply([piece for piece in half if piece]))
+    reply = collect(local(endpoint), "half")
+    assert reply.text() == "smile \ufffd" and reply.refusal() == "no \ufffd"
+    assert (reply.failure is None) == bool(end)  # without [DONE]: a stream cut short
+
+
 # -- 3. a certificate nobody here trusts -----------------------------------------------------
 
 def _refused(reason: str) -> openai.APIConnectionError:

@@ -88,7 +88,7 @@ async def _sse_events(response: Any, max_line: int) -> AsyncIterator[StreamEvent
                 await _read_to_end(chunks)
             break
     else:
-        for event in frames.read_all(decoder.end()):
+        for event in frames.read_all(decoder.end()) + frames.end():
             for passed in silence.pass_on(event):
                 yield passed
     if frames.failed:
