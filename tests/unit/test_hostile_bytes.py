@@ -137,6 +137,18 @@ def test_a_tool_calls_arguments_keep_a_pair_split_across_chunks() -> None:
     assert [getattr(e, "name", "") for e in events][0] == "f"
 
 
+@pytest.mark.parametrize("end", [b"data: [DONE]\n\n", b""])
+def test_a_half_left_when_the_stream_ends_without_a_finish_is_kept_as_ufffd(
+        transport: InProcessTransport, end: bytes) -> None:
+    """No finish reason to let the held half go: [DONE], or the body's end, does."""
+    half = [b'data: {"choices": [{"index": 0, "delta": {"content": "smile \\ud83d"}}]}\n\n',
+            b'data: {"choices": [{"index": 0, "delta": {"refusal": "no \\ud83d"}}]}\n\n', end]
+    endpoint = serve(transport, half=RawReply([piece for piece in half if piece]))
+    reply = collect(local(endpoint), "half")
+    assert reply.text() == "smile \ufffd" and reply.refusal() == "no \ufffd"
+    assert (reply.failure is None) == bool(end)  # without [DONE]: a stream cut short
+
+
 # -- 3. a certificate nobody here trusts -----------------------------------------------------
 
 def _refused(reason: str) -> openai.APIConnectionError:
@@ -288,11 +300,13 @@ def test_a_response_past_max_response_mb_stops_keeping_the_text(
     failure = reply.failure
     assert failure is not None and failure.kind == "protocol"
     assert "the response went past 0.5 MB" in failure.message and "max_response_mb" in failure.message
+    assert "(the text that came before is kept)" in failure.message
     kept = reply.text()
     assert kept and set(kept.split()) == {"word"} and len(kept) < len(many)
     assert len(endpoint.chat_requests) == 1  # never asked again
     unstreamed = collect(local(endpoint, max_response_mb=0.1), "plain", stream=False)
     assert unstreamed.failure is not None and "past 0.1 MB" in unstreamed.failure.message
+    assert "kept" not in unstreamed.failure.message  # nothing came before: nothing is kept
     assert collect(local(endpoint), "long").failure is None  # the default holds it
 
 
@@ -301,6 +315,18 @@ def test_an_event_of_many_data_lines_is_held_to_max_line_mb() -> None:
     with pytest.raises(TooLarge, match="one event of the stream"):
         for _ in range(200):
             decoder.feed(b"data: 0123456789\n")
+
+
+@pytest.mark.parametrize("line", [b"data:\n", b"data\n", b"data: \n"])
+def test_an_event_of_empty_data_lines_is_held_to_max_line_mb(line: bytes) -> None:
+    """Empty data lines add no text but one line break each: held to the limit too (an
+    event of them once grew without end)."""
+    decoder = SSEDecoder(max_line=1000)
+    with pytest.raises(TooLarge, match="one event of the stream"):
+        decoder.feed(line * 1002)  # joined: 1001 line breaks
+    # 999 empty lines and an "x": 1000 bytes joined, the limit itself
+    assert SSEDecoder(max_line=1000).feed(line * 999 + b"data: x\n\n") == [
+        SSEMessage("\n" * 999 + "x")]
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
@@ -366,3 +392,18 @@ def test_a_certificate_failure_is_not_asked_again() -> None:
         profile, "m")
     assert not retryable(refused)  # the same certificate fails the same check again
     assert retryable(unreachable)  # while a server that is not up yet may come up
+
+
+def test_a_batch_files_content_is_read_whole_past_max_response_mb(
+        transport: InProcessTransport) -> None:
+    """A Batch API result file is the user's own data, as large as the batch: no cap on it
+    (as a profile's max_response_mb once failed every fetch of a result past 256 MB)."""
+    endpoint = transport.add(FakeEndpoint())
+    client = ClientPool({}).sync(local(endpoint, max_response_mb=0.001)).with_options(
+        max_retries=0)
+    rows = b"".join(b'{"custom_id": "r%d", "body": "%s"}\n' % (i, b"x" * 90)
+                    for i in range(100))  # 10 kB: ten times the profile's limit
+    uploaded = client.files.create(file=("in.jsonl", rows), purpose="batch")
+    assert client.files.content(uploaded.id).content == rows
+    with pytest.raises(TooLarge):  # the same bytes anywhere else stay held to the limit
+        client.models.list()  # the fake serves more than 1 kB of models

@@ -211,3 +211,26 @@ def test_without_usage_token_sized_chunks_are_counted_and_interrupted_replies_co
     failed.feed(StreamError("Cannot reach it", "connect"))
     failed.close()
     assert failed.usage is None
+
+
+def test_a_deadline_after_the_finish_keeps_the_reply() -> None:
+    """The deadline falling while what follows [DONE] is read (a finished reply) is no
+    timeout; falling before the finish, it is."""
+    from chatmagic.engine.exchange import Watch, _within
+
+    profile = Profile("local", "http://127.0.0.1:1/v1", needs_key=False)
+
+    def attempt(*events: Any) -> tuple[Watch, list[Any]]:
+        async def stream() -> Any:
+            for event in events:
+                yield event
+            await asyncio.Event().wait()  # the body's end never comes
+
+        watch, shown = Watch(), []
+        asyncio.run(_within(0.01, watch.pass_on(stream(), shown.append), watch, profile))
+        return watch, shown
+
+    finished, shown = attempt(TextDelta("whole"), Finish("stop"))
+    assert finished.failure is None and shown == [TextDelta("whole"), Finish("stop")]
+    cut, _ = attempt(TextDelta("half"))
+    assert cut.failure is not None and cut.failure.kind == "timeout"

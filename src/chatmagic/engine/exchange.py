@@ -155,14 +155,16 @@ class Watch:
 async def _within(seconds: float | None, work: Awaitable[None], watch: Watch,
                   profile: Profile) -> None:
     """``work``, ended as a timeout failure once ``seconds`` have passed (the text that came
-    stays)."""
+    stays); a reply that had finished stays a reply (the deadline fell while what follows
+    [DONE] was read)."""
     if not seconds:
         await work
         return
     try:
         await asyncio.wait_for(work, seconds)
     except asyncio.TimeoutError:
-        watch.failure, watch.empty = deadline_failure(profile, seconds), None
+        if not (watch.finished and watch.failure is None):
+            watch.failure, watch.empty = deadline_failure(profile, seconds), None
 
 
 def _events(client: openai.AsyncOpenAI, kwargs: dict[str, object], request: Request, *,

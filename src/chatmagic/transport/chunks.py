@@ -223,7 +223,8 @@ class _Halves:
     """Surrogate pairs a server split across two chunks (``\\ud83d`` ending one delta,
     ``\\ude00`` starting the next, as a UTF-16 tokenizer can): a high half ending a piece
     is held back and joined to the low half that starts the next piece of the same text;
-    a half left alone becomes U+FFFD (the kernel cannot send one)."""
+    a half left alone (its choice finished, or the stream ended: `flush`) becomes U+FFFD
+    (the kernel cannot send one)."""
 
     def __init__(self) -> None:
         #: (kind, choice, call index) -> the piece whose text ended in a held high half
@@ -242,6 +243,11 @@ class _Halves:
                     out.append(_lone(self.held.pop(key)))
             out.append(event)
         return out
+
+    def flush(self) -> list[StreamEvent]:
+        """Every half still held, as U+FFFD: the stream ended before its pair came."""
+        held, self.held = self.held, {}
+        return [_lone(piece) for piece in held.values()]
 
     def _piece(self, event: _Piece) -> _Piece | None:
         call = event.index if isinstance(event, ToolCallDelta) else -1
@@ -305,7 +311,7 @@ class Frames:
             return [self._error(text)]
         if text[0] != "{" and text.lstrip().startswith("[DONE]"):
             self.done = True
-            return []
+            return self._halves.flush()
         self.count += 1
         try:
             payload = _decode(text)
@@ -326,6 +332,10 @@ class Frames:
             if type(event) is Finish:
                 self.finished = True
         return events
+
+    def end(self) -> list[StreamEvent]:
+        """The events left when the body ends without [DONE]: a half still held, as U+FFFD."""
+        return [] if self.failed else self._halves.flush()
 
     def _error(self, text: str) -> StreamError:
         """An ``event: error``: its data is the error, or its message, or the text itself."""

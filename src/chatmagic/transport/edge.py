@@ -5,7 +5,8 @@ moves followed.
 `chatmagic.transport.client.ClientPool` builds. A response comes back with every known key
 masked in its headers and body (streamed bodies too, a key split across chunks included),
 its body decompressed a piece at a time and counted against ``max_bytes`` (past it, reading
-stops with `chatmagic.transport.limits.TooLarge`: a gzip bomb never reaches memory), and an
+stops with `chatmagic.transport.limits.TooLarge`: a gzip bomb never reaches memory; a Batch
+API file's content, the user's own data, is read whole as before), and an
 encoding chatmagic did not ask for refused. A 307 or 308 to the same origin (scheme, host
 and port) is followed with the same method and body, as the SDK's own client would; any
 other redirect comes back as it is, so nothing is sent to another origin.
@@ -13,6 +14,7 @@ other redirect comes back as it is, so nothing is sent to another origin.
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any, AsyncIterator, Iterator
 
@@ -29,6 +31,16 @@ ACCEPT_ENCODING = "gzip, deflate"
 _PIECE = 1 << 16
 #: Same-origin redirects followed for one request, at most.
 _MAX_HOPS = 5
+#: A Batch API file's content (``GET .../files/{id}/content``): the user's own rows and their
+#: answers, as large as the batch was, so ``max_response_mb`` does not hold it.
+_FILE_CONTENT = re.compile(r"/files/[^/]+/content$")
+
+
+def _limit(request: httpx2.Request, max_bytes: int | None) -> int | None:
+    """The bytes ``request``'s response may hold once decompressed (None: no limit)."""
+    if request.method == "GET" and _FILE_CONTENT.search(request.url.path):
+        return None
+    return max_bytes
 
 
 def _decoder(encoding: str) -> Any:
@@ -179,7 +191,7 @@ def _scrubbed(response: httpx2.Response, request: httpx2.Request, stream: Any) -
 
 class ScrubbingTransport(httpx2.BaseTransport):
     """Wraps a transport: every response comes back with no known key in it, its body
-    at most ``max_bytes`` once decompressed."""
+    at most ``max_bytes`` once decompressed (but a Batch API file's content)."""
 
     def __init__(self, inner: httpx2.BaseTransport, max_bytes: int | None = None) -> None:
         self._inner, self._max = inner, max_bytes
@@ -200,7 +212,8 @@ class ScrubbingTransport(httpx2.BaseTransport):
         except ValueError:
             response.close()
             return _refusal(request, encoding)
-        return _scrubbed(response, sent, _ScrubbedStream(response.stream, decoder, self._max))
+        return _scrubbed(response, sent, _ScrubbedStream(response.stream, decoder,
+                                                         _limit(request, self._max)))
 
     def close(self) -> None:
         self._inner.close()
@@ -229,7 +242,8 @@ class AsyncScrubbingTransport(httpx2.AsyncBaseTransport):
             await response.aclose()
             return _refusal(request, encoding)
         return _scrubbed(response, sent,
-                         _AsyncScrubbedStream(response.stream, decoder, self._max))
+                         _AsyncScrubbedStream(response.stream, decoder,
+                                              _limit(request, self._max)))
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -99,14 +99,16 @@ def _refused_as_sent(status: int, said: str) -> str | None:
 
 
 def failure_from_exception(exc: BaseException, profile: Profile, model: str,
-                           timeout: float | None = None) -> StreamError:
-    """The failure a raised exception means: what happened, where, what to do. Never a key."""
+                           timeout: float | None = None, *, kept: bool = False) -> StreamError:
+    """The failure a raised exception means: what happened, where, what to do. Never a key.
+    ``kept``: a stream's text came before the failure and stays."""
     where = f"{profile.name} ({profile.base_url})"
     if isinstance(exc, TooLarge):
         return StreamError(f"{where}: {exc.what} went past {exc.limit / MB:g} MB, so chatmagic "
-                           "stopped reading it (what came before is kept). If its replies "
-                           f"are that large, raise {exc.setting} in [profiles.{profile.name}] "
-                           "of chatmagic.toml.", "protocol")
+                           "stopped reading it" + (" (the text that came before is kept)"
+                                                   if kept else "") +
+                           f". If it is meant to be that large, raise {exc.setting} in "
+                           f"[profiles.{profile.name}] of chatmagic.toml.", "protocol")
     transport = is_transport(exc)
     if isinstance(exc, openai.APITimeoutError) or (transport and "Timeout" in type(exc).__name__):
         limit = f" within {timeout:g} s" if timeout else ""

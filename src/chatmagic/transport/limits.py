@@ -2,11 +2,12 @@
 
 An endpoint's bytes are untrusted: a gzip bomb (under 1 MB on the wire, gigabytes
 decoded) or a line that never ends must not exhaust the kernel. Two limits hold for
-every response, each a profile setting (`chatmagic.core.profiles.Profile`):
+every response but a Batch API file's content (the user's own data, read whole), each a
+profile setting (`chatmagic.core.profiles.Profile`):
 ``max_response_mb``, the bytes of one response's body after decompression (counted by
-the scrubbing edge in `chatmagic.transport.client`), and ``max_line_mb``, one line, or
+the scrubbing edge in `chatmagic.transport.edge`), and ``max_line_mb``, one line, or
 one event, of a stream (counted by `chatmagic.transport.sse`). Past either, reading
-stops with `TooLarge`; what arrived before stays.
+stops with `TooLarge`; a stream's text that arrived before stays.
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ class SSEDecoder:
     scanned for line ends once, and the start of a line still open is kept as a list of
     pieces, joined once when its end comes (a stream with no line end at all once took
     quadratic time, copying the line so far on every chunk). One line, and one event's
-    data, may hold at most ``max_line`` bytes; past it `feed` raises `TooLarge`.
+    data (its data lines joined, each joining line break a byte, so an event of empty
+    ``data:`` lines counts too), may hold at most ``max_line`` bytes; past it `feed` raises
+    `TooLarge`.
     """
 
     def __init__(self, max_line: int | None = None) -> None:
@@ -131,13 +133,7 @@ class SSEDecoder:
             if line.startswith("data:"):
                 value = line[5:]
                 data.append(value[1:] if value[:1] == " " else value)
-                if self._max_line is not None and len(data) > 1:  # many lines, one event
-                    if len(data) == 2:
-                        self._data_size = _size(data[0])
-                    self._data_size += _size(data[-1])
-                    if self._data_size > self._max_line:
-                        raise TooLarge("one event of the stream", self._max_line,
-                                       "max_line_mb")
+                self._count(data)
                 continue
             if line[0] == ":":
                 continue  # a comment: DeepSeek's ": keep-alive"
@@ -148,9 +144,20 @@ class SSEDecoder:
                 self._event = value
             elif name == "data":  # "data" alone: an empty data line
                 data.append("")
+                self._count(data)
             elif name not in ("id", "retry"):
                 self.stray.append(line)
         return messages
+
+    def _count(self, data: list[str]) -> None:
+        """Hold the event's data, one line more, to ``max_line``: its bytes as joined."""
+        if self._max_line is None or len(data) < 2:  # one line: held to it as a line
+            return
+        if len(data) == 2:
+            self._data_size = _size(data[0])
+        self._data_size += 1 + _size(data[-1])  # the "\n" that joins it to the line before
+        if self._data_size > self._max_line:
+            raise TooLarge("one event of the stream", self._max_line, "max_line_mb")
 
 
 def _size(text: str) -> int:

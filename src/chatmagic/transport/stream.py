@@ -88,7 +88,7 @@ async def _sse_events(response: Any, max_line: int) -> AsyncIterator[StreamEvent
                 await _read_to_end(chunks)
             break
     else:
-        for event in frames.read_all(decoder.end()):
+        for event in frames.read_all(decoder.end()) + frames.end():
             for passed in silence.pass_on(event):
                 yield passed
     if frames.failed:
@@ -200,10 +200,10 @@ async def _events(client: openai.AsyncOpenAI, request: dict[str, Any], profile: 
 
 
 def _failure(event: StreamError | _Failed, profile: Profile, request: dict[str, Any],
-             ) -> StreamError:
+             said: bool = False) -> StreamError:
     if isinstance(event, _Failed):
         return failure_from_exception(event.exc, profile, str(request.get("model")),
-                                      request.get("timeout"))
+                                      request.get("timeout"), kept=said)
     # Every failure names its endpoint (the base URL, never the key).
     return replace(event, message=sentence(no_lone_surrogates(
         f"{profile.name} ({profile.base_url}): {event.message}")))
@@ -221,13 +221,14 @@ async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], prof
     better when to ask again (`aretry_without_stream`). Closing the generator
     closes the HTTP response.
     """
-    empty = False
+    empty = said = False
     async for event in _events(client, request, profile):
         if isinstance(event, _Empty):
             empty = True
         elif isinstance(event, (StreamError, _Failed)):
-            yield _failure(event, profile, request)
+            yield _failure(event, profile, request, said)
         else:
+            said = said or isinstance(event, _SAID)
             yield event
     if not empty:
         return
