@@ -64,3 +64,17 @@ def test_models_skips_an_entry_that_is_no_model(
     endpoint.listed = [{"id": "ok"}, "string-entry", None, ["list"]]
     shell.run_line_magic("models", "--refresh -o rows")
     assert [r["id"] for r in shell.user_ns["rows"]] == ["ok"]
+
+
+def test_a_loaded_turn_shows_no_empty_facts(
+        shell: Any, endpoint: FakeEndpoint, capsys: pytest.CaptureFixture[str],
+        tmp_path: Any) -> None:
+    import json
+
+    (tmp_path / "h.json").write_text(json.dumps([{"role": "user", "content": "q"},
+                                                  {"role": "assistant", "content": "a"}]))
+    shell.run_line_magic("chat_history", f"load {tmp_path / 'h.json'}")
+    capsys.readouterr()
+    shell.run_line_magic("chat_history", "show")
+    out = capsys.readouterr().out
+    assert "assistant" in out and "()" not in out

@@ -118,7 +118,8 @@ def transcript(conv: Conversation) -> str:
         parts.append(said("system", conv.system))
     for i, turn in enumerate(conv.turns, 1):
         parts += [shown(entry) for entry in _entries(turn, i)]
-        parts.append(f'<div class="cm-note">{text_html(_facts(turn))}</div>')
+        facts = _facts(turn)  # a loaded turn may have none
+        parts += [f'<div class="cm-note">{text_html(facts)}</div>'] * bool(facts)
     return "".join(parts)
 
 
@@ -134,7 +135,8 @@ def plain_transcript(conv: Conversation) -> str:
         lines.append(f"system:\n{conv.system}")
     for i, turn in enumerate(conv.turns, 1):
         lines += [shown(entry) for entry in _entries(turn, i)]
-        lines.append(f"({_facts(turn)})")
+        facts = _facts(turn)
+        lines += [f"({facts})"] * bool(facts)
     return "\n\n".join(lines)
 
 
