@@ -37,6 +37,15 @@ def test_keep_by_number_after_n_choices(shell: Any, endpoint: FakeEndpoint) -> N
     assert len(chatmagic.history()) == 2
 
 
+def test_keep_is_of_the_last_cell_only(shell: Any, endpoint: FakeEndpoint) -> None:
+    shell.run_cell_magic("chat", "-m echo -n 2", "first")
+    shell.run_cell_magic("chat", "-m echo", "second")
+    with pytest.raises(UsageError, match="nothing to keep"):
+        shell.run_line_magic("chat_history", "keep 2")  # not the older cell's choice 1
+    assert [m["content"] for m in chatmagic.history()] == [
+        "first", "first (choice 0)", "second", "second"]
+
+
 def test_the_terminal_prints_each_choice_with_its_own_header_and_footer(
         shell: Any, endpoint: FakeEndpoint, capsys: Any) -> None:
     shell.run_cell_magic("chat", "-m echo/via=litellm -n 2 -o outs", "pick one")

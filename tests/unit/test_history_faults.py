@@ -179,5 +179,8 @@ def test_save_writes_a_new_file_and_replaces_an_old_one_without_touching_it(
     assert old.stat().st_mode & 0o777 == 0o600
     assert twin.read_text() == "old" and twin.stat().st_mode & 0o777 == 0o644
     (clean_env / "adir").mkdir()
-    with pytest.raises(UsageError, match="not a regular file"):
+    with pytest.raises(UsageError, match="is a directory"):
         shell.run_line_magic("chat_history", "save adir")
+    os.mkfifo(clean_env / "pipe")
+    with pytest.raises(UsageError, match="is not a regular file"):
+        shell.run_line_magic("chat_history", "save pipe")

@@ -233,6 +233,8 @@ class Session:
                                                    resend_options(plan.options), plan.added))
         if len(candidates) > 1:
             self.pending[name] = (plan.user, candidates, resend_options(plan.options))
+        else:  # `keep` is of the last cell only: an earlier cell's candidates are gone
+            self.pending.pop(name, None)
 
     def keep(self, name: str, which: int | str) -> str:
         """Put candidate ``which`` (1-based number or label) of the last side-by-side cell

@@ -165,7 +165,9 @@ def write_private(path: Path, text: str) -> bool:
     Never through a link: a symbolic link at ``path`` (one planted where the file goes) is
     refused. The text goes to a new private file in the same directory, renamed over
     ``path`` when whole: a file that was there is replaced, never opened, so no other
-    file's content or mode changes, and a failed write leaves it as it was.
+    file's content or mode changes, and a failed write leaves it as it was. What ``path``
+    names afterwards is private (0600) like every saved history: a conversation is not made
+    readable by others because an older file there was.
     """
     if not path.parent.is_dir():
         raise HistoryError(f"save: the directory {path.parent} does not exist; create it first "
@@ -175,8 +177,8 @@ def write_private(path: Path, text: str) -> bool:
                            "history is never written through a link. Remove the link or pick "
                            "another path. Nothing was written.")
     if path.exists() and not path.is_file():
-        raise HistoryError(f"save: {path} is not a regular file (a directory?); pick another "
-                           "path. Nothing was written.")
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise HistoryError(f"save: {path} is {kind}; pick another path. Nothing was written.")
     replaced = path.exists()
     try:
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -19,6 +19,7 @@ from ...core.options import ChatOptions
 from ...engine.reply import Reply
 from ...engine.runner import Run, Sink
 from ...engine.session import Plan, Session
+from ...render.html import shown_text
 from ...render.pieces import first_code_block
 from ..sinks.cell import CellRenderer
 from ..sinks.columns import ColumnsRenderer
@@ -120,7 +121,9 @@ def finish(rounds: CellRounds, session: Session, namespace: dict[str, Any],
         label, reply = failed[0]
         kept = " The text that arrived is kept, marked incomplete." if reply.text() else ""
         near = _did_you_mean(reply, session, cell)
-        raise RequestFailed(f"{label}: {reply.error}{kept}{near}", debug=options.debug)
+        # One line, every id and word in it (the endpoint's, the ids it lists) shown as it is.
+        said = shown_text(f"{label}: {reply.error}{kept}{near}", lines=False)
+        raise RequestFailed(said, debug=options.debug)
     if rounds.problem is not None:
         raise rounds.problem
 

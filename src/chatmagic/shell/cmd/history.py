@@ -15,7 +15,8 @@ from ...store.conversation import Conversation, Turn
 from ...store.messages import read_messages, write_private
 from ...core.errors import HistoryError
 from ...core.names import did_you_mean
-from ...render.html import markdown_html, text_html, tool_call_html, tool_call_text, view
+from ...render.html import (clean_text, markdown_html, text_html, tool_call_html,
+                             tool_call_text, view)
 from ...engine.session import Session
 
 __all__ = ["run", "COMMANDS", "Outcome", "transcript", "plain_transcript", "formatted"]
@@ -117,7 +118,8 @@ def transcript(conv: Conversation) -> str:
         parts.append(said("system", conv.system))
     for i, turn in enumerate(conv.turns, 1):
         parts += [shown(entry) for entry in _entries(turn, i)]
-        parts.append(f'<div class="cm-note">{text_html(_facts(turn))}</div>')
+        facts = _facts(turn)  # a loaded turn may have none
+        parts += [f'<div class="cm-note">{text_html(facts)}</div>'] * bool(facts)
     return "".join(parts)
 
 
@@ -133,7 +135,8 @@ def plain_transcript(conv: Conversation) -> str:
         lines.append(f"system:\n{conv.system}")
     for i, turn in enumerate(conv.turns, 1):
         lines += [shown(entry) for entry in _entries(turn, i)]
-        lines.append(f"({_facts(turn)})")
+        facts = _facts(turn)
+        lines += [f"({facts})"] * bool(facts)
     return "\n\n".join(lines)
 
 
@@ -235,7 +238,9 @@ def _show(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
 
 def _export(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:
     conv = _conversation(args, session, namespace)
-    return None if args.out else {"text/plain": formatted(conv, args.format)}
+    # Shown, the model's text and the tools' words cannot hide or reorder what is read (the
+    # saved file and -o keep them as they are).
+    return None if args.out else {"text/plain": clean_text(formatted(conv, args.format))}
 
 
 def _save(args: Any, session: Session, namespace: dict[str, Any]) -> Outcome:

@@ -48,6 +48,8 @@ def fetch_models(session: "Session", profile: Profile) -> list[dict[str, Any]]:
         raise EndpointError(describe_exception(exc, profile, "")) from None
     rows = []
     for item in items:
+        if getattr(item, "id", None) is None:
+            continue  # an entry that is no model object (a bare string, null): nothing to list
         extra = getattr(item, "model_extra", None) or {}
         rows.append({"id": str(item.id), "owned_by": getattr(item, "owned_by", None)
                      or extra.get("display_name", ""),

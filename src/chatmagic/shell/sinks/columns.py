@@ -19,7 +19,7 @@ from ...core.events import Restart, StreamEvent, TextDelta
 from ...engine.runner import Events, Run
 from ...engine.reply import Reply
 from .figures import footer_text, header_text
-from ...render.html import STYLE, document, markdown_html, text_html
+from ...render.html import STYLE, clean_text, document, markdown_html, shown_text, text_html
 from .lifetime import close_tree
 from ...render.pieces import LiveText
 from . import Display, ipython_display
@@ -61,7 +61,8 @@ def static_grid(columns: list[tuple[str, Reply, int]], note: str = "",
     cells = "".join(f'<div style="{_BOX}">{_column_html(label, reply, choice, remote_images)}'
                     "</div>" for label, reply, choice in columns)
     tail = f'<div class="cm-note">{text_html(note)}</div>' if note else ""
-    plain = "\n\n".join(f"== {label} ==\n{reply.text(choice)}" for label, reply, choice in columns)
+    plain = "\n\n".join(f"== {shown_text(label)} ==\n{clean_text(reply.text(choice))}"
+                          for label, reply, choice in columns)
     return {"text/html": document(f'<div style="{_GRID}">{cells}</div>{tail}', style=True),
             "text/plain": plain}
 

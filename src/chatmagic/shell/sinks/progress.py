@@ -17,7 +17,7 @@ from typing import Any
 
 from ...each.run import EachRun
 from ...engine.scheduler import Progress, serial_note
-from ...render.html import document, table_html, text_html
+from ...render.html import document, shown_text, table_html, text_html
 from .lifetime import close_tree
 from . import Display, ipython_display
 
@@ -99,7 +99,9 @@ def summary_line(run: EachRun) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else " ".join(str(value).split())
+    """A table cell on one line, with what could hide or reorder text shown as its escape
+    (the model's text and the endpoint's finish reason go to a terminal as they are)."""
+    text = "" if value is None else shown_text(" ".join(str(value).split()), lines=False)
     return text if len(text) <= _CELL else text[:_CELL - 1] + "…"
 
 
