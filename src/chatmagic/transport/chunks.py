@@ -140,7 +140,8 @@ def chunk_events(payload: dict[str, Any], clean: bool = False) -> list[StreamEve
         if refusal:
             refusal = refusal if type(refusal) is str else _text_of(refusal)
             if refusal:
-                events.append(RefusalDelta(no_lone_surrogates(refusal) if clean else refusal, index))
+                events.append(RefusalDelta(no_lone_surrogates(refusal) if clean else refusal,
+                                           index))
         calls = delta.get("tool_calls")
         if calls:
             events += _call_events(calls, index, clean)
@@ -195,7 +196,8 @@ def _call_events(calls: Any, choice: int, clean: bool) -> list[StreamEvent]:
             parts[2] = json.dumps(parts[2])
         id_, name, arguments = (p if isinstance(p, str) else "" for p in parts)
         if clean:
-            id_, name, arguments = no_lone_surrogates(id_), no_lone_surrogates(name), no_lone_surrogates(arguments)
+            id_, name, arguments = (no_lone_surrogates(id_), no_lone_surrogates(name),
+                                    no_lone_surrogates(arguments))
         if 0 <= index < _MAX_CALLS and (id_ or name or arguments):
             events.append(ToolCallDelta(index, id_, name, arguments, choice))
     return events

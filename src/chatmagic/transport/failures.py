@@ -147,7 +147,8 @@ def failure_from_exception(exc: BaseException, profile: Profile, model: str,
         return StreamError(f"The connection to {where} broke during the reply "
                            f"({type(exc).__name__}): try again.", "connect")
     if isinstance(exc, openai.OpenAIError):
-        return StreamError(sentence(no_lone_surrogates(f"Request to {where} failed: {exc}")), "protocol")
+        return StreamError(sentence(no_lone_surrogates(f"Request to {where} failed: {exc}")),
+                           "protocol")
     return StreamError(sentence(no_lone_surrogates(f"Request to {where} failed: "
                                            f"{type(exc).__name__}: {exc}")), "protocol")
 
