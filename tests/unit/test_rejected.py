@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatmagic.testing import FakeEndpoint
+from chatmagic.testing import FakeEndpoint, RawReply
 
 # A 1x1 PNG: an image part without a file or a network fetch.
 PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
@@ -57,3 +57,27 @@ def test_other_server_errors_are_still_asked_again(shell: Any, endpoint: FakeEnd
     error = _failed(shell, "%%chat -m server-error\nhi")
     assert "the endpoint failed: try again later" in error and "(after 3 attempts)" in error
     assert len(endpoint.chat_requests) == 3
+
+
+def test_a_proxys_error_frame_that_blames_the_request_is_sent_once(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    # LiteLLM passes a backend's refusal on as an error frame inside a 200 stream.
+    frame = (b'data: {"error": {"message": "image input is not supported - hint: start the '
+             b'server with --mmproj", "code": 500}}\n\n')
+    endpoint.raw["proxy"] = RawReply([frame])
+    error = _failed(shell, "%%chat -m proxy\nwhat is this?")
+    assert "reported an error: image input is not supported" in error  # it came first:
+    assert "mid-stream" not in error  # nothing was streamed before it
+    assert "drop the image, or choose a vision model" in error and "try again" not in error
+    assert len(endpoint.chat_requests) == 1
+
+
+def test_a_prompt_past_the_context_says_how_to_shorten_it(
+        shell: Any, endpoint: FakeEndpoint) -> None:
+    body = (b'{"error": {"message": "This model\'s maximum context length is 2048 tokens. '
+            b'However, your messages resulted in 3000 tokens.", "type": "invalid_request_error"}}')
+    endpoint.raw["small"] = RawReply([body], status=400, content_type="application/json")
+    error = _failed(shell, "%%chat -m small\nhi")
+    assert "maximum context length is 2048 tokens" in error
+    assert "start over with --new, drop turns with %chat_history undo" in error
+    assert "check the options sent" not in error

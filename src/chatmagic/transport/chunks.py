@@ -323,7 +323,8 @@ class Frames:
         if not isinstance(payload, dict) or "error" in payload:
             said = server_text(payload)
             self.failed = True
-            return [StreamError(f"the endpoint reported an error mid-stream: {said}", "server")
+            when = " mid-stream" if self.count > 1 else ""  # chunks came before this frame
+            return [StreamError(f"the endpoint reported an error{when}: {said}", "server")
                     if said is not None else
                     StreamError(f"the endpoint sent a frame that is no chunk: {snippet(text)}")]
         if "\\ud" in text or "\\uD" in text or self._halves.held:
@@ -345,7 +346,8 @@ class Frames:
             said = server_text(json.loads(text))
         except ValueError:
             said = None
-        return StreamError(f"the endpoint reported an error mid-stream: "
+        when = " mid-stream" if self.count else ""  # chunks came before this frame
+        return StreamError(f"the endpoint reported an error{when}: "
                            f"{said or server_text(text)}", "server")
 
 

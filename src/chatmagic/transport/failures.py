@@ -20,7 +20,7 @@ from ..core.profiles import Profile
 from .client import proxy_for, redirect_advice
 from .limits import MB, TooLarge
 
-__all__ = ["failure_from_exception", "describe_exception"]
+__all__ = ["in_band_advice", "failure_from_exception", "describe_exception"]
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -82,6 +82,12 @@ _BAD_REQUEST = re.compile(r"validation error|extra inputs are not permitted|unex
 #: Statuses that say the server or a gateway is in trouble, whatever words come with them.
 _PASSING = (502, 503, 504)
 _NO_IMAGES_ADVICE = "this model does not take images: drop the image, or choose a vision model"
+_PAST_CONTEXT = re.compile(r"context (?:length|window|size)|maximum context|too many tokens|"
+                           r"prompt is too long|exceeds? the (?:available )?context",
+                           re.IGNORECASE)
+_PAST_CONTEXT_ADVICE = ("the prompt and the history are past the model's context: start over "
+                        "with --new, drop turns with %chat_history undo, or send with "
+                        "--no-history")
 
 
 def _refused_as_sent(status: int, said: str) -> str | None:
@@ -92,10 +98,18 @@ def _refused_as_sent(status: int, said: str) -> str | None:
         return None
     if _NO_IMAGES.search(said):
         return _NO_IMAGES_ADVICE
+    if _PAST_CONTEXT.search(said):
+        return _PAST_CONTEXT_ADVICE
     if status >= 500 and _BAD_REQUEST.search(said):
         return ("check the options sent: the endpoint refuses the request itself, so "
                 "asking again will not help")
     return None
+
+
+def in_band_advice(said: str) -> str | None:
+    """The advice for an error the endpoint sent inside a 200 answer or a stream (a proxy's
+    error frame) whose words say the request itself is at fault, or None (asked again)."""
+    return _refused_as_sent(500, said)
 
 
 def failure_from_exception(exc: BaseException, profile: Profile, model: str,

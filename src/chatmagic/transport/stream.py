@@ -27,7 +27,7 @@ from ..core.events import (Finish, Note, ReasoningDelta, RefusalDelta, StreamErr
 from ..core.failures import no_lone_surrogates, is_transport, sentence, server_text
 from ..core.profiles import Profile
 from .chunks import Frames, chunk_events, may_hold_surrogates, plain_body, reported_cost, snippet
-from .failures import failure_from_exception
+from .failures import failure_from_exception, in_band_advice
 from .limits import limit_bytes
 from .sse import SSEDecoder
 
@@ -205,8 +205,12 @@ def _failure(event: StreamError | _Failed, profile: Profile, request: dict[str, 
         return failure_from_exception(event.exc, profile, str(request.get("model")),
                                       request.get("timeout"), kept=said)
     # Every failure names its endpoint (the base URL, never the key).
-    return replace(event, message=sentence(no_lone_surrogates(
-        f"{profile.name} ({profile.base_url}): {event.message}")))
+    message = f"{profile.name} ({profile.base_url}): {event.message}"
+    advice = in_band_advice(event.message) if event.kind == "server" else None
+    if advice is not None:  # a proxy's error frame that blames the request: not asked again
+        return replace(event, message=sentence(no_lone_surrogates(f"{message} — {advice}")),
+                       kind="rejected")
+    return replace(event, message=sentence(no_lone_surrogates(message)))
 
 
 async def astream_chat(client: openai.AsyncOpenAI, request: dict[str, Any], profile: Profile,
