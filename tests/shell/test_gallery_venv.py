@@ -44,14 +44,22 @@ added_chat, added_check, report, *books = sys.argv[1:]
 results = {}
 for name in books:
     path = Path(name)
-    book = nbformat.read(path, as_version=4)
-    book.cells += [nbformat.v4.new_code_cell(added_chat), nbformat.v4.new_code_cell(added_check)]
-    try:
-        NotebookClient(book, timeout=180, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        error = None
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[-3000:]
+    for attempt in (1, 2):
+        book = nbformat.read(path, as_version=4)
+        book.cells += [nbformat.v4.new_code_cell(added_chat),
+                       nbformat.v4.new_code_cell(added_check)]
+        try:
+            NotebookClient(book, timeout=180, startup_timeout=180, kernel_name="python3",
+                           record_timing=False,
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            error = None
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[-3000:]
+        # A kernel that died before its first reply ran no cell of the notebook (chatmagic
+        # loads in a cell): the machine's doing (two Jupyters starting kernels at once on a
+        # busy machine), started once more. Anything after that first reply counts.
+        if error is None or "before replying to kernel_info" not in error:
+            break
     chat, check = book.cells[-2], book.cells[-1]
     results[path.name] = {
         "error": error,
